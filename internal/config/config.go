@@ -1,0 +1,149 @@
+// Package config loads Runestone's configuration: built-in defaults, then config.toml
+// (strict: unknown keys are errors naming key and line), then environment variables,
+// then command-line flags.
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config is the effective configuration.
+type Config struct {
+	Server    Server           `toml:"server" comment:"The HTTP listener."`
+	Auth      Auth             `toml:"auth"`
+	Limits    Limits           `toml:"limits" comment:"Defaults for every key that has no limits of its own."`
+	Router    Router           `toml:"router"`
+	Breaker   Breaker          `toml:"breaker"`
+	Log       Log              `toml:"log"`
+	Providers []Provider       `toml:"providers"`
+	Routes    []Route          `toml:"routes"`
+	Pricing   map[string]Price `toml:"pricing"`
+
+	// Resolved at load time, never read from the file.
+	Home      string `toml:"-"` // home folder (config.toml, runestone.db)
+	File      string `toml:"-"` // the config file read, "" when none
+	LogFormat string `toml:"-"` // text | json
+	// ZeroConfig is true when no provider was configured anywhere: the mock answers every model.
+	ZeroConfig bool `toml:"-"`
+}
+
+// Server configures the listener.
+type Server struct {
+	Addr              string   `toml:"addr"`
+	MaxBodyBytes      int64    `toml:"max_body_bytes"`
+	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
+	ShutdownTimeout   Duration `toml:"shutdown_timeout"`
+}
+
+// Auth configures client authentication.
+type Auth struct {
+	Enabled  bool     `toml:"enabled"`
+	Keys     []string `toml:"keys"`
+	AdminKey string   `toml:"admin_key"`
+}
+
+// Limits are the default per-key limits; 0 means unlimited.
+type Limits struct {
+	RPM          int      `toml:"rpm"`
+	RPH          int      `toml:"rph"`
+	TPM          int      `toml:"tpm"`
+	Concurrent   int      `toml:"concurrent"`
+	Queue        int      `toml:"queue"`
+	QueueTimeout Duration `toml:"queue_timeout"`
+}
+
+// Router configures target ordering and retries.
+type Router struct {
+	Policy      string   `toml:"policy"`
+	Retries     int      `toml:"retries"`
+	BackoffBase Duration `toml:"backoff_base"`
+	BackoffMax  Duration `toml:"backoff_max"`
+}
+
+// Breaker configures the per-provider circuit breakers.
+type Breaker struct {
+	FailureThreshold int      `toml:"failure_threshold"`
+	Cooldown         Duration `toml:"cooldown"`
+	HalfOpenMax      int      `toml:"half_open_max"`
+}
+
+// Log configures the request log.
+type Log struct {
+	CaptureBodies  bool     `toml:"capture_bodies"`
+	MaxBodyCapture int      `toml:"max_body_capture"`
+	Retention      Duration `toml:"retention"`
+}
+
+// Provider is one upstream.
+type Provider struct {
+	Name        string            `toml:"name"`
+	Kind        string            `toml:"kind"`
+	BaseURL     string            `toml:"base_url"`
+	APIKey      string            `toml:"api_key"`
+	Models      []string          `toml:"models"`
+	Priority    int               `toml:"priority"`
+	Timeout     Duration          `toml:"timeout"`
+	Headers     map[string]string `toml:"headers"`
+	HealthCheck Duration          `toml:"health_check"`
+}
+
+// Route maps a client-facing model name to several "provider:model" targets.
+type Route struct {
+	Model   string   `toml:"model"`
+	Targets []string `toml:"targets"`
+}
+
+// Price is USD per million tokens.
+type Price struct {
+	Input  float64 `toml:"input"`
+	Output float64 `toml:"output"`
+}
+
+// Provider kinds.
+const (
+	KindOpenAI    = "openai"
+	KindAnthropic = "anthropic"
+	KindMock      = "mock"
+)
+
+// Built-in defaults, named so docs and code agree.
+const (
+	DefaultAddr             = "127.0.0.1:4001"
+	DefaultOpenAIBaseURL    = "https://api.openai.com/v1"
+	DefaultAnthropicBaseURL = "https://api.anthropic.com"
+)
+
+// Default returns the built-in configuration.
+func Default() *Config {
+	return &Config{
+		Server: Server{
+			Addr:              DefaultAddr,
+			MaxBodyBytes:      10 << 20,
+			ReadHeaderTimeout: Duration{10 * time.Second},
+			ShutdownTimeout:   Duration{30 * time.Second},
+		},
+		Auth:    Auth{Enabled: true, Keys: []string{}},
+		Limits:  Limits{RPM: 3500, RPH: 90000, TPM: 0, Concurrent: 10, Queue: 100, QueueTimeout: Duration{30 * time.Second}},
+		Router:  Router{Policy: "default", Retries: 2, BackoffBase: Duration{200 * time.Millisecond}, BackoffMax: Duration{5 * time.Second}},
+		Breaker: Breaker{FailureThreshold: 5, Cooldown: Duration{30 * time.Second}, HalfOpenMax: 1},
+		Log:     Log{CaptureBodies: true, MaxBodyCapture: 65536, Retention: Duration{168 * time.Hour}},
+		Pricing: map[string]Price{},
+	}
+}
+
+// Duration is a time.Duration written as a string ("30s") in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (use e.g. \"30s\", \"5m\")", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }

@@ -1,0 +1,251 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Options are the inputs Load reads besides the file.
+type Options struct {
+	Home       string              // --home; "" = $RUNESTONE_HOME or ~/.runestone
+	ConfigFile string              // --config; "" = <home>/config.toml if it exists
+	Addr       string              // --addr
+	LogFormat  string              // --log-format
+	Getenv     func(string) string // nil = os.Getenv
+}
+
+// FileName is the config file inside the home folder.
+const FileName = "config.toml"
+
+// Load builds the effective configuration: defaults < config.toml < env < flags.
+func Load(o Options) (*Config, error) {
+	getenv := o.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	cfg := Default()
+	home, err := ResolveHome(o.Home, getenv)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Home = home
+
+	file := o.ConfigFile
+	explicit := file != ""
+	if !explicit {
+		file = filepath.Join(home, FileName)
+	}
+	data, err := os.ReadFile(file)
+	switch {
+	case err == nil:
+		if err := decodeStrict(file, data, cfg); err != nil {
+			return nil, err
+		}
+		cfg.File = file
+	case errors.Is(err, os.ErrNotExist) && !explicit:
+	default:
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	fileProviders := len(cfg.Providers) > 0
+
+	if err := applyEnv(cfg, getenv); err != nil {
+		return nil, err
+	}
+	if o.Addr != "" {
+		cfg.Server.Addr = o.Addr
+	}
+	cfg.LogFormat = firstNonEmpty(o.LogFormat, getenv("RUNESTONE_LOG_FORMAT"), "text")
+
+	expandSecrets(cfg, getenv)
+	if !fileProviders {
+		cfg.Providers, cfg.ZeroConfig = builtinProviders(getenv)
+	}
+	for i := range cfg.Providers {
+		fillProviderDefaults(&cfg.Providers[i])
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// ResolveHome returns --home, else $RUNESTONE_HOME, else ~/.runestone, as an absolute path.
+func ResolveHome(flag string, getenv func(string) string) (string, error) {
+	home := firstNonEmpty(flag, getenv("RUNESTONE_HOME"))
+	if home == "" {
+		uh, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("find home folder: %w (set RUNESTONE_HOME or --home)", err)
+		}
+		home = filepath.Join(uh, ".runestone")
+	}
+	return filepath.Abs(home)
+}
+
+// decodeStrict decodes TOML, turning unknown keys into an error naming key and line.
+func decodeStrict(file string, data []byte, cfg *Config) error {
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(cfg)
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) && len(strict.Errors) > 0 {
+		var msgs []string
+		for _, e := range strict.Errors {
+			row, _ := e.Position()
+			msgs = append(msgs, fmt.Sprintf("%s:%d: unknown key %q", file, row, strings.Join(e.Key(), ".")))
+		}
+		return errors.New(strings.Join(msgs, "; "))
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		row, col := de.Position()
+		return fmt.Errorf("%s:%d:%d: %s", file, row, col, de.Error())
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	return nil
+}
+
+func applyEnv(cfg *Config, getenv func(string) string) error {
+	if v := getenv("RUNESTONE_ADDR"); v != "" {
+		cfg.Server.Addr = v
+	} else if v := getenv("PORT"); v != "" {
+		if _, err := strconv.Atoi(v); err != nil {
+			return fmt.Errorf("PORT=%q is not a port number", v)
+		}
+		host, _, err := net.SplitHostPort(cfg.Server.Addr)
+		if err != nil {
+			host = "127.0.0.1"
+		}
+		cfg.Server.Addr = net.JoinHostPort(host, v)
+	}
+	if v := getenv("RUNESTONE_AUTH_ENABLED"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("RUNESTONE_AUTH_ENABLED=%q: want true or false", v)
+		}
+		cfg.Auth.Enabled = b
+	}
+	if v := getenv("RUNESTONE_API_KEYS"); v != "" {
+		cfg.Auth.Keys = append(cfg.Auth.Keys, splitList(v)...)
+	}
+	if v := getenv("RUNESTONE_ADMIN_KEY"); v != "" {
+		cfg.Auth.AdminKey = v
+	}
+	for name, dst := range map[string]*int{
+		"RUNESTONE_RATE_LIMIT_RPM": &cfg.Limits.RPM,
+		"RUNESTONE_RATE_LIMIT_RPH": &cfg.Limits.RPH,
+		"RUNESTONE_RATE_LIMIT_TPM": &cfg.Limits.TPM,
+		"RUNESTONE_MAX_CONCURRENT": &cfg.Limits.Concurrent,
+	} {
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("%s=%q: want a whole number >= 0", name, v)
+			}
+			*dst = n
+		}
+	}
+	if v := getenv("RUNESTONE_ROUTER_POLICY"); v != "" {
+		cfg.Router.Policy = v
+	}
+	return nil
+}
+
+// expandSecrets expands ${VAR} in the string fields that commonly hold them.
+func expandSecrets(cfg *Config, getenv func(string) string) {
+	exp := func(s string) string { return expandVars(s, getenv) }
+	cfg.Auth.AdminKey = exp(cfg.Auth.AdminKey)
+	for i, k := range cfg.Auth.Keys {
+		cfg.Auth.Keys[i] = exp(k)
+	}
+	for i := range cfg.Providers {
+		p := &cfg.Providers[i]
+		p.APIKey, p.BaseURL = exp(p.APIKey), exp(p.BaseURL)
+		for k, v := range p.Headers {
+			p.Headers[k] = exp(v)
+		}
+	}
+}
+
+// expandVars replaces ${VAR} (only the braced form, so "$" in secrets survives).
+func expandVars(s string, getenv func(string) string) string {
+	if !strings.Contains(s, "${") {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			break
+		}
+		b.WriteString(s[:i])
+		b.WriteString(getenv(s[i+2 : i+j]))
+		s = s[i+j+1:]
+	}
+	b.WriteString(s)
+	return b.String()
+}
+
+// builtinProviders enables openai and anthropic from the environment, plus the mock.
+func builtinProviders(getenv func(string) string) ([]Provider, bool) {
+	var ps []Provider
+	if k := getenv("OPENAI_API_KEY"); k != "" {
+		ps = append(ps, Provider{Name: "openai", Kind: KindOpenAI, APIKey: k,
+			BaseURL: firstNonEmpty(getenv("OPENAI_BASE_URL"), DefaultOpenAIBaseURL), Priority: 1})
+	}
+	if k := getenv("ANTHROPIC_API_KEY"); k != "" {
+		ps = append(ps, Provider{Name: "anthropic", Kind: KindAnthropic, APIKey: k,
+			BaseURL: firstNonEmpty(getenv("ANTHROPIC_BASE_URL"), DefaultAnthropicBaseURL), Priority: 2})
+	}
+	zero := len(ps) == 0
+	// The mock serves "mock" and "mock-*" beside real providers, everything without them.
+	ps = append(ps, Provider{Name: "mock", Kind: KindMock, Priority: 100})
+	return ps, zero
+}
+
+func fillProviderDefaults(p *Provider) {
+	if p.Timeout.Duration == 0 {
+		p.Timeout.Duration = 120 * time.Second
+	}
+	if p.Kind == KindOpenAI && p.BaseURL == "" {
+		p.BaseURL = DefaultOpenAIBaseURL
+	}
+	if p.Kind == KindAnthropic && p.BaseURL == "" {
+		p.BaseURL = DefaultAnthropicBaseURL
+	}
+	p.BaseURL = strings.TrimRight(p.BaseURL, "/")
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

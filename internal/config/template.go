@@ -1,0 +1,129 @@
+package config
+
+import (
+	"bytes"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Template is the commented config.toml that `runestone config init` writes. Every
+// active key holds its built-in default (a test keeps them in step with Default).
+const Template = `# Runestone configuration. Precedence: flags > environment > this file > defaults.
+# Durations are strings such as "30s" or "5m". ${VAR} expands from the environment.
+
+[server]
+addr = "127.0.0.1:4001"          # listen address (PORT / RUNESTONE_ADDR override)
+max_body_bytes = 10485760        # larger request bodies get 413
+read_header_timeout = "10s"
+shutdown_timeout = "30s"         # graceful drain of in-flight requests and streams
+
+[auth]
+enabled = true                   # RUNESTONE_AUTH_ENABLED
+keys = []                        # static client keys, besides keys made with 'runestone keys create'
+admin_key = ""                   # bearer key for /admin/* from non-loopback clients
+
+[limits]                         # defaults for every key without limits of its own; 0 = unlimited
+rpm = 3500
+rph = 90000
+tpm = 0
+concurrent = 10
+queue = 100                      # overflow queue per key when 'concurrent' is full; 0 = reject at once
+queue_timeout = "30s"
+
+[router]
+policy = "default"               # default (priority) | cost | latency | round-robin
+retries = 2                      # extra attempts on the same provider for retryable failures
+backoff_base = "200ms"           # exponential with full jitter, honouring upstream Retry-After
+backoff_max = "5s"
+
+[breaker]
+failure_threshold = 5            # consecutive failures that open a provider's breaker
+cooldown = "30s"                 # open -> half-open after this
+half_open_max = 1                # probes allowed while half-open
+
+[log]
+capture_bodies = true            # keep request/response bodies in the request log
+max_body_capture = 65536         # bytes kept per body
+retention = "168h"
+
+# Without [[providers]], OPENAI_API_KEY / ANTHROPIC_API_KEY enable the built-in providers
+# and the offline mock serves "mock" and "mock-*" (or every model when no key is set).
+# With [[providers]], this list is the whole set.
+#
+# [[providers]]
+# name = "openai"                # unique; shown in headers, logs and the dashboard
+# kind = "openai"                # openai (any OpenAI-compatible API) | anthropic | mock
+# base_url = "https://api.openai.com/v1"
+# api_key = "${OPENAI_API_KEY}"
+# models = ["gpt-4o-mini", "gpt-4o", "text-embedding-3-small"]
+# priority = 1                   # lower first under the default policy
+# timeout = "120s"               # time to the upstream's response headers
+# headers = {}                   # extra upstream headers
+#
+# [[providers]]
+# name = "ollama"
+# kind = "openai"
+# base_url = "http://127.0.0.1:11434/v1"
+# models = ["llama3.2"]
+#
+# [[routes]]                     # one client-facing name served by several targets
+# model = "smart"
+# targets = ["anthropic:claude-sonnet-4-5", "openai:gpt-4o"]
+#
+# [pricing."gpt-4o-mini"]        # USD per million tokens; built-in prices cover common models
+# input = 0.15
+# output = 0.60
+`
+
+// Redacted returns a copy safe to print: secrets show only whether they are set.
+func (c *Config) Redacted() *Config {
+	r := *c
+	r.Auth.Keys = make([]string, len(c.Auth.Keys))
+	for i, k := range c.Auth.Keys {
+		r.Auth.Keys[i] = Mask(k)
+	}
+	r.Auth.AdminKey = Mask(c.Auth.AdminKey)
+	r.Providers = make([]Provider, len(c.Providers))
+	for i, p := range c.Providers {
+		p.APIKey = Mask(p.APIKey)
+		h := make(map[string]string, len(p.Headers))
+		for k, v := range p.Headers {
+			if isSecretHeader(k) {
+				v = Mask(v)
+			}
+			h[k] = v
+		}
+		p.Headers = h
+		r.Providers[i] = p
+	}
+	return &r
+}
+
+// Mask hides a secret, keeping only enough to tell keys apart.
+func Mask(s string) string {
+	switch {
+	case s == "":
+		return ""
+	case len(s) < 16:
+		return "****"
+	default:
+		return s[:4] + "…" + s[len(s)-4:]
+	}
+}
+
+func isSecretHeader(k string) bool {
+	k = strings.ToLower(k)
+	return strings.Contains(k, "key") || strings.Contains(k, "auth") || strings.Contains(k, "token") || strings.Contains(k, "secret")
+}
+
+// TOML renders the configuration (call Redacted first when printing).
+func (c *Config) TOML() (string, error) {
+	var buf bytes.Buffer
+	enc := toml.NewEncoder(&buf)
+	enc.SetIndentTables(true)
+	if err := enc.Encode(c); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
+}

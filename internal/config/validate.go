@@ -1,0 +1,89 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+)
+
+// Validate reports the first problem with the configuration in one sentence.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if _, _, err := net.SplitHostPort(c.Server.Addr); err != nil {
+		add("server.addr %q is not host:port", c.Server.Addr)
+	}
+	if c.Server.MaxBodyBytes <= 0 {
+		add("server.max_body_bytes must be positive")
+	}
+	for name, v := range map[string]int{"limits.rpm": c.Limits.RPM, "limits.rph": c.Limits.RPH, "limits.tpm": c.Limits.TPM,
+		"limits.concurrent": c.Limits.Concurrent, "limits.queue": c.Limits.Queue, "router.retries": c.Router.Retries} {
+		if v < 0 {
+			add("%s must be >= 0, got %d", name, v)
+		}
+	}
+	switch c.Router.Policy {
+	case "default", "cost", "latency", "round-robin":
+	default:
+		add("router.policy %q: want default, cost, latency or round-robin", c.Router.Policy)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		add("log format %q: want text or json", c.LogFormat)
+	}
+	if c.Breaker.FailureThreshold < 1 {
+		add("breaker.failure_threshold must be >= 1")
+	}
+	if c.Breaker.HalfOpenMax < 1 {
+		add("breaker.half_open_max must be >= 1")
+	}
+	names := map[string]bool{}
+	for i, p := range c.Providers {
+		switch {
+		case p.Name == "":
+			add("providers[%d] has no name", i)
+		case strings.ContainsAny(p.Name, ": "):
+			add("provider name %q may not contain ':' or spaces", p.Name)
+		case names[p.Name]:
+			add("two providers are named %q", p.Name)
+		}
+		names[p.Name] = true
+		switch p.Kind {
+		case KindOpenAI, KindAnthropic, KindMock:
+		default:
+			add("provider %q: kind %q: want openai, anthropic or mock", p.Name, p.Kind)
+		}
+		if p.Kind != KindMock && !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
+			add("provider %q: base_url %q must start with http:// or https://", p.Name, p.BaseURL)
+		}
+	}
+	for _, r := range c.Routes {
+		if r.Model == "" || len(r.Targets) == 0 {
+			add("every [[routes]] entry needs model and targets")
+			continue
+		}
+		for _, t := range r.Targets {
+			prov, _, ok := strings.Cut(t, ":")
+			if !ok || !names[prov] {
+				add("route %q: target %q must be provider:model with a configured provider", r.Model, t)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// IsLoopback reports whether addr's host is a loopback address or localhost.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,154 @@
+// Package events holds the live-event types the gateway publishes and the dashboard,
+// /admin/events and /admin/state consume. It is a leaf: the ui package imports only this.
+package events
+
+import "time"
+
+// Kind names an event.
+type Kind string
+
+// The events the gateway publishes.
+const (
+	KindRequestStarted  Kind = "request_started"
+	KindRequestProgress Kind = "request_progress" // tokens streamed so far, at most a few per second
+	KindRequestFinished Kind = "request_finished"
+	KindAttempt         Kind = "attempt"
+	KindAuthFailed      Kind = "auth_failed"
+	KindRateLimited     Kind = "rate_limited"
+	KindBreakerChanged  Kind = "breaker_changed"
+	KindLimiterSnapshot Kind = "limiter_snapshot"
+	KindDropped         Kind = "dropped" // a slow subscriber lost Dropped events
+)
+
+// Event is one live event. Exactly one of the pointer fields is set, according to Kind.
+type Event struct {
+	Seq     uint64      `json:"seq"`
+	Kind    Kind        `json:"kind"`
+	Time    time.Time   `json:"time"`
+	Request *Request    `json:"request,omitempty"`
+	Attempt *Attempt    `json:"attempt,omitempty"`
+	Breaker *Breaker    `json:"breaker,omitempty"`
+	Limits  []KeyLimits `json:"limits,omitempty"`
+	Denied  *Denied     `json:"denied,omitempty"`
+	Dropped uint64      `json:"dropped,omitempty"`
+}
+
+// Request describes a request in flight (started, progress) or finished.
+type Request struct {
+	ID            string    `json:"id"`
+	KeyID         string    `json:"key_id,omitempty"`
+	KeyName       string    `json:"key_name,omitempty"`
+	Project       string    `json:"project,omitempty"`
+	Endpoint      string    `json:"endpoint"`
+	Model         string    `json:"model"`
+	Provider      string    `json:"provider,omitempty"`       // the provider that answered (or last tried)
+	UpstreamModel string    `json:"upstream_model,omitempty"` // the model name sent upstream
+	Providers     []string  `json:"providers,omitempty"`      // every provider tried, in order
+	Attempts      int       `json:"attempts,omitempty"`
+	Stream        bool      `json:"stream"`
+	Started       time.Time `json:"started"`
+	Status        int       `json:"status,omitempty"` // 0 while in flight
+	LatencyMS     float64   `json:"latency_ms,omitempty"`
+	TTFTMS        float64   `json:"ttft_ms,omitempty"`
+	OverheadMS    float64   `json:"overhead_ms,omitempty"`
+	// Tokens: for in-flight streams CompletionTokens counts chunks streamed so far.
+	PromptTokens     int      `json:"prompt_tokens,omitempty"`
+	CompletionTokens int      `json:"completion_tokens,omitempty"`
+	TokensEstimated  bool     `json:"tokens_estimated,omitempty"`
+	CostUSD          *float64 `json:"cost_usd,omitempty"` // nil when the model has no price
+	Error            string   `json:"error,omitempty"`
+}
+
+// Attempt is one upstream try within a request.
+type Attempt struct {
+	RequestID string  `json:"request_id"`
+	Provider  string  `json:"provider"`
+	Model     string  `json:"model"`
+	Number    int     `json:"number"` // 1-based across the whole request
+	Status    int     `json:"status,omitempty"`
+	LatencyMS float64 `json:"latency_ms"`
+	Error     string  `json:"error,omitempty"`
+	Retrying  bool    `json:"retrying,omitempty"` // another attempt follows
+}
+
+// Breaker is a circuit-breaker state change of one provider.
+type Breaker struct {
+	Provider  string    `json:"provider"`
+	From      string    `json:"from"` // closed | open | half-open
+	To        string    `json:"to"`
+	NextProbe time.Time `json:"next_probe,omitempty"` // when an open breaker lets a probe through
+	Reason    string    `json:"reason,omitempty"`
+}
+
+// Denied is an auth failure or a rate-limit rejection.
+type Denied struct {
+	RequestID string `json:"request_id"`
+	KeyID     string `json:"key_id,omitempty"`
+	KeyName   string `json:"key_name,omitempty"`
+	Model     string `json:"model,omitempty"`
+	Reason    string `json:"reason"`
+}
+
+// KeyLimits is one key's limiter counters at a moment.
+type KeyLimits struct {
+	KeyID      string   `json:"key_id"`
+	KeyName    string   `json:"key_name"`
+	RPM        int      `json:"rpm"`
+	RPMLimit   int      `json:"rpm_limit"` // 0 = unlimited
+	RPH        int      `json:"rph"`
+	RPHLimit   int      `json:"rph_limit"`
+	TPM        int      `json:"tpm"`
+	TPMLimit   int      `json:"tpm_limit"`
+	InFlight   int      `json:"in_flight"`
+	Concurrent int      `json:"concurrent"` // 0 = unlimited
+	Queued     int      `json:"queued"`
+	SpentUSD   float64  `json:"spent_usd"`
+	BudgetUSD  *float64 `json:"budget_usd,omitempty"`
+}
+
+// ProviderState is one provider's health as /health/providers and the dashboard show it.
+type ProviderState struct {
+	Name        string    `json:"name"`
+	Kind        string    `json:"kind"`
+	Breaker     string    `json:"breaker"` // closed | open | half-open
+	NextProbe   time.Time `json:"next_probe,omitempty"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitempty"`
+	Requests    uint64    `json:"requests"`
+	Errors      uint64    `json:"errors"`
+	ErrorRate   float64   `json:"error_rate"`
+	P50MS       float64   `json:"p50_ms"`
+	P95MS       float64   `json:"p95_ms"`
+	InFlight    int       `json:"in_flight"`
+}
+
+// Totals are session-wide counters.
+type Totals struct {
+	Requests         uint64  `json:"requests"`
+	Errors           uint64  `json:"errors"`
+	InFlight         int64   `json:"in_flight"`
+	PromptTokens     uint64  `json:"prompt_tokens"`
+	CompletionTokens uint64  `json:"completion_tokens"`
+	CostUSD          float64 `json:"cost_usd"`
+}
+
+// State is the snapshot /admin/state returns and a dashboard starts from.
+type State struct {
+	Version   string          `json:"version"`
+	Addr      string          `json:"addr"`
+	Started   time.Time       `json:"started"`
+	AuthOn    bool            `json:"auth_enabled"`
+	Providers []ProviderState `json:"providers"`
+	Keys      []KeyLimits     `json:"keys"`
+	InFlight  []Request       `json:"in_flight"`
+	Recent    []Request       `json:"recent"` // newest first
+	Totals    Totals          `json:"totals"`
+}
+
+// RequestDetail is one finished request with its captured bodies, for a detail view.
+type RequestDetail struct {
+	Request      Request   `json:"request"`
+	Attempts     []Attempt `json:"attempts,omitempty"`
+	RequestBody  string    `json:"request_body,omitempty"`
+	ResponseBody string    `json:"response_body,omitempty"`
+}

@@ -1,0 +1,103 @@
+// Package provider defines the seam between the gateway and the upstreams it relays to:
+// one call in, an OpenAI-format answer (a body or a stream of chunks) out, and errors
+// that say whether another attempt may help.
+package provider
+
+import (
+	"context"
+	"net/http"
+)
+
+// Endpoint is the OpenAI API a call targets.
+type Endpoint uint8
+
+// The endpoints a provider may serve.
+const (
+	Chat Endpoint = iota
+	Completions
+	Embeddings
+)
+
+func (e Endpoint) String() string {
+	switch e {
+	case Chat:
+		return "chat/completions"
+	case Completions:
+		return "completions"
+	case Embeddings:
+		return "embeddings"
+	}
+	return "unknown"
+}
+
+// Call is one upstream attempt. Providers must treat every field as read-only: the
+// resilience layer replays the same Call on retries and failover.
+type Call struct {
+	Endpoint Endpoint
+	// Model is the name the upstream knows; ClientModel is what the client sent.
+	Model       string
+	ClientModel string
+	// Body is the client's JSON body exactly as received (its model is ClientModel).
+	Body []byte
+	// Stream and IncludeUsage are read from Body once by the gateway.
+	Stream       bool
+	IncludeUsage bool
+	// Header is the client's request header (for x-mock-* and the like).
+	Header http.Header
+}
+
+// Usage is token accounting for one answer.
+type Usage struct {
+	PromptTokens     int
+	CompletionTokens int
+	CachedTokens     int // prompt tokens read from a cache (part of PromptTokens)
+	CacheWriteTokens int // prompt tokens written to a cache (part of PromptTokens)
+	// Reported is true when the upstream sent the counts; false means absent or estimated.
+	Reported bool
+}
+
+// Total is prompt plus completion tokens.
+func (u Usage) Total() int { return u.PromptTokens + u.CompletionTokens }
+
+// Response is a successful upstream answer in OpenAI's format.
+type Response struct {
+	// Header holds upstream headers worth forwarding (rate limits, request ids); may be nil.
+	Header http.Header
+	// Body is the complete JSON answer of a non-stream call.
+	Body []byte
+	// Usage is the usage found in Body (non-stream calls).
+	Usage Usage
+	// Stream is set for stream calls instead of Body.
+	Stream Stream
+}
+
+// Stream yields OpenAI SSE data payloads (chat.completion.chunk or text_completion JSON).
+type Stream interface {
+	// Next returns the next data payload, valid until the following call. It returns
+	// io.EOF after the upstream's clean end; the gateway then writes "data: [DONE]".
+	// Any other error ends the stream (an *apierr.Error when the upstream said why).
+	Next() ([]byte, error)
+	// Usage is the usage seen so far (complete after io.EOF).
+	Usage() Usage
+	// Close releases the upstream connection; safe to call more than once.
+	Close() error
+}
+
+// Provider is an upstream the gateway can route to.
+type Provider interface {
+	// Name is the unique configured name ("openai", "backup", "mock").
+	Name() string
+	// Kind is "openai", "anthropic" or "mock".
+	Kind() string
+	// Models lists the client-visible model names the provider serves.
+	Models() []string
+	// Do performs one attempt. For streams it returns once the upstream accepted the
+	// request; errors are *apierr.Error values whose Retryable field is set.
+	Do(ctx context.Context, call *Call) (*Response, error)
+}
+
+// ModelMatcher is optionally implemented by providers (the zero-config mock) that
+// serve model names beyond their Models list.
+type ModelMatcher interface {
+	ServesModel(model string) bool
+}
