@@ -1,0 +1,213 @@
+// Package mock is the built-in offline provider: deterministic echo answers, word-by-word
+// streams, hash-derived embeddings and scripted tool calls, plus x-mock-* request headers
+// that rehearse latency, slow streams, upstream errors and dropped connections.
+package mock
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/provider"
+	"github.com/tidwall/gjson"
+)
+
+// Options configure the mock.
+type Options struct {
+	Name string
+	// CatchAll makes the mock serve every model name (zero-config mode); otherwise it
+	// serves "mock", "mock-*" and Models.
+	CatchAll bool
+	Models   []string
+	// Tokens counts tokens in a text; nil counts whitespace-separated words.
+	Tokens func(text string) int
+}
+
+// Provider is the mock upstream.
+type Provider struct{ o Options }
+
+// New returns a mock provider.
+func New(o Options) *Provider {
+	if o.Name == "" {
+		o.Name = "mock"
+	}
+	if o.Tokens == nil {
+		o.Tokens = func(s string) int { return len(strings.Fields(s)) }
+	}
+	return &Provider{o: o}
+}
+
+// Name implements provider.Provider.
+func (p *Provider) Name() string { return p.o.Name }
+
+// Kind implements provider.Provider.
+func (p *Provider) Kind() string { return "mock" }
+
+// Models implements provider.Provider.
+func (p *Provider) Models() []string {
+	if len(p.o.Models) > 0 {
+		return p.o.Models
+	}
+	return []string{"mock", "mock-embedding"}
+}
+
+// ServesModel implements provider.ModelMatcher.
+func (p *Provider) ServesModel(model string) bool {
+	return p.o.CatchAll || model == "mock" || strings.HasPrefix(model, "mock-")
+}
+
+// knobs are the x-mock-* request headers.
+type knobs struct {
+	latency, chunkDelay time.Duration
+	chunks, cutAfter    int
+	status              int
+}
+
+func readKnobs(h http.Header) knobs {
+	ms := func(k string) time.Duration { return time.Duration(atoi(h.Get(k))) * time.Millisecond }
+	return knobs{
+		latency:    ms("X-Mock-Latency-Ms"),
+		chunkDelay: ms("X-Mock-Chunk-Delay-Ms"),
+		chunks:     atoi(h.Get("X-Mock-Chunks")),
+		cutAfter:   atoi(h.Get("X-Mock-Cut-After")),
+		status:     atoi(h.Get("X-Mock-Status")),
+	}
+}
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// Do implements provider.Provider.
+func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Response, error) {
+	k := readKnobs(call.Header)
+	if k.latency > 0 {
+		t := time.NewTimer(k.latency)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+	if k.status >= 400 {
+		return nil, p.statusError(k.status)
+	}
+	switch call.Endpoint {
+	case provider.Embeddings:
+		return p.embeddings(call)
+	case provider.Completions:
+		prompt := promptText(gjson.GetBytes(call.Body, "prompt"))
+		return p.answer(ctx, call, k, answer{text: "You said: " + prompt, prompt: prompt})
+	default:
+		return p.answer(ctx, call, k, p.chatAnswer(call.Body))
+	}
+}
+
+func (p *Provider) statusError(status int) *apierr.Error {
+	var h http.Header
+	if status == http.StatusTooManyRequests {
+		h = http.Header{"Retry-After": {"1"}}
+	}
+	body := `{"error":{"message":"mock: x-mock-status asked for ` + strconv.Itoa(status) + `","type":"mock_error","param":null,"code":null}}`
+	return apierr.FromUpstream(p.o.Name, status, h, []byte(body))
+}
+
+// answer is what the mock says.
+type answer struct {
+	text     string
+	prompt   string // text counted as the prompt
+	toolName string // set when answering with a tool call
+	toolArgs string
+}
+
+func (p *Provider) chatAnswer(body []byte) answer {
+	msgs := gjson.GetBytes(body, "messages").Array()
+	var prompt strings.Builder
+	last := ""
+	for _, m := range msgs {
+		t := contentText(m.Get("content"))
+		prompt.WriteString(t)
+		prompt.WriteByte('\n')
+		if m.Get("role").String() == "user" {
+			last = t
+		}
+	}
+	a := answer{text: "You said: " + last, prompt: prompt.String()}
+	if name, ok := strings.CutPrefix(strings.TrimSpace(last), "call "); ok {
+		name = strings.Trim(strings.Fields(name + " ")[0], ".!?`'\"")
+		for _, t := range gjson.GetBytes(body, "tools").Array() {
+			if t.Get("function.name").String() == name {
+				a.toolName, a.toolArgs = name, stubArgs(t.Get("function.parameters"))
+				break
+			}
+		}
+	}
+	return a
+}
+
+// contentText flattens a message content (string or parts) to its text.
+func contentText(c gjson.Result) string {
+	if c.Type == gjson.String {
+		return c.String()
+	}
+	var b strings.Builder
+	for _, part := range c.Array() {
+		if part.Get("type").String() == "text" {
+			if b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(part.Get("text").String())
+		}
+	}
+	return b.String()
+}
+
+func promptText(p gjson.Result) string {
+	if p.IsArray() {
+		var parts []string
+		for _, x := range p.Array() {
+			parts = append(parts, x.String())
+		}
+		return strings.Join(parts, " ")
+	}
+	return p.String()
+}
+
+// stubArgs builds {} or an object with a placeholder for each required field.
+func stubArgs(schema gjson.Result) string {
+	req := schema.Get("required").Array()
+	if len(req) == 0 {
+		return "{}"
+	}
+	var b []byte
+	b = append(b, '{')
+	for i, r := range req {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		name := r.String()
+		b = strconv.AppendQuote(b, name)
+		b = append(b, ':')
+		switch schema.Get("properties." + gjson.Escape(name) + ".type").String() {
+		case "integer", "number":
+			b = append(b, '0')
+		case "boolean":
+			b = append(b, "false"...)
+		case "array":
+			b = append(b, "[]"...)
+		case "object":
+			b = append(b, "{}"...)
+		default:
+			b = append(b, `"example"`...)
+		}
+	}
+	return string(append(b, '}'))
+}

@@ -1,0 +1,191 @@
+// Package openai is the pass-through provider for any OpenAI-compatible API (OpenAI,
+// Ollama, vLLM, LM Studio, Groq, ...). Bodies are never unmarshalled and re-marshalled:
+// only "model" is rewritten and, for streams, stream_options.include_usage forced on so
+// usage can be counted; everything else reaches the upstream and the client untouched.
+package openai
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/provider"
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+)
+
+// Options configure one OpenAI-compatible upstream.
+type Options struct {
+	Name    string
+	BaseURL string // e.g. https://api.openai.com/v1
+	APIKey  string // sent as Bearer when set
+	Models  []string
+	Timeout time.Duration // time to the upstream's response headers
+	Headers map[string]string
+	// Transport overrides the tuned default (tests).
+	Transport http.RoundTripper
+}
+
+// DefaultModels are served when OPENAI_API_KEY enables the built-in provider.
+var DefaultModels = []string{
+	"gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3", "o4-mini",
+	"gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-3.5-turbo-instruct",
+	"text-embedding-3-small", "text-embedding-3-large",
+}
+
+// maxErrorBody caps how much of an upstream error body is read.
+const maxErrorBody = 1 << 20
+
+// Provider relays to one OpenAI-compatible upstream.
+type Provider struct {
+	o      Options
+	client *http.Client
+	urls   [3]string // per provider.Endpoint
+	header http.Header
+}
+
+// New returns a Provider.
+func New(o Options) *Provider {
+	rt := o.Transport
+	if rt == nil {
+		rt = provider.NewTransport(o.Timeout)
+	}
+	p := &Provider{o: o, client: &http.Client{Transport: rt}, header: http.Header{}}
+	p.urls[provider.Chat] = o.BaseURL + "/chat/completions"
+	p.urls[provider.Completions] = o.BaseURL + "/completions"
+	p.urls[provider.Embeddings] = o.BaseURL + "/embeddings"
+	p.header.Set("Content-Type", "application/json")
+	if o.APIKey != "" {
+		p.header.Set("Authorization", "Bearer "+o.APIKey)
+	}
+	for k, v := range o.Headers {
+		p.header.Set(k, v)
+	}
+	return p
+}
+
+// Name implements provider.Provider.
+func (p *Provider) Name() string { return p.o.Name }
+
+// Kind implements provider.Provider.
+func (p *Provider) Kind() string { return "openai" }
+
+// Models implements provider.Provider.
+func (p *Provider) Models() []string { return p.o.Models }
+
+// Do implements provider.Provider.
+func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Response, error) {
+	body, err := p.upstreamBody(call)
+	if err != nil {
+		return nil, apierr.Internal(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.urls[call.Endpoint], bytes.NewReader(body))
+	if err != nil {
+		return nil, apierr.Internal(err)
+	}
+	for k, v := range p.header {
+		req.Header[k] = v
+	}
+	if call.Stream {
+		req.Header.Set("Accept", "text/event-stream")
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, apierr.Unreachable(p.o.Name, err)
+	}
+	if resp.StatusCode >= 300 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		resp.Body.Close()
+		return nil, apierr.FromUpstream(p.o.Name, resp.StatusCode, resp.Header, b)
+	}
+	fwd := forwardHeaders(resp.Header)
+	if call.Stream {
+		return &provider.Response{Header: fwd, Stream: newStream(p.o.Name, call, resp.Body)}, nil
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, apierr.Unreachable(p.o.Name, fmt.Errorf("read answer: %w", err))
+	}
+	if !gjson.ValidBytes(b) || !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
+		return nil, apierr.BadUpstream(p.o.Name, "the body is not a JSON object")
+	}
+	if call.Model != call.ClientModel {
+		b, _ = sjson.SetBytes(b, "model", call.ClientModel)
+	}
+	if call.Endpoint == provider.Embeddings {
+		b = ensureBase64(call.Body, b)
+	}
+	return &provider.Response{Header: fwd, Body: b, Usage: ParseUsage(b)}, nil
+}
+
+// upstreamBody rewrites only what must change; the client's bytes are never edited in place.
+func (p *Provider) upstreamBody(call *provider.Call) ([]byte, error) {
+	body := call.Body
+	var err error
+	if call.Model != call.ClientModel {
+		if body, err = sjson.SetBytes(body, "model", call.Model); err != nil {
+			return nil, err
+		}
+	}
+	if call.Stream && !call.IncludeUsage {
+		if body, err = sjson.SetBytes(body, "stream_options.include_usage", true); err != nil {
+			return nil, err
+		}
+	}
+	return body, nil
+}
+
+// ParseUsage reads an OpenAI usage object from a body or chunk.
+func ParseUsage(b []byte) provider.Usage {
+	u := gjson.GetBytes(b, "usage")
+	if !u.IsObject() {
+		return provider.Usage{}
+	}
+	return provider.Usage{
+		PromptTokens:     int(u.Get("prompt_tokens").Int()),
+		CompletionTokens: int(u.Get("completion_tokens").Int()),
+		CachedTokens:     int(u.Get("prompt_tokens_details.cached_tokens").Int()),
+		Reported:         true,
+	}
+}
+
+// forwarded are upstream headers the client benefits from seeing.
+var forwarded = []string{
+	"X-Request-Id", "Openai-Processing-Ms", "Openai-Model",
+	"X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests", "X-Ratelimit-Reset-Requests",
+	"X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Tokens", "X-Ratelimit-Reset-Tokens",
+}
+
+func forwardHeaders(h http.Header) http.Header {
+	var out http.Header
+	for _, k := range forwarded {
+		if v := h.Values(k); len(v) > 0 {
+			if out == nil {
+				out = make(http.Header, 4)
+			}
+			if k == "X-Request-Id" {
+				// The gateway's own x-request-id wins; keep the upstream's beside it.
+				out["X-Upstream-Request-Id"] = v
+				continue
+			}
+			if len(k) > 12 && k[:12] == "X-Ratelimit-" {
+				// Per-key limits use these names; the provider's own limits are renamed.
+				out["X-Upstream-"+k[2:]] = v
+				continue
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
