@@ -38,7 +38,7 @@ func TestChatEchoesLastUserMessage(t *testing.T) {
 	var v struct {
 		Object  string
 		Choices []struct {
-			Message struct{ Content string }
+			Message      struct{ Content string }
 			FinishReason string `json:"finish_reason"`
 		}
 		Usage struct{ PromptTokens, CompletionTokens, TotalTokens int } `json:"usage"`

@@ -1,0 +1,120 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jmanhype/runestone/internal/config"
+	"github.com/jmanhype/runestone/internal/server"
+	"github.com/jmanhype/runestone/ui"
+	"github.com/spf13/cobra"
+)
+
+type serveOptions struct {
+	addr, logFormat string
+	noTUI, insecure bool
+}
+
+func newServeCmd(f *Factory, bi BuildInfo) *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the gateway (with the live dashboard on a terminal)",
+		Args:  cobra.NoArgs,
+		Example: `  runestone serve                         # dashboard on a terminal, plain logs otherwise
+  runestone serve --no-tui --log-format json
+  PORT=8080 runestone serve --no-tui`,
+		RunE: func(cmd *cobra.Command, _ []string) error { return serveRun(cmd.Context(), f, bi, o) },
+	}
+	cmd.Flags().StringVar(&o.addr, "addr", "", "listen address (default 127.0.0.1:4001)")
+	cmd.Flags().BoolVar(&o.noTUI, "no-tui", false, "plain log lines instead of the dashboard")
+	cmd.Flags().StringVar(&o.logFormat, "log-format", "", "process log format: text or json")
+	cmd.Flags().BoolVar(&o.insecure, "insecure-no-auth", false, "allow a non-loopback address with auth disabled (dangerous)")
+	return cmd
+}
+
+func serveRun(ctx context.Context, f *Factory, bi BuildInfo, o serveOptions) error {
+	cfg, err := config.Load(config.Options{Home: f.Home, ConfigFile: f.ConfigFile, Addr: o.addr,
+		LogFormat: o.logFormat, Getenv: f.getenv()})
+	if err != nil {
+		return err
+	}
+	if !cfg.Auth.Enabled && !config.IsLoopback(cfg.Server.Addr) {
+		if !o.insecure {
+			return usageError(fmt.Errorf("refusing to listen on %s with auth disabled: anyone on the network could use your provider keys (enable auth, bind to 127.0.0.1, or pass --insecure-no-auth)", cfg.Server.Addr))
+		}
+		fmt.Fprintf(f.Err, "WARNING: listening on %s with authentication DISABLED. Anyone who can reach it can spend your provider credits.\n", cfg.Server.Addr)
+	}
+	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
+		return fmt.Errorf("create home folder: %w", err)
+	}
+	tui := !o.noTUI && f.IsTTY && f.getenv()("CI") != "true"
+	logOut := f.Err
+	if tui {
+		lf, err := os.OpenFile(filepath.Join(cfg.Home, "runestone.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return err
+		}
+		defer lf.Close()
+		logOut = lf
+	}
+	logger := newLogger(logOut, cfg.LogFormat)
+	v := resolveVersion(bi).Version
+	srv, err := server.New(ctx, cfg, server.Options{Version: v, Logger: logger, LogRequests: !tui})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		_ = srv.Shutdown(context.Background())
+		return err
+	}
+	if tui {
+		src := ui.NewBusSource(srv.Bus, srv.Gateway.State, srv.Gateway.Detail)
+		if err := ui.Run(ctx, src, ui.Options{Version: v, Addr: srv.Addr(), InProcess: true}); err != nil {
+			logger.Error("dashboard", "err", err)
+		}
+	} else {
+		printBanner(f.Out, cfg, srv, v)
+		<-ctx.Done()
+		fmt.Fprintln(f.Err, "Shutting down: draining in-flight requests…")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.Duration)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Warn("shutdown deadline passed; open streams were cut", "err", err)
+	}
+	if !tui {
+		fmt.Fprintln(f.Err, "Stopped.")
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+func printBanner(w io.Writer, cfg *config.Config, srv *server.Server, version string) {
+	fmt.Fprintf(w, "Runestone %s listening on http://%s/v1\n", version, srv.Addr())
+	fmt.Fprintf(w, "  home:      %s\n", cfg.Home)
+	for _, p := range srv.Router().Providers() {
+		models := strings.Join(p.Models(), ", ")
+		if cfg.ZeroConfig && p.Kind() == config.KindMock {
+			models = "every model name (offline mock: set OPENAI_API_KEY or ANTHROPIC_API_KEY, or add [[providers]], for real ones)"
+		}
+		fmt.Fprintf(w, "  provider:  %s (%s): %s\n", p.Name(), p.Kind(), models)
+	}
+	if cfg.Auth.Enabled {
+		fmt.Fprintln(w, "  auth:      on — create a key with `runestone keys create --name dev`")
+	} else {
+		fmt.Fprintln(w, "  auth:      OFF (RUNESTONE_AUTH_ENABLED=false)")
+	}
+	fmt.Fprintln(w, "  Ctrl-C drains in-flight requests and exits.")
+}

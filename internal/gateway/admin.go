@@ -1,0 +1,225 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/events"
+	"github.com/jmanhype/runestone/internal/sse"
+	"github.com/jmanhype/runestone/internal/store"
+)
+
+// admin guards operations endpoints: loopback clients, or others with the admin key.
+// The decision uses the TCP peer address only; X-Forwarded-For is never trusted.
+func (g *Gateway) admin(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !g.adminAllowed(r) {
+			apierr.Write(w, &apierr.Error{Status: http.StatusUnauthorized, Type: apierr.TypeInvalidRequest,
+				Code: apierr.CodeInvalidAPIKey, Message: "Operations endpoints answer loopback clients, or others with the admin key (auth.admin_key)."})
+			return
+		}
+		next(w, r)
+	}
+}
+
+func (g *Gateway) adminAllowed(r *http.Request) bool {
+	if g.o.AdminKey != "" {
+		tok, ok := bearer(r.Header.Get("Authorization"))
+		a, b := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(g.o.AdminKey))
+		if ok && subtle.ConstantTimeCompare(a[:], b[:]) == 1 {
+			return true
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func bearer(h string) (string, bool) {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+// health is ok, degraded (some provider's breaker not closed) or down (none usable).
+func (g *Gateway) health(w http.ResponseWriter, r *http.Request) {
+	ps := g.providerStates()
+	usable := 0
+	for _, p := range ps {
+		if p.Breaker != "open" {
+			usable++
+		}
+	}
+	status, code := "ok", http.StatusOK
+	switch {
+	case usable == 0:
+		status, code = "down", http.StatusServiceUnavailable
+	case usable < len(ps):
+		status = "degraded"
+	}
+	writeJSON(w, code, map[string]any{"status": status, "version": g.o.Version,
+		"providers": len(ps), "providers_usable": usable, "uptime_s": int64(time.Since(g.started).Seconds())})
+}
+
+func (g *Gateway) providerStates() []events.ProviderState {
+	if g.o.Executor == nil {
+		return nil
+	}
+	return g.o.Executor.Health()
+}
+
+func (g *Gateway) healthProviders(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"providers": g.providerStates()})
+}
+
+func (g *Gateway) healthMetrics(w http.ResponseWriter, r *http.Request) {
+	if g.o.Metrics == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"totals": g.state.totals()})
+		return
+	}
+	writeJSON(w, http.StatusOK, g.o.Metrics.Summary())
+}
+
+func (g *Gateway) metrics(w http.ResponseWriter, r *http.Request) {
+	if g.o.Metrics == nil {
+		http.NotFound(w, r)
+		return
+	}
+	g.o.Metrics.Handler().ServeHTTP(w, r)
+}
+
+// State is the /admin/state snapshot (also the in-process dashboard's start).
+func (g *Gateway) State() events.State {
+	inflight, recent := g.state.snapshot()
+	st := events.State{Version: g.o.Version, Addr: g.o.Addr, Started: g.started, AuthOn: g.o.AuthEnabled,
+		Providers: g.providerStates(), InFlight: inflight, Recent: recent, Totals: g.state.totals()}
+	st.Keys = g.KeyLimits()
+	return st
+}
+
+// KeyLimits is the limiter snapshot with each key's spend and budget filled in.
+func (g *Gateway) KeyLimits() []events.KeyLimits {
+	if g.o.Limiter == nil {
+		return nil
+	}
+	ks := g.o.Limiter.Snapshot()
+	budgets := map[string]*float64{}
+	if g.o.Auth != nil {
+		for _, p := range g.o.Auth.Principals() {
+			budgets[p.KeyID] = p.BudgetUSD
+		}
+	}
+	for i := range ks {
+		ks[i].SpentUSD = g.o.Spend.Spent(ks[i].KeyID)
+		ks[i].BudgetUSD = budgets[ks[i].KeyID]
+	}
+	return ks
+}
+
+func (g *Gateway) adminState(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, g.State())
+}
+
+// Detail returns one request's log rows as a dashboard detail (newest match).
+func (g *Gateway) Detail(id string) (*events.RequestDetail, error) {
+	if g.o.Store == nil {
+		return nil, errNoStore
+	}
+	rows, err := g.o.Store.RequestsByID(context.Background(), id)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, errNotFound
+	}
+	return detailFromRow(rows[len(rows)-1]), nil
+}
+
+var (
+	errNoStore  = errors.New("the request log is off")
+	errNotFound = errors.New("no logged request with that id")
+)
+
+func detailFromRow(row store.RequestRow) *events.RequestDetail {
+	ev := events.Request{ID: row.ID, KeyID: row.KeyID, KeyName: row.KeyName, Project: row.Project, Endpoint: strings.TrimPrefix(row.Endpoint, "/v1/"),
+		Model: row.Model, Provider: row.Provider, UpstreamModel: row.UpstreamModel, Attempts: row.Attempts,
+		Stream: row.Stream, Started: row.Started, Status: row.Status, LatencyMS: row.LatencyMS,
+		OverheadMS: row.OverheadMS, PromptTokens: row.PromptTokens, CompletionTokens: row.CompletionTokens,
+		TokensEstimated: row.TokensEstimated, CostUSD: row.CostUSD, Error: row.Error}
+	if row.TTFTMS != nil {
+		ev.TTFTMS = *row.TTFTMS
+	}
+	ev.Providers = row.ProvidersTried
+	return &events.RequestDetail{Request: ev, RequestBody: row.RequestBody, ResponseBody: row.ResponseBody}
+}
+
+func (g *Gateway) adminRequest(w http.ResponseWriter, r *http.Request) {
+	d, err := g.Detail(r.PathValue("id"))
+	if err != nil {
+		apierr.Write(w, &apierr.Error{Status: http.StatusNotFound, Type: apierr.TypeInvalidRequest, Code: "not_found",
+			Message: "no logged request with that id"})
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+// adminEvents streams the event bus as SSE until the client leaves.
+func (g *Gateway) adminEvents(w http.ResponseWriter, r *http.Request) {
+	if g.o.Bus == nil {
+		http.NotFound(w, r)
+		return
+	}
+	sub := g.o.Bus.Subscribe(4096)
+	defer sub.Close()
+	sse.Headers(w.Header())
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	var buf []byte
+	tick := time.NewTicker(15 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-g.drain:
+			return
+		case <-tick.C:
+			if _, err := w.Write(sse.KeepAlive); err != nil || rc.Flush() != nil {
+				return
+			}
+		case ev, ok := <-sub.C:
+			if !ok {
+				return
+			}
+			b, err := json.Marshal(ev)
+			if err != nil {
+				continue
+			}
+			buf = sse.AppendData(buf[:0], b)
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+			// Coalesce: flush only when nothing else is waiting.
+			if len(sub.C) == 0 {
+				if err := rc.Flush(); err != nil {
+					return
+				}
+			}
+		}
+	}
+}

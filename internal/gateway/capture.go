@@ -1,0 +1,67 @@
+package gateway
+
+import (
+	"bytes"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/tidwall/gjson"
+)
+
+// textSink reassembles a streamed answer's text (content deltas, tool-call fragments,
+// legacy completion text) for the request log and for token estimation.
+type textSink struct {
+	b         []byte
+	truncated int
+}
+
+func (t *textSink) add(chunk []byte, limit int) {
+	if limit <= 0 {
+		return
+	}
+	// A string view of the chunk, not a copy: gjson then returns substrings of it
+	// (no allocation), and only the bytes appended below outlive this call.
+	js := unsafe.String(unsafe.SliceData(chunk), len(chunk))
+	var piece string
+	if bytes.Contains(chunk, []byte(`"content":"`)) {
+		piece = gjson.Get(js, "choices.0.delta.content").String()
+	} else if bytes.Contains(chunk, []byte(`"arguments":"`)) {
+		piece = gjson.Get(js, "choices.0.delta.tool_calls.0.function.arguments").String()
+		if name := gjson.Get(js, "choices.0.delta.tool_calls.0.function.name").String(); name != "" {
+			t.b = append(append(append(t.b, "[tool_call "...), name...), "] "...)
+		}
+	} else if bytes.Contains(chunk, []byte(`"text":"`)) {
+		piece = gjson.Get(js, "choices.0.text").String()
+	}
+	if piece == "" {
+		return
+	}
+	room := limit - len(t.b)
+	if room <= 0 {
+		t.truncated += len(piece)
+		return
+	}
+	if len(piece) > room {
+		cut := room
+		for cut > 0 && !utf8.RuneStart(piece[cut]) {
+			cut--
+		}
+		t.truncated += len(piece) - cut
+		piece = piece[:cut]
+	}
+	t.b = append(t.b, piece...)
+}
+
+func (t *textSink) String() string { return string(t.b) }
+
+// capBody keeps at most limit bytes of b, cut on a rune boundary and marked.
+func capBody(b []byte, limit int) string {
+	if len(b) <= limit {
+		return string(b)
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(b[cut]) {
+		cut--
+	}
+	return string(b[:cut]) + "…[truncated " + itoa(int64(len(b)-cut)) + " bytes]"
+}

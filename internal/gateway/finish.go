@@ -1,0 +1,159 @@
+package gateway
+
+import (
+	"time"
+
+	"github.com/jmanhype/runestone/internal/auth"
+	"github.com/jmanhype/runestone/internal/events"
+	"github.com/jmanhype/runestone/internal/store"
+)
+
+func (g *Gateway) captureLimit() int {
+	if !g.o.CaptureBodies {
+		return 64 << 10 // still reassembled for token estimates, never stored
+	}
+	return max(g.o.MaxBodyCapture, 1)
+}
+
+// finish does the accounting once the answer is out: limiter, spend, live state,
+// metrics, events and the request-log row (queued; never written on this goroutine).
+func (x *exchange) finish() {
+	g := x.g
+	if x.status == 0 {
+		x.status = 500 // a panic is unwinding through here
+	}
+	latency := time.Since(x.start)
+	x.estimateUsage()
+	tokens := x.usage.Total()
+	if x.ticket != nil {
+		x.ticket.Release(tokens)
+	}
+	ev := x.event(latency)
+	if ev.CostUSD != nil && x.p != nil {
+		g.o.Spend.Add(x.p.KeyID, *ev.CostUSD)
+	}
+	g.state.end(x, ev)
+	if g.o.Metrics != nil {
+		g.o.Metrics.ObserveRequest(ev)
+	}
+	if g.o.Bus.Active() {
+		g.o.Bus.Publish(events.Event{Kind: events.KindRequestFinished, Request: &ev})
+	}
+	if g.o.Log != nil {
+		g.o.Log.Write(x.row(ev))
+	}
+	if g.o.LogRequests {
+		g.o.Logger.Info("request", "id", x.id, "key", ev.KeyName, "model", ev.Model, "provider", ev.Provider,
+			"status", ev.Status, "stream", ev.Stream, "latency_ms", round(ev.LatencyMS), "tokens", tokens,
+			"attempts", ev.Attempts, "error", ev.Error)
+	}
+}
+
+// estimateUsage fills token counts the upstream did not report.
+func (x *exchange) estimateUsage() {
+	if x.usage.Reported || x.g.o.Tokens == nil || x.body == nil || x.status != 200 {
+		return
+	}
+	model := x.info.model
+	x.usage.PromptTokens = x.g.o.Tokens.Prompt(model, x.ep.String(), x.body)
+	if x.info.stream {
+		x.usage.CompletionTokens = x.g.o.Tokens.Text(model, x.text.String())
+	} else if len(x.respBody) > 0 {
+		x.text.add(x.respBody, 1<<20)
+		x.usage.CompletionTokens = x.g.o.Tokens.Text(model, x.text.String())
+	}
+}
+
+func (x *exchange) event(latency time.Duration) events.Request {
+	ev := events.Request{ID: x.id, Endpoint: x.ep.String(), Model: x.info.model, Stream: x.info.stream,
+		Started: x.start, Status: x.status, LatencyMS: ms(latency), Error: x.errMsg,
+		PromptTokens: x.usage.PromptTokens, CompletionTokens: x.usage.CompletionTokens,
+		TokensEstimated: !x.usage.Reported && x.usage.Total() > 0}
+	if x.p != nil {
+		ev.KeyID, ev.KeyName, ev.Project = x.p.KeyID, x.p.Name, x.p.Project
+	}
+	if x.info.stream && x.chunks > 0 {
+		ev.TTFTMS = ms(x.ttft)
+	}
+	if r := x.res; r != nil {
+		ev.Provider, ev.UpstreamModel, ev.Attempts, ev.Providers = r.Target.Provider.Name(), r.Target.Model, r.Attempts, r.Tried
+		if x.info.stream {
+			ev.OverheadMS = ms(x.ttft - r.Upstream)
+		} else {
+			ev.OverheadMS = ms(x.overhead)
+		}
+	}
+	if ev.Provider != "" && x.g.o.Pricer != nil {
+		priced := ev.UpstreamModel
+		if x.res.Target.Provider.Kind() == "mock" {
+			priced = "mock" // the zero-config mock answers any name; it costs nothing
+		}
+		if usd, ok := x.g.o.Pricer.Cost(priced, x.usage); ok {
+			ev.CostUSD = &usd
+		}
+	}
+	return ev
+}
+
+func (x *exchange) row(ev events.Request) store.RequestRow {
+	row := store.RequestRow{
+		ID: ev.ID, Started: x.start, KeyID: ev.KeyID, KeyName: ev.KeyName, Project: ev.Project,
+		Endpoint: "/v1/" + ev.Endpoint, Model: ev.Model, Provider: ev.Provider, UpstreamModel: ev.UpstreamModel,
+		ProvidersTried: ev.Providers, Status: ev.Status, Stream: ev.Stream,
+		LatencyMS: ev.LatencyMS, OverheadMS: ev.OverheadMS, PromptTokens: ev.PromptTokens,
+		CompletionTokens: ev.CompletionTokens, CachedTokens: x.usage.CachedTokens,
+		TokensEstimated: ev.TokensEstimated, CostUSD: ev.CostUSD, Attempts: ev.Attempts, Error: ev.Error,
+	}
+	if ev.Stream && x.chunks > 0 {
+		ttft := ev.TTFTMS
+		row.TTFTMS = &ttft
+	}
+	if x.g.o.CaptureBodies {
+		limit := x.g.o.MaxBodyCapture
+		row.RequestBody = capBody(x.body, limit)
+		if x.info.stream {
+			row.ResponseBody = x.text.String()
+		} else {
+			row.ResponseBody = capBody(x.respBody, limit)
+		}
+	}
+	return row
+}
+
+// denied publishes an auth failure or rate-limit rejection.
+func (g *Gateway) denied(kind events.Kind, id string, p *auth.Principal, model, reason string) {
+	if g.o.Metrics != nil && kind == events.KindAuthFailed {
+		g.o.Metrics.AuthFailed()
+	}
+	if !g.o.Bus.Active() {
+		return
+	}
+	d := &events.Denied{RequestID: id, Model: model, Reason: reason}
+	if p != nil {
+		d.KeyID, d.KeyName = p.KeyID, p.Name
+	}
+	g.o.Bus.Publish(events.Event{Kind: kind, Denied: d})
+}
+
+func (g *Gateway) progress(x *exchange) {
+	ev := x.startedEvent()
+	ev.CompletionTokens = x.chunks
+	if x.res != nil {
+		ev.Provider = x.res.Target.Provider.Name()
+	}
+	g.o.Bus.Publish(events.Event{Kind: events.KindRequestProgress, Request: &ev})
+}
+
+// startedEvent describes x from fields set before it went in flight, so other
+// goroutines (the /admin/state snapshot) may call it.
+func (x *exchange) startedEvent() events.Request {
+	ev := events.Request{ID: x.id, Endpoint: x.ep.String(), Model: x.info.model, Stream: x.info.stream, Started: x.start}
+	if x.p != nil {
+		ev.KeyID, ev.KeyName, ev.Project = x.p.KeyID, x.p.Name, x.p.Project
+	}
+	return ev
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func round(f float64) float64 { return float64(int64(f*1000)) / 1000 }

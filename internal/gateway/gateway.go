@@ -1,0 +1,116 @@
+// Package gateway is the HTTP surface: the OpenAI-compatible /v1 endpoints and the
+// operations endpoints. A request passes auth, body inspection, model resolution,
+// budget and limits, then the resilience executor, and is relayed back (streamed
+// event by event or as one body); accounting happens off the request path.
+package gateway
+
+import (
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmanhype/runestone/internal/auth"
+	"github.com/jmanhype/runestone/internal/events"
+	"github.com/jmanhype/runestone/internal/limits"
+	"github.com/jmanhype/runestone/internal/metrics"
+	"github.com/jmanhype/runestone/internal/reqlog"
+	"github.com/jmanhype/runestone/internal/resilience"
+	"github.com/jmanhype/runestone/internal/router"
+	"github.com/jmanhype/runestone/internal/store"
+	"github.com/jmanhype/runestone/internal/usage"
+)
+
+// Options wire the gateway's collaborators. Auth, Limiter, Log, Metrics, Store and
+// Bus may be nil (the feature is then off), which keeps tests small.
+type Options struct {
+	Version string
+	Addr    string
+
+	AuthEnabled bool
+	Auth        *auth.Authenticator
+	AdminKey    string
+	Anonymous   limits.Limits // limits for callers when auth is disabled
+
+	Router   *router.Router
+	Executor *resilience.Executor
+	Limiter  *limits.Limiter
+	Pricer   *usage.Pricer
+	Tokens   *usage.Estimator
+	Log      *reqlog.Writer
+	Store    *store.Store
+	Metrics  *metrics.Metrics
+	Bus      *events.Bus
+	Spend    *Spend
+
+	MaxBodyBytes   int64
+	CaptureBodies  bool
+	MaxBodyCapture int
+	// KeepAlive is the silence after which a stream gets an SSE comment (15s);
+	// StreamIdle ends a stream whose upstream sent nothing for that long (120s).
+	KeepAlive  time.Duration
+	StreamIdle time.Duration
+
+	Logger      *slog.Logger
+	LogRequests bool // one info line per request (plain-log mode)
+}
+
+// Gateway serves the HTTP API.
+type Gateway struct {
+	o       Options
+	started time.Time
+	state   *liveState
+	ids     idSource
+	anon    *auth.Principal
+	drain   chan struct{} // closed when the server shuts down: ends /admin/events streams
+	drained atomic.Bool
+}
+
+// Drain ends long-lived operations streams so a graceful shutdown does not wait on them.
+func (g *Gateway) Drain() {
+	if g.drained.CompareAndSwap(false, true) {
+		close(g.drain)
+	}
+}
+
+// New returns a gateway.
+func New(o Options) *Gateway {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.KeepAlive <= 0 {
+		o.KeepAlive = 15 * time.Second
+	}
+	if o.StreamIdle <= 0 {
+		o.StreamIdle = 120 * time.Second
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 10 << 20
+	}
+	if o.Spend == nil {
+		o.Spend = NewSpend(nil)
+	}
+	return &Gateway{o: o, started: time.Now(), state: newLiveState(), ids: newIDSource(), drain: make(chan struct{}),
+		anon: &auth.Principal{KeyID: "anonymous", Name: "anonymous", Limits: o.Anonymous}}
+}
+
+// Handler returns the gateway's routes wrapped in its middleware.
+func (g *Gateway) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for path, ep := range proxyRoutes {
+		mux.HandleFunc("POST "+path, g.proxyHandler(ep))
+		mux.HandleFunc(path, methodNotAllowed("POST"))
+	}
+	mux.HandleFunc("GET /v1/models", g.listModels)
+	mux.HandleFunc("GET /v1/models/{model...}", g.getModel)
+	mux.HandleFunc("/v1/models", methodNotAllowed("GET"))
+	mux.HandleFunc("GET /health", g.health)
+	mux.HandleFunc("GET /health/providers", g.admin(g.healthProviders))
+	mux.HandleFunc("GET /health/metrics", g.admin(g.healthMetrics))
+	mux.HandleFunc("GET /metrics", g.admin(g.metrics))
+	mux.HandleFunc("GET /admin/events", g.admin(g.adminEvents))
+	mux.HandleFunc("GET /admin/state", g.admin(g.adminState))
+	mux.HandleFunc("GET /admin/requests/{id}", g.admin(g.adminRequest))
+	mux.HandleFunc("/", notFound)
+	return g.middleware(mux)
+}

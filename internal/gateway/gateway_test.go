@@ -1,0 +1,66 @@
+package gateway
+
+import (
+	"testing"
+
+	"github.com/jmanhype/runestone/internal/provider"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestInspect(t *testing.T) {
+	tests := []struct {
+		name, body string
+		ep         provider.Endpoint
+		param      string
+		ok         bool
+		stream     bool
+		usage      bool
+	}{
+		{"plain", `{"model":"m","messages":[{"role":"user","content":"x"}]}`, provider.Chat, "", true, false, false},
+		{"stream usage", `{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{}]}`, provider.Chat, "", true, true, true},
+		{"stream null", `{"model":"m","stream":null,"messages":[{}]}`, provider.Chat, "", true, false, false},
+		{"embeddings ignore stream", `{"model":"m","stream":true,"input":"x"}`, provider.Embeddings, "", true, false, false},
+		{"leading space", "  \n{\"model\":\"m\",\"prompt\":\"x\"}", provider.Completions, "", true, false, false},
+		{"empty model", `{"model":"","messages":[{}]}`, provider.Chat, "model", false, false, false},
+		{"no messages", `{"model":"m"}`, provider.Chat, "messages", false, false, false},
+		{"input null", `{"model":"m","input":null}`, provider.Embeddings, "input", false, false, false},
+		{"trailing garbage", `{"model":"m","messages":[{}]} x`, provider.Chat, "", false, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			info, err := inspect([]byte(tt.body), tt.ep)
+			if (err == nil) != tt.ok {
+				t.Fatalf("err = %v", err)
+			}
+			if err != nil {
+				if err.Param != tt.param {
+					t.Fatalf("param %q want %q", err.Param, tt.param)
+				}
+				return
+			}
+			if info.model != "m" || info.stream != tt.stream || info.includeUsage != tt.usage {
+				t.Fatalf("info %+v", info)
+			}
+		})
+	}
+}
+
+func FuzzInspect(f *testing.F) {
+	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":"x"}]}`))
+	f.Add([]byte(`{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[]}`))
+	f.Add([]byte(`[{"model":"m"}]`))
+	f.Add([]byte("{\"model\":\"\xff\"}"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, ep := range []provider.Endpoint{provider.Chat, provider.Completions, provider.Embeddings} {
+			info, err := inspect(body, ep)
+			if err == nil && info.model == "" {
+				t.Fatalf("accepted a body without a model: %q", body)
+			}
+			if err != nil && (err.Status != 400 || err.Message == "") {
+				t.Fatalf("bad error %+v", err)
+			}
+		}
+	})
+}

@@ -1,0 +1,115 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/provider"
+	"github.com/tidwall/gjson"
+)
+
+var proxyRoutes = map[string]provider.Endpoint{
+	"/v1/chat/completions": provider.Chat,
+	"/v1/completions":      provider.Completions,
+	"/v1/embeddings":       provider.Embeddings,
+}
+
+// readBody reads the whole body, capped at max bytes (413 past it).
+func readBody(r *http.Request, max int64) ([]byte, *apierr.Error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && mt != "text/plain") {
+			return nil, apierr.BadRequest("", "Content-Type must be application/json, got %q.", ct)
+		}
+	}
+	if r.ContentLength > max {
+		return nil, tooLarge(max)
+	}
+	n := r.ContentLength
+	if n <= 0 || n > 1<<20 {
+		n = 4096
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n+1))
+	_, err := buf.ReadFrom(http.MaxBytesReader(nil, r.Body, max))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge(max)
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) || r.Context().Err() != nil {
+			return nil, apierr.BadRequest("", "The request body was cut short.")
+		}
+		return nil, apierr.BadRequest("", "Could not read the request body: %v", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func tooLarge(max int64) *apierr.Error {
+	return &apierr.Error{Status: http.StatusRequestEntityTooLarge, Type: apierr.TypeInvalidRequest,
+		Code: apierr.CodeRequestTooLarge, Message: "The request body is larger than the gateway's limit of " +
+			itoa(max) + " bytes (server.max_body_bytes)."}
+}
+
+// reqInfo is what the gateway needs from a body; everything else passes through.
+type reqInfo struct {
+	model        string
+	stream       bool
+	includeUsage bool
+}
+
+// inspect validates the body just enough to route it, without unmarshalling it.
+func inspect(body []byte, ep provider.Endpoint) (reqInfo, *apierr.Error) {
+	var info reqInfo
+	if !utf8.Valid(body) {
+		return info, apierr.BadRequest("", "The request body is not valid UTF-8.")
+	}
+	if !gjson.ValidBytes(body) {
+		return info, apierr.BadRequest("", "The request body is not valid JSON.")
+	}
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return info, apierr.BadRequest("", "The request body must be a JSON object.")
+	}
+	m := gjson.GetBytes(body, "model")
+	if m.Type != gjson.String || m.Str == "" {
+		return info, apierr.BadRequest("model", "you must provide a model parameter (a non-empty string).")
+	}
+	info.model = m.Str
+	if s := gjson.GetBytes(body, "stream"); s.Exists() && s.Type != gjson.Null {
+		if s.Type != gjson.True && s.Type != gjson.False {
+			return info, apierr.BadRequest("stream", "'stream' must be a boolean.")
+		}
+		info.stream = s.Bool()
+	}
+	if info.stream && ep != provider.Embeddings {
+		info.includeUsage = gjson.GetBytes(body, "stream_options.include_usage").Bool()
+	} else {
+		info.stream = false
+	}
+	switch ep {
+	case provider.Chat:
+		msgs := gjson.GetBytes(body, "messages")
+		if !msgs.IsArray() {
+			return info, apierr.BadRequest("messages", "'messages' must be an array of message objects.")
+		}
+		if !msgs.Get("0").Exists() {
+			return info, apierr.BadRequest("messages", "'messages' must contain at least one message.")
+		}
+	case provider.Completions:
+		if p := gjson.GetBytes(body, "prompt"); !p.Exists() || p.Type == gjson.Null {
+			return info, apierr.BadRequest("prompt", "you must provide a prompt parameter.")
+		}
+	case provider.Embeddings:
+		if in := gjson.GetBytes(body, "input"); !in.Exists() || in.Type == gjson.Null {
+			return info, apierr.BadRequest("input", "you must provide an input parameter.")
+		}
+	}
+	return info, nil
+}

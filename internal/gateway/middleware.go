@@ -1,0 +1,50 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"runtime/debug"
+
+	"github.com/jmanhype/runestone/internal/apierr"
+)
+
+type ctxKey struct{}
+
+// reqIDFrom returns the request id the middleware assigned.
+func reqIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(ctxKey{}).(string)
+	return id
+}
+
+// middleware assigns the request id and turns panics into a 500 envelope.
+func (g *Gateway) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := g.ids.requestID(r)
+		w.Header().Set("X-Request-Id", id)
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				g.o.Logger.Error("panic serving request", "request_id", id, "path", r.URL.Path,
+					"panic", v, "stack", string(debug.Stack()))
+				apierr.Write(w, apierr.Internal(errors.New("panic")))
+			}
+		}()
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
+	})
+}
+
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		apierr.Write(w, &apierr.Error{Status: http.StatusMethodNotAllowed, Type: apierr.TypeInvalidRequest,
+			Code: "method_not_allowed", Message: r.Method + " is not allowed on " + r.URL.Path + "; use " + allow + "."})
+	}
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	apierr.Write(w, &apierr.Error{Status: http.StatusNotFound, Type: apierr.TypeInvalidRequest, Code: "unknown_url",
+		Message: "Unknown request URL: " + r.Method + " " + r.URL.Path + ". See the README for the endpoints Runestone serves."})
+}

@@ -1,0 +1,36 @@
+package gateway
+
+import "sync"
+
+// Spend tracks USD spent per key, for budgets. It starts from the request log's
+// totals and grows as requests finish, so a budget check never reads SQLite.
+type Spend struct {
+	mu sync.RWMutex
+	by map[string]float64
+}
+
+// NewSpend starts from initial totals (may be nil).
+func NewSpend(initial map[string]float64) *Spend {
+	s := &Spend{by: make(map[string]float64, len(initial))}
+	for k, v := range initial {
+		s.by[k] = v
+	}
+	return s
+}
+
+// Spent returns a key's spend.
+func (s *Spend) Spent(key string) float64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.by[key]
+}
+
+// Add records spend for a key.
+func (s *Spend) Add(key string, usd float64) {
+	if usd == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.by[key] += usd
+	s.mu.Unlock()
+}

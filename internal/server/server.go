@@ -1,0 +1,237 @@
+// Package server wires a gateway from the configuration: store, auth, limits,
+// providers, router, resilience, usage, metrics, request log and event bus, behind
+// a net/http server with timeouts and a graceful shutdown that loses no log row.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/jmanhype/runestone/internal/auth"
+	"github.com/jmanhype/runestone/internal/config"
+	"github.com/jmanhype/runestone/internal/events"
+	"github.com/jmanhype/runestone/internal/gateway"
+	"github.com/jmanhype/runestone/internal/limits"
+	"github.com/jmanhype/runestone/internal/metrics"
+	"github.com/jmanhype/runestone/internal/reqlog"
+	"github.com/jmanhype/runestone/internal/resilience"
+	"github.com/jmanhype/runestone/internal/router"
+	"github.com/jmanhype/runestone/internal/store"
+	"github.com/jmanhype/runestone/internal/usage"
+)
+
+// Options are what the command line adds to the configuration.
+type Options struct {
+	Version     string
+	Logger      *slog.Logger
+	LogRequests bool // one line per request (plain-log mode)
+	// KeepAlive overrides the 15s stream keep-alive interval (tests).
+	KeepAlive time.Duration
+}
+
+// Server is a running (or ready) gateway.
+type Server struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	Bus      *events.Bus
+	Gateway  *gateway.Gateway
+	Store    *store.Store
+	auth     *auth.Authenticator
+	limiter  *limits.Limiter
+	exec     *resilience.Executor
+	writer   *reqlog.Writer
+	metrics  *metrics.Metrics
+	router   *router.Router
+	http     *http.Server
+	ln       net.Listener
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	shutOnce sync.Once
+}
+
+// New builds everything but does not listen yet.
+func New(ctx context.Context, cfg *config.Config, o Options) (s *Server, err error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s = &Server{cfg: cfg, log: o.Logger, Bus: events.NewBus(), stop: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			s.closeAll(context.Background())
+		}
+	}()
+	if s.Store, err = store.Open(ctx, filepath.Join(cfg.Home, store.FileName)); err != nil {
+		return nil, err
+	}
+	defaults := limits.Limits{RPM: cfg.Limits.RPM, RPH: cfg.Limits.RPH, TPM: cfg.Limits.TPM, Concurrent: cfg.Limits.Concurrent}
+	if s.auth, err = auth.New(ctx, auth.Options{Store: s.Store, StaticKeys: cfg.Auth.Keys, Defaults: defaults,
+		Poll: 500 * time.Millisecond, Logger: o.Logger}); err != nil {
+		return nil, fmt.Errorf("load keys: %w", err)
+	}
+	s.limiter = limits.New(limits.Options{Queue: cfg.Limits.Queue, QueueTimeout: cfg.Limits.QueueTimeout.Duration,
+		IdleEvict: 10 * time.Minute})
+	pricer := usage.NewPricer(prices(cfg), o.Logger)
+	tokens := usage.NewEstimator()
+	providers, err := buildProviders(cfg, tokens)
+	if err != nil {
+		return nil, err
+	}
+	routes := make([]router.Route, len(cfg.Routes))
+	for i, r := range cfg.Routes {
+		routes[i] = router.Route{Model: r.Model, Targets: r.Targets}
+	}
+	s.router = router.New(providers, routes)
+	s.metrics = metrics.New()
+	s.exec = resilience.New(s.resilienceOptions(pricer), providers)
+	spent, err := s.Store.SpendByKey(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load spend: %w", err)
+	}
+	s.writer = reqlog.New(reqlog.Options{Store: s.Store, Queue: 8192, Batch: 512, FlushEvery: 100 * time.Millisecond,
+		Retention: cfg.Log.Retention.Duration, Logger: o.Logger})
+	s.Gateway = gateway.New(gateway.Options{
+		Version: o.Version, Addr: cfg.Server.Addr,
+		AuthEnabled: cfg.Auth.Enabled, Auth: s.auth, AdminKey: cfg.Auth.AdminKey, Anonymous: defaults,
+		Router: s.router, Executor: s.exec, Limiter: s.limiter, Pricer: pricer, Tokens: tokens,
+		Log: s.writer, Store: s.Store, Metrics: s.metrics, Bus: s.Bus, Spend: gateway.NewSpend(spent),
+		MaxBodyBytes: cfg.Server.MaxBodyBytes, CaptureBodies: cfg.Log.CaptureBodies, MaxBodyCapture: cfg.Log.MaxBodyCapture,
+		Logger: o.Logger, LogRequests: o.LogRequests, KeepAlive: o.KeepAlive,
+	})
+	s.http = &http.Server{
+		Handler:           s.Gateway.Handler(),
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.Duration,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
+	}
+	s.http.RegisterOnShutdown(s.Gateway.Drain)
+	return s, nil
+}
+
+func (s *Server) resilienceOptions(pricer *usage.Pricer) resilience.Options {
+	cfg := s.cfg
+	prio := map[string]int{}
+	for _, p := range cfg.Providers {
+		prio[p.Name] = p.Priority
+	}
+	return resilience.Options{
+		Retries: cfg.Router.Retries, BackoffBase: cfg.Router.BackoffBase.Duration, BackoffMax: cfg.Router.BackoffMax.Duration,
+		FailureThreshold: uint32(cfg.Breaker.FailureThreshold), Cooldown: cfg.Breaker.Cooldown.Duration,
+		HalfOpenMax: uint32(cfg.Breaker.HalfOpenMax), Policy: cfg.Router.Policy,
+		Price: func(model string) (float64, float64, bool) {
+			p, ok := pricer.Lookup(model)
+			return p.Input, p.Output, ok
+		},
+		Priority: func(name string) int { return prio[name] },
+		OnBreaker: func(b events.Breaker) {
+			s.metrics.SetBreaker(b.Provider, b.To)
+			s.Bus.Publish(events.Event{Kind: events.KindBreakerChanged, Breaker: &b})
+		},
+		OnAttempt: func(a events.Attempt) {
+			if s.Bus.Active() {
+				s.Bus.Publish(events.Event{Kind: events.KindAttempt, Attempt: &a})
+			}
+		},
+		Logger: s.log,
+	}
+}
+
+func prices(cfg *config.Config) map[string]usage.Price {
+	out := make(map[string]usage.Price, len(cfg.Pricing))
+	for m, p := range cfg.Pricing {
+		out[m] = usage.Price{Input: p.Input, Output: p.Output}
+	}
+	return out
+}
+
+// Start listens on the configured address and serves in the background.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Server.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Server.Addr, err)
+	}
+	s.ln = ln
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("server stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.snapshots()
+	}()
+	return nil
+}
+
+// Addr is the address actually listened on (useful with port 0).
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return s.cfg.Server.Addr
+	}
+	return s.ln.Addr().String()
+}
+
+// Providers lists provider names and their models, for the banner.
+func (s *Server) Router() *router.Router { return s.router }
+
+// snapshots publishes limiter counters once a second and refreshes gauges.
+func (s *Server) snapshots() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			keys := s.Gateway.KeyLimits()
+			s.metrics.SetKeyGauges(keys)
+			st := s.writer.Stats()
+			s.metrics.LogWriter(st.Queued, st.Written, st.Dropped)
+			if s.Bus.Active() {
+				s.Bus.Publish(events.Event{Kind: events.KindLimiterSnapshot, Limits: keys})
+			}
+		}
+	}
+}
+
+// Shutdown drains in-flight requests and streams until ctx ends, then flushes every
+// queued log row and closes the database.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	s.shutOnce.Do(func() {
+		err = s.http.Shutdown(ctx)
+		if err != nil {
+			_ = s.http.Close() // the drain deadline passed: cut what is left
+		}
+		close(s.stop)
+		s.wg.Wait()
+		s.closeAll(context.WithoutCancel(ctx))
+	})
+	return err
+}
+
+func (s *Server) closeAll(ctx context.Context) {
+	if s.writer != nil {
+		if err := s.writer.Close(ctx); err != nil {
+			s.log.Error("flush request log", "err", err)
+		}
+	}
+	if s.limiter != nil {
+		s.limiter.Close()
+	}
+	if s.auth != nil {
+		s.auth.Close()
+	}
+	if s.Store != nil {
+		_ = s.Store.Close()
+	}
+}
