@@ -91,6 +91,9 @@ streams and records every request in a local SQLite file.`,
 		newConfigCmd(f),
 		newVersionCmd(f, bi),
 		newTopCmd(f, bi),
+		newProvidersCmd(f),
+		newKeysCmd(f),
+		newLogsCmd(f),
 	)
 	return root
 }

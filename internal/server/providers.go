@@ -11,8 +11,12 @@ import (
 	"github.com/jmanhype/runestone/internal/usage"
 )
 
-// buildProviders turns configured providers into live ones, filling default model
-// lists for the built-in kinds.
+// BuildProviders turns configured providers into live ones, filling default model
+// lists for the built-in kinds (also used by `runestone providers test`).
+func BuildProviders(cfg *config.Config) ([]provider.Provider, error) {
+	return buildProviders(cfg, usage.NewEstimator())
+}
+
 func buildProviders(cfg *config.Config, tokens *usage.Estimator) ([]provider.Provider, error) {
 	out := make([]provider.Provider, 0, len(cfg.Providers))
 	for _, p := range cfg.Providers {
