@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jmanhype/runestone/internal/apierr"
@@ -149,6 +150,10 @@ func (x *exchange) serveBody(call *provider.Call, targets []resilience.Target) {
 
 func (x *exchange) proxyHeaders(h http.Header, resp *provider.Response) {
 	for k, v := range resp.Header {
+		if strings.HasPrefix(k, "X-Ratelimit-") {
+			// The caller's per-key limits own these names; the provider's are renamed.
+			k = "X-Upstream-" + k[2:]
+		}
 		h[k] = v
 	}
 	h.Set("X-Runestone-Provider", x.res.Target.Provider.Name())

@@ -1,0 +1,271 @@
+// Package anthropic is the provider for Anthropic's Messages API. It translates OpenAI
+// Chat Completions (and legacy Completions) requests into Messages requests and the
+// answers, streamed or not, back into OpenAI's wire format, so an OpenAI SDK talks to
+// Claude through the gateway without noticing.
+package anthropic
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/provider"
+)
+
+// DefaultBaseURL is Anthropic's API root; requests go to {base}/v1/messages.
+const DefaultBaseURL = "https://api.anthropic.com"
+
+// apiVersion is the only stable Messages API version.
+const apiVersion = "2023-06-01"
+
+// maxErrorBody bounds how much of an upstream error body is read: errors are small, and
+// a misbehaving proxy must not make us buffer megabytes.
+const maxErrorBody = 64 << 10
+
+// maxAnswerBody bounds a non-stream answer (the API's own ceiling is far lower).
+const maxAnswerBody = 32 << 20
+
+// DefaultModels are the Claude model ids and aliases served when the provider is
+// enabled by ANTHROPIC_API_KEY alone.
+var DefaultModels = []string{
+	"claude-opus-4-5",
+	"claude-opus-4-1",
+	"claude-opus-4-0",
+	"claude-sonnet-4-5",
+	"claude-sonnet-4-0",
+	"claude-haiku-4-5",
+	"claude-3-7-sonnet-latest",
+	"claude-3-5-haiku-latest",
+}
+
+// Options configure a Provider.
+type Options struct {
+	Name    string // unique provider name; "anthropic" when empty
+	BaseURL string // DefaultBaseURL when empty
+	APIKey  string
+	Models  []string // DefaultModels when nil
+	// Timeout bounds the wait for the response headers, not the whole answer: a long
+	// stream must not be cut off. 0 means no limit.
+	Timeout time.Duration
+	// Headers are extra upstream request headers (anthropic-beta and the like).
+	Headers map[string]string
+	// Transport carries the requests; nil means a tuned transport of the provider's own.
+	Transport http.RoundTripper
+	// DefaultMaxTokens is max_tokens when the client sets none; 0 means the per-model table.
+	DefaultMaxTokens int
+}
+
+// Provider is an Anthropic upstream. It is safe for concurrent use.
+type Provider struct {
+	name      string
+	url       string // full Messages endpoint
+	key       string
+	models    []string
+	timeout   time.Duration
+	headers   map[string]string
+	maxTokens int
+	client    *http.Client
+	transport http.RoundTripper
+}
+
+var _ provider.Provider = (*Provider)(nil)
+
+// New returns a Provider for o.
+func New(o Options) *Provider {
+	p := &Provider{
+		name:      o.Name,
+		url:       strings.TrimRight(o.BaseURL, "/") + "/v1/messages",
+		key:       o.APIKey,
+		models:    o.Models,
+		timeout:   o.Timeout,
+		headers:   o.Headers,
+		maxTokens: o.DefaultMaxTokens,
+		transport: o.Transport,
+	}
+	if p.name == "" {
+		p.name = "anthropic"
+	}
+	if o.BaseURL == "" {
+		p.url = DefaultBaseURL + "/v1/messages"
+	}
+	if p.models == nil {
+		p.models = DefaultModels
+	}
+	if p.transport == nil {
+		p.transport = newTransport(o.Timeout)
+	}
+	// No client Timeout: it would cut streams off. The header wait is bounded in send.
+	p.client = &http.Client{Transport: p.transport}
+	return p
+}
+
+// newTransport is tuned for a gateway: many concurrent requests to one host, so the
+// idle pool must be as large as the expected concurrency or every burst pays new TLS
+// handshakes.
+func newTransport(headerTimeout time.Duration) *http.Transport {
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ResponseHeaderTimeout: headerTimeout,
+	}
+}
+
+// Name returns the configured provider name.
+func (p *Provider) Name() string { return p.name }
+
+// Kind returns "anthropic".
+func (p *Provider) Kind() string { return "anthropic" }
+
+// Models returns the client-visible model names.
+func (p *Provider) Models() []string { return p.models }
+
+// MaxTokensDefault is the max_tokens sent for model when the client sets none: the
+// configured DefaultMaxTokens, else the per-model table.
+func (p *Provider) MaxTokensDefault(model string) int {
+	if p.maxTokens > 0 {
+		return p.maxTokens
+	}
+	return defaultMaxTokens(model)
+}
+
+// CloseIdleConnections drops pooled upstream connections (shutdown, tests).
+func (p *Provider) CloseIdleConnections() { p.client.CloseIdleConnections() }
+
+// Do performs one attempt of call.
+func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Response, error) {
+	var (
+		body []byte
+		err  *apierr.Error
+		text bool
+	)
+	switch call.Endpoint {
+	case provider.Chat:
+		body, err = buildChatRequest(call.Body, call.Model, call.Stream, p.MaxTokensDefault(call.Model))
+	case provider.Completions:
+		text = true
+		body, err = buildCompletionRequest(call.Body, call.Model, call.Stream, p.MaxTokensDefault(call.Model))
+	case provider.Embeddings:
+		err = &apierr.Error{Status: http.StatusBadRequest, Type: apierr.TypeInvalidRequest, Param: "model",
+			Message: fmt.Sprintf("provider %s (anthropic) does not offer embeddings", p.name)}
+	default:
+		err = apierr.BadRequest("", "provider %s (anthropic) does not serve %s", p.name, call.Endpoint)
+	}
+	if err != nil {
+		err.Provider = p.name
+		return nil, err
+	}
+
+	resp, cancel, serr := p.send(ctx, body)
+	if serr != nil {
+		return nil, serr
+	}
+	hdr := forwardHeaders(resp.Header, time.Now())
+	if resp.StatusCode/100 != 2 {
+		defer cancel()
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		e := mapHTTPError(p.name, resp.StatusCode, raw, resp.Header)
+		e.Header = hdr
+		return nil, e
+	}
+	model := call.ClientModel
+	if model == "" {
+		model = call.Model
+	}
+	if call.Stream {
+		return &provider.Response{Header: hdr, Stream: newStream(ctx, resp.Body, cancel, p.name, model, call.IncludeUsage, text)}, nil
+	}
+	defer cancel()
+	defer resp.Body.Close()
+	raw, rerr := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBody))
+	if rerr != nil {
+		return nil, p.transportError(ctx, rerr)
+	}
+	out, usage, terr := translateResponse(raw, model, time.Now().Unix(), text)
+	if terr != nil {
+		terr.Provider = p.name
+		return nil, terr
+	}
+	return &provider.Response{Header: hdr, Body: out, Usage: usage}, nil
+}
+
+// errHeaderTimeout is the cause set when the upstream took longer than Timeout to answer.
+var errHeaderTimeout = errors.New("timed out waiting for response headers")
+
+// send posts body to the Messages endpoint. On success the returned cancel must be
+// called once the body is done with; it also ends the header timer.
+func (p *Provider) send(ctx context.Context, body []byte) (*http.Response, context.CancelFunc, error) {
+	rctx, cancelCause := context.WithCancelCause(ctx)
+	cancel := func() { cancelCause(context.Canceled) }
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, p.url, bytes.NewReader(body))
+	if err != nil {
+		cancel()
+		return nil, nil, &apierr.Error{Status: http.StatusInternalServerError, Type: apierr.TypeServer,
+			Message: fmt.Sprintf("provider %s has an invalid base URL", p.name), Provider: p.name,
+			Cause: fmt.Errorf("build anthropic request: %w", err)}
+	}
+	h := req.Header
+	h.Set("anthropic-version", apiVersion) // configured headers may pin another version
+	h.Set("accept", "application/json")
+	for k, v := range p.headers {
+		h.Set(k, v)
+	}
+	h.Set("x-api-key", p.key)
+	h.Set("content-type", "application/json")
+
+	// The timer bounds only the wait for headers, whatever transport is in use (a
+	// caller's Transport has no ResponseHeaderTimeout of ours).
+	var timer *time.Timer
+	if p.timeout > 0 {
+		timer = time.AfterFunc(p.timeout, func() { cancelCause(errHeaderTimeout) })
+	}
+	resp, err := p.client.Do(req)
+	if timer != nil && !timer.Stop() && err == nil {
+		// The timer fired just as the headers arrived: the body is already doomed.
+		resp.Body.Close()
+		err = errHeaderTimeout
+	}
+	if err != nil {
+		cancel()
+		if errors.Is(context.Cause(rctx), errHeaderTimeout) && ctx.Err() == nil {
+			err = errHeaderTimeout
+		}
+		return nil, nil, p.transportError(ctx, err)
+	}
+	return resp, cancel, nil
+}
+
+// transportError classifies a failure to talk to the upstream. A client that went away
+// is not the upstream's fault and must not count against its breaker or be retried.
+func (p *Provider) transportError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("anthropic request: %w", ctx.Err())
+	}
+	msg := fmt.Sprintf("could not reach provider %s (anthropic)", p.name)
+	if errors.Is(err, errHeaderTimeout) || isTimeout(err) {
+		msg = fmt.Sprintf("provider %s (anthropic) timed out", p.name)
+	}
+	return &apierr.Error{Status: http.StatusBadGateway, Type: apierr.TypeServer, Code: apierr.CodeProviderUnavailable,
+		Message: msg, Retryable: true, Provider: p.name, Cause: fmt.Errorf("anthropic request: %w", err)}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
