@@ -1,0 +1,675 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/tidwall/gjson"
+
+	"github.com/jmanhype/runestone/internal/reqlog"
+	"github.com/jmanhype/runestone/internal/store"
+)
+
+// followPoll is how often `logs --follow` looks for new rows.
+const followPoll = 250 * time.Millisecond
+
+// unknownMark marks an unknown value (no price, no key) in tables.
+const unknownMark = "—"
+
+type logsOptions struct {
+	f        *Factory
+	follow   bool
+	key      string
+	model    string
+	provider string
+	status   string
+	since    string
+	limit    int
+	json     bool
+
+	poll time.Duration // tests shorten it
+}
+
+// newLogsCmd is `runestone logs`: list, follow, show and replay the request log.
+func newLogsCmd(f *Factory) *cobra.Command {
+	o := &logsOptions{f: f, poll: followPoll}
+	cmd := &cobra.Command{
+		Use:   "logs",
+		Short: "List the request log, or follow it as requests finish",
+		Long: `List finished requests, newest first, from the request log.
+
+With --follow, print the latest rows and then every new one as it lands, like tail -f,
+until Ctrl-C. With --json, print one JSON array (or, with --follow, one JSON object
+per line).`,
+		Example: `  runestone logs --since 1h --status 5xx
+  runestone logs --follow --model gpt-4o
+  runestone logs show <x-request-id>`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			filter, err := o.filter(time.Now())
+			if err != nil {
+				return usageError(err)
+			}
+			if o.follow {
+				return logsFollow(cmd.Context(), o, filter)
+			}
+			return logsList(cmd.Context(), o, filter)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVarP(&o.follow, "follow", "f", false, "keep printing new requests as they finish (Ctrl-C to stop)")
+	fl.StringVar(&o.key, "key", "", "only requests made with this key `ID`")
+	fl.StringVar(&o.model, "model", "", "only requests for this (requested) model")
+	fl.StringVar(&o.provider, "provider", "", "only requests answered by this provider")
+	fl.StringVar(&o.status, "status", "", "only this status: a code (200) or a class (2xx, 4xx, 5xx)")
+	fl.StringVar(&o.since, "since", "", "only requests from this long ago (`DURATION`, e.g. 30m, 1h, 7d) or after an RFC 3339 time")
+	fl.IntVarP(&o.limit, "limit", "n", 50, "show at most this many rows (0 = all)")
+	fl.BoolVar(&o.json, "json", false, "print JSON instead of a table")
+	cmd.AddCommand(newLogsShowCmd(f), newLogsReplayCmd(f))
+	return cmd
+}
+
+func (o *logsOptions) filter(now time.Time) (store.RequestFilter, error) {
+	f := store.RequestFilter{KeyID: o.key, Model: o.model, Provider: o.provider, Status: o.status, Limit: o.limit}
+	if o.limit < 0 {
+		return f, fmt.Errorf("--limit must be 0 or more, not %d", o.limit)
+	}
+	if o.status != "" {
+		if _, _, err := store.ParseStatusFilter(o.status); err != nil {
+			return f, fmt.Errorf("--status %q: want a status code like 200 or a class like 4xx", o.status)
+		}
+	}
+	if o.since != "" {
+		t, err := parseSince(o.since, now)
+		if err != nil {
+			return f, err
+		}
+		f.Since = t
+	}
+	return f, nil
+}
+
+// parseSince reads --since: a duration back from now (Go syntax plus "d" for days, e.g.
+// 90s, 1h30m, 7d) or an absolute RFC 3339 time.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.ParseFloat(days, 64); err == nil && n >= 0 {
+			return now.Add(-time.Duration(n * float64(24*time.Hour))), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q: want a duration like 30m, 24h or 7d, or an RFC 3339 time", s)
+}
+
+func logsList(ctx context.Context, o *logsOptions, filter store.RequestFilter) error {
+	st, err := o.f.OpenStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rows, err := st.ListRequests(ctx, filter)
+	if err != nil {
+		return fmt.Errorf("read the request log: %w", err)
+	}
+	if o.json {
+		if rows == nil {
+			rows = []store.RequestRow{}
+		}
+		return printJSON(o.f.Out, rows)
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(o.f.Err, "No requests logged match.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(o.f.Out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(logHeader, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(logCells(r, time.Now()), "\t"))
+	}
+	return tw.Flush()
+}
+
+var logHeader = []string{"TIME", "ID", "KEY", "MODEL", "PROVIDER", "STATUS", "LATENCY", "TOKENS", "COST"}
+
+// followWidths pad --follow columns: rows arrive one at a time, so a tabwriter cannot
+// align them; wider cells simply push the line out.
+var followWidths = []int{14, 24, 12, 18, 10, 8, 8, 12, 0}
+
+func logCells(r store.RequestRow, now time.Time) []string {
+	key := r.KeyName
+	if key == "" {
+		key = r.KeyID
+	}
+	if key == "" {
+		key = unknownMark
+	}
+	provider := r.Provider
+	if provider == "" {
+		provider = unknownMark
+	}
+	status := strconv.Itoa(r.Status)
+	tokens := fmt.Sprintf("%d/%d", r.PromptTokens, r.CompletionTokens)
+	if r.TokensEstimated {
+		tokens = "≈" + tokens
+	}
+	return []string{
+		formatTime(r.Started, now), r.ID, key, r.Model, provider, status,
+		formatMS(r.LatencyMS), tokens, formatCost(r.CostUSD),
+	}
+}
+
+func formatTime(t, now time.Time) string {
+	t = t.Local()
+	y1, m1, d1 := t.Date()
+	if y2, m2, d2 := now.Local().Date(); y1 == y2 && m1 == m2 && d1 == d2 {
+		return t.Format("15:04:05")
+	}
+	return t.Format("Jan 02 15:04:05")
+}
+
+func formatMS(ms float64) string {
+	switch {
+	case ms < 10:
+		return strconv.FormatFloat(ms, 'f', 1, 64) + "ms"
+	case ms < 1000:
+		return strconv.FormatFloat(ms, 'f', 0, 64) + "ms"
+	default:
+		return strconv.FormatFloat(ms/1000, 'f', 2, 64) + "s"
+	}
+}
+
+// formatCost prints USD with enough digits for per-request costs; nil is unknown.
+func formatCost(c *float64) string {
+	if c == nil {
+		return unknownMark
+	}
+	return formatUSD(*c)
+}
+
+func formatUSD(v float64) string {
+	switch {
+	case v == 0:
+		return "$0.00"
+	case v >= 1:
+		return fmt.Sprintf("$%.2f", v)
+	case v >= 0.01:
+		return fmt.Sprintf("$%.4f", v)
+	default:
+		return fmt.Sprintf("$%.6f", v)
+	}
+}
+
+func padCells(cells []string) string {
+	var b strings.Builder
+	for i, c := range cells {
+		if i > 0 {
+			b.WriteString("  ")
+		}
+		b.WriteString(c)
+		if w := followWidths[i]; i < len(cells)-1 {
+			for n := len([]rune(c)); n < w; n++ {
+				b.WriteByte(' ')
+			}
+		}
+	}
+	return strings.TrimRight(b.String(), " ")
+}
+
+// logsFollow prints the latest rows (oldest of them first, like tail) and then polls by
+// seq for new ones until ctx ends; Ctrl-C is a normal way out (exit 0).
+func logsFollow(ctx context.Context, o *logsOptions, filter store.RequestFilter) error {
+	st, err := o.f.OpenStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	// The cursor comes from before the first read, so a row committed in between is
+	// either in that read or after the cursor: never skipped.
+	cursor, err := st.LastRequestSeq(ctx)
+	if err != nil {
+		return err
+	}
+	first, err := st.ListRequests(ctx, filter)
+	if err != nil {
+		return fmt.Errorf("read the request log: %w", err)
+	}
+	enc := json.NewEncoder(o.f.Out)
+	print := func(r store.RequestRow) error {
+		if o.json {
+			return enc.Encode(r)
+		}
+		_, err := fmt.Fprintln(o.f.Out, padCells(logCells(r, time.Now())))
+		return err
+	}
+	if !o.json {
+		fmt.Fprintln(o.f.Out, padCells(logHeader))
+	}
+	for i := len(first) - 1; i >= 0; i-- {
+		if err := print(first[i]); err != nil {
+			return err
+		}
+		cursor = max(cursor, first[i].Seq)
+	}
+
+	tick := time.NewTicker(o.poll)
+	defer tick.Stop()
+	follow := filter
+	follow.Limit = 1000
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		for more := true; more; {
+			var rows []store.RequestRow
+			if cursor == 0 {
+				// The log was empty so far, and AfterSeq 0 means "no cursor" to the
+				// store: read every match (all new), oldest first, and move the cursor
+				// to the end of the log as it was before the read.
+				var last int64
+				if last, err = st.LastRequestSeq(ctx); err == nil {
+					all := filter
+					all.Limit = 0
+					rows, err = st.ListRequests(ctx, all)
+					slices.Reverse(rows)
+					cursor = last
+				}
+				more = false
+			} else {
+				follow.AfterSeq = cursor
+				rows, err = st.ListRequests(ctx, follow)
+				more = len(rows) == follow.Limit
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("read the request log: %w", err)
+			}
+			for _, r := range rows {
+				if err := print(r); err != nil {
+					return err
+				}
+				cursor = max(cursor, r.Seq)
+			}
+		}
+	}
+}
+
+// newLogsShowCmd is `runestone logs show ID`.
+func newLogsShowCmd(f *Factory) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show REQUEST_ID",
+		Short: "Show one request: metadata, timings, providers tried and captured bodies",
+		Long: `Show one request from the request log by its x-request-id: metadata, timings,
+attempts and providers tried, and the captured request and response bodies. A client
+that reused an id gets every matching request.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, err := f.OpenStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rows, err := st.RequestsByID(ctx, args[0])
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no request with id %q in the request log", args[0])
+			}
+			if err != nil {
+				return fmt.Errorf("read the request log: %w", err)
+			}
+			if asJSON {
+				return printJSON(f.Out, rows)
+			}
+			for i, r := range rows {
+				if i > 0 {
+					fmt.Fprintln(f.Out)
+				}
+				printDetail(f.Out, r, i+1, len(rows))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of every matching request")
+	return cmd
+}
+
+func printDetail(w io.Writer, r store.RequestRow, n, of int) {
+	title := "Request " + r.ID
+	if of > 1 {
+		title += fmt.Sprintf("  (%d of %d requests with this id)", n, of)
+	}
+	fmt.Fprintln(w, title)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	line := func(k, v string) { fmt.Fprintf(tw, "  %s\t%s\n", k, v) }
+	line("Time", r.Started.Local().Format("2006-01-02 15:04:05.000 MST"))
+	line("Endpoint", "POST "+orDash(r.Endpoint))
+	key := orDash(r.KeyName)
+	if r.KeyID != "" && r.KeyID != r.KeyName {
+		key += " (" + r.KeyID + ")"
+	}
+	if r.Project != "" {
+		key += "  project " + r.Project
+	}
+	line("Key", key)
+	model := orDash(r.Model)
+	if r.Provider != "" {
+		model += " → " + r.Provider
+		if r.UpstreamModel != "" {
+			model += ":" + r.UpstreamModel
+		}
+	}
+	line("Model", model)
+	tried := unknownMark
+	if len(r.ProvidersTried) > 0 {
+		tried = strings.Join(r.ProvidersTried, " → ")
+	}
+	attempts := fmt.Sprintf("%d attempts", r.Attempts)
+	if r.Attempts == 1 {
+		attempts = "1 attempt"
+	}
+	line("Providers tried", fmt.Sprintf("%s  (%s)", tried, attempts))
+	status := strconv.Itoa(r.Status)
+	if txt := http.StatusText(r.Status); txt != "" {
+		status += " " + txt
+	}
+	if r.Stream {
+		status += "  (stream)"
+	}
+	line("Status", status)
+	timing := formatMS(r.LatencyMS) + " total"
+	if r.TTFTMS != nil {
+		timing += ", " + formatMS(*r.TTFTMS) + " to first token"
+	}
+	timing += ", " + formatMS(r.OverheadMS) + " gateway overhead"
+	line("Latency", timing)
+	tokens := fmt.Sprintf("%d prompt", r.PromptTokens)
+	if r.CachedTokens > 0 {
+		tokens += fmt.Sprintf(" (%d cached)", r.CachedTokens)
+	}
+	tokens += fmt.Sprintf(" + %d completion", r.CompletionTokens)
+	used := r.PromptTokens+r.CompletionTokens > 0
+	switch {
+	case r.TokensEstimated:
+		tokens += "  (estimated)"
+	case used:
+		tokens += "  (reported by the provider)"
+	}
+	line("Tokens", tokens)
+	cost := formatCost(r.CostUSD)
+	if r.CostUSD == nil && used {
+		cost += "  (unknown: no price for this model)"
+	}
+	line("Cost", cost)
+	if r.Error != "" {
+		line("Error", r.Error)
+	}
+	_ = tw.Flush()
+
+	fmt.Fprintln(w, "\nRequest body:")
+	fmt.Fprintln(w, indentBody(r.RequestBody))
+	fmt.Fprintln(w, "\nResponse body:")
+	fmt.Fprintln(w, indentBody(r.ResponseBody))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return unknownMark
+	}
+	return s
+}
+
+// indentBody pretty-prints JSON bodies and leaves anything else (streamed text, a body
+// cut at the capture limit) as it is.
+func indentBody(b string) string {
+	if b == "" {
+		return "  (not captured)"
+	}
+	var out bytes.Buffer
+	if json.Valid([]byte(b)) && json.Indent(&out, []byte(b), "  ", "  ") == nil {
+		return "  " + out.String()
+	}
+	return "  " + strings.ReplaceAll(b, "\n", "\n  ")
+}
+
+type replayOptions struct {
+	f   *Factory
+	url string
+	key string
+	raw bool
+}
+
+// newLogsReplayCmd is `runestone logs replay ID`.
+func newLogsReplayCmd(f *Factory) *cobra.Command {
+	o := &replayOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "replay REQUEST_ID",
+		Short: "Send a logged request again to the running gateway and print the new answer",
+		Long: `Send the captured request body of a logged request to the running gateway again
+(same endpoint) and print the new answer; a streamed request streams its answer as it
+arrives. The client key comes from --key or $RUNESTONE_API_KEY. Exits 1 when the
+gateway answers with an error.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.key == "" {
+				o.key = f.getenv()("RUNESTONE_API_KEY")
+			}
+			return replayRun(cmd.Context(), o, args[0])
+		},
+	}
+	cmd.Flags().StringVar(&o.url, "url", "", "gateway base URL (default: http:// + server.addr from the configuration)")
+	cmd.Flags().StringVar(&o.key, "key", "", "client API key (default $RUNESTONE_API_KEY)")
+	cmd.Flags().BoolVar(&o.raw, "raw", false, "print the response body as received instead of just the answer")
+	return cmd
+}
+
+func replayRun(ctx context.Context, o *replayOptions, id string) error {
+	st, err := o.f.OpenStore(ctx)
+	if err != nil {
+		return err
+	}
+	rows, err := st.RequestsByID(ctx, id)
+	_ = st.Close()
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no request with id %q in the request log", id)
+	}
+	if err != nil {
+		return fmt.Errorf("read the request log: %w", err)
+	}
+	r := rows[len(rows)-1]
+	if len(rows) > 1 {
+		fmt.Fprintf(o.f.Err, "%d requests used id %s; replaying the latest (%s).\n",
+			len(rows), id, r.Started.Local().Format("Jan 02 15:04:05"))
+	}
+	if r.RequestBody == "" {
+		return fmt.Errorf("request %s has no captured body to replay (is log.capture_bodies off?)", id)
+	}
+	if !json.Valid([]byte(r.RequestBody)) {
+		return fmt.Errorf("request %s's captured body is not complete JSON (cut at log.max_body_capture?); cannot replay it", id)
+	}
+
+	base := o.url
+	if base == "" {
+		cfg, err := o.f.Config()
+		if err != nil {
+			return err
+		}
+		base = "http://" + dialAddr(cfg.Server.Addr)
+	}
+	endpoint := r.Endpoint
+	if endpoint == "" {
+		endpoint = "/v1/chat/completions"
+	}
+	base = strings.TrimRight(base, "/")
+	if strings.HasSuffix(base, "/v1") && strings.HasPrefix(endpoint, "/v1/") {
+		base = strings.TrimSuffix(base, "/v1") // --url http://host:4001/v1, as SDKs take it
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+endpoint, strings.NewReader(r.RequestBody))
+	if err != nil {
+		return usageError(fmt.Errorf("--url %q: %w", o.url, err))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("x-runestone-replay-of", id)
+	if o.key != "" {
+		req.Header.Set("Authorization", "Bearer "+o.key)
+	}
+	stream := gjson.Get(r.RequestBody, "stream").Bool()
+	if stream {
+		req.Header.Set("Accept", "text/event-stream")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("cannot reach the gateway at %s (is `runestone serve` running?): %w", base, err)
+	}
+	defer resp.Body.Close()
+	if newID := resp.Header.Get("x-request-id"); newID != "" {
+		fmt.Fprintf(o.f.Err, "Replayed %s as %s", id, newID)
+		if p := resp.Header.Get("x-runestone-provider"); p != "" {
+			fmt.Fprintf(o.f.Err, " via %s", p)
+		}
+		fmt.Fprintln(o.f.Err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return fmt.Errorf("replay failed: %s", errorMessage(resp.StatusCode, body))
+	}
+	if o.raw {
+		_, err := io.Copy(o.f.Out, resp.Body)
+		return err
+	}
+	if stream || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		return printStream(ctx, o.f.Out, resp.Body)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("read the answer: %w", err)
+	}
+	return printAnswer(o.f.Out, body)
+}
+
+// dialAddr turns a listen address into one to connect to: a wildcard host becomes loopback.
+func dialAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// errorMessage renders an OpenAI error envelope (or any body) as one sentence.
+func errorMessage(status int, body []byte) string {
+	msg := gjson.GetBytes(body, "error.message").String()
+	code := gjson.GetBytes(body, "error.code").String()
+	if msg == "" {
+		msg = strings.TrimSpace(string(body))
+		if len(msg) > 300 {
+			msg = msg[:300] + "…"
+		}
+	}
+	s := fmt.Sprintf("%d %s", status, http.StatusText(status))
+	if code != "" {
+		s += " (" + code + ")"
+	}
+	if msg != "" {
+		s += ": " + msg
+	}
+	return s
+}
+
+// printAnswer prints a non-stream answer's text (chat message, completion text, tool
+// calls), or the pretty JSON body when it has none (embeddings, unknown shapes).
+func printAnswer(w io.Writer, body []byte) error {
+	choice := gjson.GetBytes(body, "choices.0")
+	var parts []string
+	if c := choice.Get("message.content"); c.Type == gjson.String && c.String() != "" {
+		parts = append(parts, c.String())
+	} else if t := choice.Get("text"); t.Type == gjson.String {
+		parts = append(parts, t.String())
+	}
+	choice.Get("message.tool_calls").ForEach(func(_, tc gjson.Result) bool {
+		parts = append(parts, fmt.Sprintf("[tool_call %s(%s)]", tc.Get("function.name").String(),
+			tc.Get("function.arguments").String()))
+		return true
+	})
+	if len(parts) == 0 {
+		var out bytes.Buffer
+		if json.Indent(&out, body, "", "  ") != nil {
+			_, err := w.Write(body)
+			return err
+		}
+		parts = append(parts, out.String())
+	}
+	_, err := fmt.Fprintln(w, strings.Join(parts, "\n"))
+	return err
+}
+
+// printStream prints a streamed answer's content deltas as they arrive, then any tool
+// calls; an error event ends it with an error (exit 1).
+func printStream(ctx context.Context, w io.Writer, body io.Reader) error {
+	capt := reqlog.NewTextCapture(1 << 20)
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 64*1024), 4<<20)
+	for sc.Scan() {
+		data, ok := bytes.CutPrefix(sc.Bytes(), []byte("data:"))
+		if !ok {
+			continue
+		}
+		data = bytes.TrimSpace(data)
+		if string(data) == "[DONE]" {
+			break
+		}
+		capt.Add(data)
+		choice := gjson.GetBytes(data, "choices.0")
+		text := choice.Get("delta.content").String()
+		if text == "" {
+			text = choice.Get("text").String()
+		}
+		if text != "" {
+			if _, err := io.WriteString(w, text); err != nil {
+				return err
+			}
+		}
+		if msg := capt.Err(); msg != "" {
+			fmt.Fprintln(w)
+			return fmt.Errorf("the stream failed: %s", msg)
+		}
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		fmt.Fprintln(w)
+		return fmt.Errorf("read the stream: %w", err)
+	}
+	for _, tc := range capt.ToolCalls() {
+		fmt.Fprintf(w, "\n%s", tc)
+	}
+	_, err := fmt.Fprintln(w)
+	return err
+}

@@ -1,0 +1,182 @@
+package reqlog
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
+)
+
+// DefaultMaxCapture is the body capture cap when none is configured (log.max_body_capture).
+const DefaultMaxCapture = 65536
+
+// Cap returns b as a string of at most max bytes, cut on a UTF-8 boundary, with
+// "…[truncated N bytes]" appended when anything was cut. max <= 0 means no limit.
+func Cap(b []byte, max int) string {
+	if max <= 0 || len(b) <= max {
+		return string(b)
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(b[cut]) {
+		cut--
+	}
+	return string(b[:cut]) + fmt.Sprintf("…[truncated %d bytes]", len(b)-cut)
+}
+
+// TextCapture rebuilds the readable answer of a streamed response from its chunks, so
+// the request log keeps "Hello world" rather than hundreds of SSE events. Chunks are
+// OpenAI chat.completion.chunk or text_completion JSON, with or without the "data: "
+// prefix; "[DONE]" and anything unparsable are skipped. Tool calls are rendered as
+// "[tool_call name(args)]" after the text, and an in-stream error as "[error: message]".
+// The zero value is ready to use and caps at DefaultMaxCapture; it is not safe for
+// concurrent use.
+type TextCapture struct {
+	Max int // byte cap on the captured text; 0 = DefaultMaxCapture
+
+	text      strings.Builder
+	tools     []*toolCall
+	size      int // bytes kept: text plus tool names and arguments
+	truncated int // bytes not kept
+	errMsg    string
+}
+
+type toolCall struct {
+	index int
+	name  string
+	args  strings.Builder
+}
+
+// NewTextCapture returns a capture capped at max bytes (<= 0: DefaultMaxCapture).
+func NewTextCapture(max int) *TextCapture { return &TextCapture{Max: max} }
+
+func (c *TextCapture) max() int {
+	if c.Max <= 0 {
+		return DefaultMaxCapture
+	}
+	return c.Max
+}
+
+// Add takes one chunk: an SSE data payload, a "data: ..." line, or several lines of them.
+func (c *TextCapture) Add(chunk []byte) {
+	chunk = bytes.TrimSpace(chunk)
+	if bytes.IndexByte(chunk, '\n') >= 0 {
+		for _, line := range bytes.Split(chunk, []byte("\n")) {
+			c.Add(line)
+		}
+		return
+	}
+	if after, ok := bytes.CutPrefix(chunk, []byte("data:")); ok {
+		chunk = bytes.TrimSpace(after)
+	}
+	if len(chunk) == 0 || chunk[0] != '{' || !gjson.ValidBytes(chunk) {
+		return // [DONE], SSE comments, event: lines, garbage
+	}
+	if e := gjson.GetBytes(chunk, "error"); e.Exists() {
+		msg := e.Get("message").String()
+		if msg == "" {
+			msg = e.String()
+		}
+		c.errMsg = msg
+		return
+	}
+	choice := gjson.GetBytes(chunk, "choices.0")
+	if !choice.Exists() {
+		return
+	}
+	if t := choice.Get("delta.content"); t.Type == gjson.String {
+		c.appendText(t.String())
+	} else if t := choice.Get("text"); t.Type == gjson.String {
+		c.appendText(t.String())
+	}
+	choice.Get("delta.tool_calls").ForEach(func(_, tc gjson.Result) bool {
+		idx := int(tc.Get("index").Int())
+		call := c.tool(idx)
+		if name := tc.Get("function.name").String(); name != "" && call.name == "" {
+			if c.keep(len(name)) {
+				call.name = name
+			}
+		}
+		if a := tc.Get("function.arguments").String(); a != "" && c.keep(len(a)) {
+			call.args.WriteString(a)
+		}
+		return true
+	})
+}
+
+func (c *TextCapture) tool(idx int) *toolCall {
+	for _, t := range c.tools {
+		if t.index == idx {
+			return t
+		}
+	}
+	t := &toolCall{index: idx}
+	c.tools = append(c.tools, t)
+	return t
+}
+
+// keep reports whether n more bytes fit, counting them as kept or truncated. Fragments
+// are kept whole or not at all, except text, which appendText cuts on a rune boundary.
+func (c *TextCapture) keep(n int) bool {
+	if c.size+n > c.max() {
+		c.truncated += n
+		return false
+	}
+	c.size += n
+	return true
+}
+
+func (c *TextCapture) appendText(s string) {
+	room := c.max() - c.size
+	if len(s) <= room {
+		c.text.WriteString(s)
+		c.size += len(s)
+		return
+	}
+	cut := max(room, 0)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	c.text.WriteString(s[:cut])
+	c.size += cut
+	c.truncated += len(s) - cut
+}
+
+// ToolCalls returns the tool calls seen so far, each rendered "[tool_call name(args)]".
+func (c *TextCapture) ToolCalls() []string {
+	out := make([]string, 0, len(c.tools))
+	for _, t := range c.tools {
+		out = append(out, fmt.Sprintf("[tool_call %s(%s)]", t.name, t.args.String()))
+	}
+	return out
+}
+
+// Err returns the message of an in-stream error event, if one was seen.
+func (c *TextCapture) Err() string { return c.errMsg }
+
+// Truncated is how many bytes of content did not fit under the cap.
+func (c *TextCapture) Truncated() int { return c.truncated }
+
+// String is the captured text, then tool calls, then an in-stream error, then a
+// truncation note when the cap was reached.
+func (c *TextCapture) String() string {
+	var b strings.Builder
+	b.WriteString(c.text.String())
+	for _, tc := range c.ToolCalls() {
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(tc)
+	}
+	if c.errMsg != "" {
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "[error: %s]", c.errMsg)
+	}
+	if c.truncated > 0 {
+		fmt.Fprintf(&b, "…[truncated %d bytes]", c.truncated)
+	}
+	return b.String()
+}

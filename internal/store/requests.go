@@ -1,0 +1,367 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmanhype/runestone/internal/events"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// RequestRow is one finished request in the request log. Its JSON field names are the
+// stable shape `runestone logs --json` prints.
+type RequestRow struct {
+	Seq              int64     `json:"seq"`     // ordering key, assigned on insert
+	ID               string    `json:"id"`      // x-request-id; not unique
+	Started          time.Time `json:"started"` // stored as unix ms
+	KeyID            string    `json:"key_id"`  // "" when auth is off or a static key was used
+	KeyName          string    `json:"key_name"`
+	Project          string    `json:"project"`
+	Endpoint         string    `json:"endpoint"` // e.g. /v1/chat/completions
+	Model            string    `json:"model"`    // as requested
+	Provider         string    `json:"provider"` // the provider that answered (or was tried last)
+	UpstreamModel    string    `json:"upstream_model"`
+	ProvidersTried   []string  `json:"providers_tried"` // in order; stored as a comma list
+	Status           int       `json:"status"`
+	Stream           bool      `json:"stream"`
+	LatencyMS        float64   `json:"latency_ms"`
+	TTFTMS           *float64  `json:"ttft_ms"` // nil for non-stream requests
+	OverheadMS       float64   `json:"overhead_ms"`
+	PromptTokens     int       `json:"prompt_tokens"`
+	CompletionTokens int       `json:"completion_tokens"`
+	CachedTokens     int       `json:"cached_tokens"`
+	TokensEstimated  bool      `json:"tokens_estimated"` // counts estimated, not reported by the upstream
+	CostUSD          *float64  `json:"cost_usd"`         // nil = the model has no price (never 0 for unknown)
+	Attempts         int       `json:"attempts"`
+	Error            string    `json:"error"`
+	RequestBody      string    `json:"request_body,omitempty"`  // captured (redacted, capped) body
+	ResponseBody     string    `json:"response_body,omitempty"` // captured body; streamed text for streams
+}
+
+// Event converts the row to the live-event shape the dashboard and /admin/* use.
+func (r RequestRow) Event() events.Request {
+	e := events.Request{
+		ID: r.ID, KeyID: r.KeyID, KeyName: r.KeyName, Project: r.Project,
+		Endpoint: r.Endpoint, Model: r.Model, Provider: r.Provider, UpstreamModel: r.UpstreamModel,
+		Providers: r.ProvidersTried, Attempts: r.Attempts, Stream: r.Stream, Started: r.Started,
+		Status: r.Status, LatencyMS: r.LatencyMS, OverheadMS: r.OverheadMS,
+		PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens,
+		TokensEstimated: r.TokensEstimated, CostUSD: r.CostUSD, Error: r.Error,
+	}
+	if r.TTFTMS != nil {
+		e.TTFTMS = *r.TTFTMS
+	}
+	return e
+}
+
+// RequestFromEvent builds a row from a finished request event. TTFT is kept only for
+// streams; cached tokens and bodies are the caller's to fill in.
+func RequestFromEvent(e events.Request) RequestRow {
+	r := RequestRow{
+		ID: e.ID, Started: e.Started, KeyID: e.KeyID, KeyName: e.KeyName, Project: e.Project,
+		Endpoint: e.Endpoint, Model: e.Model, Provider: e.Provider, UpstreamModel: e.UpstreamModel,
+		ProvidersTried: e.Providers, Status: e.Status, Stream: e.Stream, LatencyMS: e.LatencyMS,
+		OverheadMS: e.OverheadMS, PromptTokens: e.PromptTokens, CompletionTokens: e.CompletionTokens,
+		TokensEstimated: e.TokensEstimated, CostUSD: e.CostUSD, Attempts: e.Attempts, Error: e.Error,
+	}
+	if e.Stream {
+		t := e.TTFTMS
+		r.TTFTMS = &t
+	}
+	return r
+}
+
+const requestCols = `seq, id, ts, key_id, key_name, project, endpoint, model, provider, upstream_model,
+	providers_tried, status, stream, latency_ms, ttft_ms, overhead_ms, prompt_tokens, completion_tokens,
+	cached_tokens, tokens_estimated, cost_usd, attempts, error`
+
+// InsertRequests appends rows to the request log in one transaction with one prepared
+// statement, so a batch of hundreds costs one commit.
+func (s *Store) InsertRequests(ctx context.Context, rows []RequestRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO requests (id, ts, key_id, key_name, project,
+			endpoint, model, provider, upstream_model, providers_tried, status, stream, latency_ms,
+			ttft_ms, overhead_ms, prompt_tokens, completion_tokens, cached_tokens, tokens_estimated,
+			cost_usd, attempts, error, request_body, response_body)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("prepare request insert: %w", err)
+		}
+		defer stmt.Close()
+		for i := range rows {
+			r := &rows[i]
+			var ttft, cost sql.NullFloat64
+			if r.TTFTMS != nil {
+				ttft = sql.NullFloat64{Float64: *r.TTFTMS, Valid: true}
+			}
+			if r.CostUSD != nil {
+				cost = sql.NullFloat64{Float64: *r.CostUSD, Valid: true}
+			}
+			if _, err := stmt.ExecContext(ctx, r.ID, r.Started.UnixMilli(), r.KeyID, r.KeyName, r.Project,
+				r.Endpoint, r.Model, r.Provider, r.UpstreamModel, strings.Join(r.ProvidersTried, ","),
+				r.Status, r.Stream, r.LatencyMS, ttft, r.OverheadMS, r.PromptTokens, r.CompletionTokens,
+				r.CachedTokens, r.TokensEstimated, cost, r.Attempts, r.Error, r.RequestBody, r.ResponseBody); err != nil {
+				return fmt.Errorf("insert request %q: %w", r.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// RequestFilter selects request-log rows. Zero fields do not filter.
+type RequestFilter struct {
+	KeyID    string
+	Model    string // requested model
+	Provider string
+	Status   string    // "200" (exact), "4xx" / "5xx" (class), as ParseStatusFilter accepts
+	Since    time.Time // rows started at or after
+	AfterSeq int64     // > 0: only rows with seq > AfterSeq, oldest first (for follow)
+	Limit    int       // <= 0: no limit
+}
+
+// ParseStatusFilter turns "200", "4xx", "5XX" into an inclusive status range.
+func ParseStatusFilter(s string) (lo, hi int, err error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if len(s) == 3 && strings.HasSuffix(s, "xx") && s[0] >= '1' && s[0] <= '5' {
+		c := int(s[0]-'0') * 100
+		return c, c + 99, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 100 || n > 599 {
+		return 0, 0, fmt.Errorf("invalid status filter %q: want a status code like 200 or a class like 4xx", s)
+	}
+	return n, n, nil
+}
+
+// ListRequests returns matching rows without their captured bodies (RequestsByID has
+// them): newest first, or oldest first when f.AfterSeq > 0.
+func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]RequestRow, error) {
+	var where []string
+	var args []any
+	if f.KeyID != "" {
+		where, args = append(where, "key_id = ?"), append(args, f.KeyID)
+	}
+	if f.Model != "" {
+		where, args = append(where, "model = ?"), append(args, f.Model)
+	}
+	if f.Provider != "" {
+		where, args = append(where, "provider = ?"), append(args, f.Provider)
+	}
+	if f.Status != "" {
+		lo, hi, err := ParseStatusFilter(f.Status)
+		if err != nil {
+			return nil, err
+		}
+		where, args = append(where, "status BETWEEN ? AND ?"), append(args, lo, hi)
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "ts >= ?"), append(args, f.Since.UnixMilli())
+	}
+	order := "seq DESC"
+	if f.AfterSeq > 0 {
+		where, args = append(where, "seq > ?"), append(args, f.AfterSeq)
+		order = "seq ASC"
+	}
+	q := "SELECT " + requestCols + ", '', '' FROM requests"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY " + order
+	if f.Limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, f.Limit)
+	}
+	return s.queryRequests(ctx, q, args...)
+}
+
+// RequestsByID returns every row logged under the request id, oldest first, with
+// captured bodies. ErrNotFound when there is none.
+func (s *Store) RequestsByID(ctx context.Context, id string) ([]RequestRow, error) {
+	rows, err := s.queryRequests(ctx, "SELECT "+requestCols+
+		", request_body, response_body FROM requests WHERE id = ? ORDER BY seq", id)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, ErrNotFound
+	}
+	return rows, nil
+}
+
+func (s *Store) queryRequests(ctx context.Context, q string, args ...any) ([]RequestRow, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query requests: %w", err)
+	}
+	defer rows.Close()
+	var out []RequestRow
+	for rows.Next() {
+		var r RequestRow
+		var ts int64
+		var tried string
+		var ttft, cost sql.NullFloat64
+		if err := rows.Scan(&r.Seq, &r.ID, &ts, &r.KeyID, &r.KeyName, &r.Project, &r.Endpoint, &r.Model,
+			&r.Provider, &r.UpstreamModel, &tried, &r.Status, &r.Stream, &r.LatencyMS, &ttft, &r.OverheadMS,
+			&r.PromptTokens, &r.CompletionTokens, &r.CachedTokens, &r.TokensEstimated, &cost, &r.Attempts,
+			&r.Error, &r.RequestBody, &r.ResponseBody); err != nil {
+			return nil, fmt.Errorf("read request row: %w", err)
+		}
+		r.Started = time.UnixMilli(ts).UTC()
+		if tried != "" {
+			r.ProvidersTried = strings.Split(tried, ",")
+		}
+		if ttft.Valid {
+			v := ttft.Float64
+			r.TTFTMS = &v
+		}
+		if cost.Valid {
+			v := cost.Float64
+			r.CostUSD = &v
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read requests: %w", err)
+	}
+	return out, nil
+}
+
+// UsageGroup is one line of `keys usage`: totals for one key, project or model.
+type UsageGroup struct {
+	Key              string  `json:"key"`            // key id, project or model ("" = none)
+	Name             string  `json:"name,omitempty"` // by key: the key's name in its latest row
+	Requests         int     `json:"requests"`
+	PromptTokens     int64   `json:"prompt_tokens"`
+	CompletionTokens int64   `json:"completion_tokens"`
+	CostUSD          float64 `json:"cost_usd"` // sum over priced requests only
+	// UnpricedRequests counts requests that used tokens but have no price: their cost is
+	// unknown and is not in CostUSD.
+	UnpricedRequests int `json:"unpriced_requests"`
+}
+
+// Usage aggregates the request log since a time, grouped by "key", "project" or
+// "model", optionally for one key id; largest cost first.
+func (s *Store) Usage(ctx context.Context, since time.Time, by, keyID string) ([]UsageGroup, error) {
+	var col, name string
+	switch by {
+	case "", "key":
+		col, name = "key_id", "key_name"
+	case "project":
+		col, name = "project", "''"
+	case "model":
+		col, name = "model", "''"
+	default:
+		return nil, fmt.Errorf("invalid grouping %q: want key, project or model", by)
+	}
+	// key_name is a bare column next to max(seq): SQLite takes it from the newest row.
+	q := `SELECT ` + col + `, ` + name + `, max(seq), count(*), total(prompt_tokens), total(completion_tokens),
+		total(cost_usd), total(cost_usd IS NULL AND prompt_tokens + completion_tokens > 0)
+		FROM requests WHERE ts >= ?`
+	args := []any{since.UnixMilli()}
+	if keyID != "" {
+		q += " AND key_id = ?"
+		args = append(args, keyID)
+	}
+	q += " GROUP BY " + col + " ORDER BY 7 DESC, 4 DESC, 1"
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query usage: %w", err)
+	}
+	defer rows.Close()
+	var out []UsageGroup
+	for rows.Next() {
+		var g UsageGroup
+		var maxSeq int64
+		var pt, ct, unpriced float64
+		if err := rows.Scan(&g.Key, &g.Name, &maxSeq, &g.Requests, &pt, &ct, &g.CostUSD, &unpriced); err != nil {
+			return nil, fmt.Errorf("read usage: %w", err)
+		}
+		g.PromptTokens, g.CompletionTokens, g.UnpricedRequests = int64(pt), int64(ct), int(unpriced)
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read usage: %w", err)
+	}
+	return out, nil
+}
+
+// SpendByKey returns every key's total priced spend in USD over the whole log (what
+// budgets start from when the gateway starts). Rows older than the log retention are
+// gone, and so is their spend.
+func (s *Store) SpendByKey(ctx context.Context) (map[string]float64, error) {
+	rows, err := s.db.QueryContext(ctx,
+		"SELECT key_id, total(cost_usd) FROM requests WHERE key_id != '' GROUP BY key_id")
+	if err != nil {
+		return nil, fmt.Errorf("query spend: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]float64)
+	for rows.Next() {
+		var id string
+		var v float64
+		if err := rows.Scan(&id, &v); err != nil {
+			return nil, fmt.Errorf("read spend: %w", err)
+		}
+		out[id] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read spend: %w", err)
+	}
+	return out, nil
+}
+
+// LastRequestSeq returns the highest seq in the log (0 when empty): where a follower
+// starts.
+func (s *Store) LastRequestSeq(ctx context.Context) (int64, error) {
+	var v sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, "SELECT max(seq) FROM requests").Scan(&v); err != nil {
+		return 0, fmt.Errorf("query last request: %w", err)
+	}
+	return v.Int64, nil
+}
+
+// PruneRequests deletes rows started before the given time and returns how many. It
+// deletes in chunks, each its own short transaction, so pruning a large backlog never
+// holds the write lock long enough to stall the gateway or a CLI command.
+func (s *Store) PruneRequests(ctx context.Context, before time.Time) (int64, error) {
+	const chunk = 5000
+	var total int64
+	for {
+		var n int64
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `DELETE FROM requests WHERE seq IN
+				(SELECT seq FROM requests WHERE ts < ? ORDER BY ts LIMIT ?)`, before.UnixMilli(), chunk)
+			if err != nil {
+				return fmt.Errorf("prune requests: %w", err)
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		total += n
+		if err != nil || n < chunk {
+			return total, err
+		}
+	}
+}
+
+// IsBusy reports whether err is SQLite saying another connection holds the lock
+// (SQLITE_BUSY or SQLITE_LOCKED): worth waiting for, not a fault of the data.
+func IsBusy(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return true
+		}
+	}
+	return false
+}
