@@ -44,11 +44,20 @@ type providerInfo struct {
 }
 
 func newProvidersListCmd(f *Factory) *cobra.Command {
-	var asJSON bool
+	var (
+		asJSON bool
+		url    string
+	)
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "Show providers, their models, and live breaker state when a gateway runs",
-		Args:  cobra.NoArgs,
+		Long: `List the configured providers (never their keys). When a gateway answers on --url
+(default: server.addr from the configuration), each row also shows its live breaker
+state, p50 latency and last error.`,
+		Example: `  runestone providers list
+  runestone providers list --json | jq '.[] | {name, breaker}'
+  runestone providers list --url http://127.0.0.1:8080`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.Config()
 			if err != nil {
@@ -58,7 +67,11 @@ func newProvidersListCmd(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			live := fetchHealth(cmd.Context(), cfg)
+			if url == "" {
+				url = "http://" + cfg.Server.Addr
+			}
+			url = strings.TrimRight(url, "/")
+			live := fetchHealth(cmd.Context(), url, cfg.Auth.AdminKey)
 			rows := make([]providerInfo, 0, len(ps))
 			for i, p := range ps {
 				pc := cfg.Providers[i]
@@ -89,25 +102,26 @@ func newProvidersListCmd(f *Factory) *cobra.Command {
 					strings.Join(r.Models, ", "))
 			}
 			if len(live) == 0 {
-				fmt.Fprintln(tw, "\n(no gateway answering on "+cfg.Server.Addr+": breaker state shows while `runestone serve` runs)")
+				fmt.Fprintln(tw, "\n(no gateway answering on "+url+": breaker state shows while `runestone serve` runs)")
 			}
 			return tw.Flush()
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.Flags().StringVar(&url, "url", "", "gateway URL for live state (default: http:// + server.addr from the configuration)")
 	return cmd
 }
 
 // fetchHealth reads /health/providers from a running gateway, if there is one.
-func fetchHealth(ctx context.Context, cfg *config.Config) map[string]events.ProviderState {
+func fetchHealth(ctx context.Context, baseURL, adminKey string) map[string]events.ProviderState {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+cfg.Server.Addr+"/health/providers", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/health/providers", nil)
 	if err != nil {
 		return nil
 	}
-	if cfg.Auth.AdminKey != "" {
-		req.Header.Set("Authorization", "Bearer "+cfg.Auth.AdminKey)
+	if adminKey != "" {
+		req.Header.Set("Authorization", "Bearer "+adminKey)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -141,8 +155,14 @@ func newProvidersTestCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "test [NAME]",
 		Short: "Send one minimal real request to each provider and report latency and a verdict",
-		Long:  "Sends a one-token chat request (an embedding for embedding-only providers). This spends a few tokens.",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `Send a one-token chat request (an embedding for embedding-only providers) straight to
+each configured provider, not through a gateway, and print latency and a verdict: ok,
+auth failed, unreachable, model missing or error. This spends a few tokens. Exits 1 when
+any provider fails.`,
+		Example: `  runestone providers test
+  runestone providers test openai
+  runestone providers test --json | jq -r '.[] | select(.verdict != "ok") | .provider'`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := f.Config()
 			if err != nil {

@@ -31,22 +31,51 @@ func Execute(ctx context.Context, f *Factory, bi BuildInfo, args []string) int {
 	root.SetArgs(args)
 	root.SetOut(f.Out)
 	root.SetErr(f.Err)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return 0
 	}
 	if errors.Is(err, errSilent) {
 		return 1
 	}
-	fmt.Fprintln(f.Err, "Error: "+sentence(err.Error()))
 	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee.code
+	code := 1
+	switch {
+	case errors.As(err, &ee):
+		code = ee.code
+	case isUsage(err):
+		code = 2
 	}
-	if isUsage(err) {
-		return 2
+	msg := oneLine(err.Error())
+	if code == 2 && cmd != nil && isUsage(err) {
+		// cobra's own complaints name no remedy: point at the help of the command that failed.
+		msg += fmt.Sprintf(" (see '%s --help')", cmd.CommandPath())
 	}
-	return 1
+	fmt.Fprintln(f.Err, "Error: "+sentence(msg))
+	return code
+}
+
+// oneLine folds multi-line errors (cobra's "Did you mean this?" suggestions, joined
+// validation errors) into one line, so every error is one line on stderr.
+func oneLine(msg string) string {
+	head, sugg, ok := strings.Cut(msg, "\n\nDid you mean this?\n")
+	if !ok {
+		// errors.Join (config validation) puts one problem per line: keep them on one.
+		var parts []string
+		for _, l := range strings.Split(msg, "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				parts = append(parts, l)
+			}
+		}
+		return strings.Join(parts, "; ")
+	}
+	var names []string
+	for _, l := range strings.Split(sugg, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			names = append(names, l)
+		}
+	}
+	return fmt.Sprintf("%s (did you mean %s?)", strings.TrimSpace(head), strings.Join(names, " or "))
 }
 
 // isUsage recognises cobra's own argument and flag errors.
@@ -95,5 +124,83 @@ streams and records every request in a local SQLite file.`,
 		newKeysCmd(f),
 		newLogsCmd(f),
 	)
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	polishTree(root)
 	return root
+}
+
+// polishTree gives cobra's built-in commands examples and makes every command group
+// (keys, config, …) reject an unknown subcommand with exit 2 instead of printing help
+// and exiting 0, which is cobra's default for a group without a Run.
+func polishTree(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "help":
+			c.Example = "  runestone help keys create"
+			// cobra's help prints usage and exits 0 for an unknown topic.
+			c.Run = nil
+			c.RunE = func(cmd *cobra.Command, args []string) error {
+				target, rest, err := cmd.Root().Find(args)
+				if err != nil || len(rest) > 0 {
+					return usageError(fmt.Errorf("unknown help topic %q (see 'runestone --help')", strings.Join(args, " ")))
+				}
+				target.InitDefaultHelpFlag()
+				return target.Help()
+			}
+		case "completion":
+			c.Long += completionLong
+			c.Example = completionExample
+			for _, sh := range c.Commands() {
+				sh.Example = fmt.Sprintf("  runestone completion %s > %s", sh.Name(), completionFile[sh.Name()])
+			}
+		}
+	}
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			if sub.HasSubCommands() && sub.Run == nil && sub.RunE == nil {
+				sub.Args = unknownSubcommand
+				sub.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+			}
+			walk(sub)
+		}
+	}
+	walk(root)
+}
+
+func unknownSubcommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, " or "))
+	}
+	return usageError(errors.New(msg))
+}
+
+const completionLong = `
+Shells load completions from these places:
+
+  bash        source <(runestone completion bash)          # current shell
+              runestone completion bash > /etc/bash_completion.d/runestone
+  zsh         runestone completion zsh > "${fpath[1]}/_runestone"
+  fish        runestone completion fish > ~/.config/fish/completions/runestone.fish
+  powershell  runestone completion powershell | Out-String | Invoke-Expression
+`
+
+const completionExample = `  source <(runestone completion bash)
+  runestone completion zsh > "${fpath[1]}/_runestone"
+  runestone completion fish > ~/.config/fish/completions/runestone.fish
+  runestone completion powershell | Out-String | Invoke-Expression`
+
+var completionFile = map[string]string{
+	"bash":       "/etc/bash_completion.d/runestone",
+	"zsh":        `"${fpath[1]}/_runestone"`,
+	"fish":       "~/.config/fish/completions/runestone.fish",
+	"powershell": "runestone.ps1",
 }

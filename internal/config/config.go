@@ -33,6 +33,7 @@ type Server struct {
 	Addr              string   `toml:"addr"`
 	MaxBodyBytes      int64    `toml:"max_body_bytes"`
 	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
+	ReadBodyTimeout   Duration `toml:"read_body_timeout"`
 	ShutdownTimeout   Duration `toml:"shutdown_timeout"`
 }
 
@@ -121,6 +122,7 @@ func Default() *Config {
 			Addr:              DefaultAddr,
 			MaxBodyBytes:      10 << 20,
 			ReadHeaderTimeout: Duration{10 * time.Second},
+			ReadBodyTimeout:   Duration{60 * time.Second},
 			ShutdownTimeout:   Duration{30 * time.Second},
 		},
 		Auth:    Auth{Enabled: true, Keys: []string{}},

@@ -16,6 +16,7 @@ const Template = `# Runestone configuration. Precedence: flags > environment > t
 addr = "127.0.0.1:4001"          # listen address (PORT / RUNESTONE_ADDR override)
 max_body_bytes = 10485760        # larger request bodies get 413
 read_header_timeout = "10s"
+read_body_timeout = "60s"        # longest a client may take to send its request body (then 408)
 shutdown_timeout = "30s"         # graceful drain of in-flight requests and streams
 
 [auth]
@@ -60,6 +61,7 @@ retention = "168h"
 # priority = 1                   # lower first under the default policy
 # timeout = "120s"               # time to the upstream's response headers
 # headers = {}                   # extra upstream headers
+# health_check = "30s"           # optional active probe; off by default (probes spend tokens)
 #
 # [[providers]]
 # name = "ollama"

@@ -9,8 +9,8 @@ import (
 
 // Validate reports the first problem with the configuration in one sentence.
 func (c *Config) Validate() error {
-	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	var errs []string
+	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
 
 	if _, _, err := net.SplitHostPort(c.Server.Addr); err != nil {
 		add("server.addr %q is not host:port", c.Server.Addr)
@@ -18,10 +18,13 @@ func (c *Config) Validate() error {
 	if c.Server.MaxBodyBytes <= 0 {
 		add("server.max_body_bytes must be positive")
 	}
-	for name, v := range map[string]int{"limits.rpm": c.Limits.RPM, "limits.rph": c.Limits.RPH, "limits.tpm": c.Limits.TPM,
-		"limits.concurrent": c.Limits.Concurrent, "limits.queue": c.Limits.Queue, "router.retries": c.Router.Retries} {
-		if v < 0 {
-			add("%s must be >= 0, got %d", name, v)
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"limits.rpm", c.Limits.RPM}, {"limits.rph", c.Limits.RPH}, {"limits.tpm", c.Limits.TPM},
+		{"limits.concurrent", c.Limits.Concurrent}, {"limits.queue", c.Limits.Queue}, {"router.retries", c.Router.Retries}} {
+		if f.v < 0 {
+			add("%s must be >= 0, got %d", f.name, f.v)
 		}
 	}
 	switch c.Router.Policy {
@@ -72,7 +75,11 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	// One line, in a stable order: the CLI prints errors as one sentence.
+	return errors.New(strings.Join(errs, "; "))
 }
 
 // IsLoopback reports whether addr's host is a loopback address or localhost.

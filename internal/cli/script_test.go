@@ -1,0 +1,245 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jmanhype/runestone/internal/cli"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// The scripts in testdata/script at the repository root drive the real command tree
+// as a real process: "runestone" in a script is this test binary, reached through a
+// link named runestone in $PATH. init runs before testing's TestMain, so a process
+// started under that name is the command line and nothing else (this package already
+// has a TestMain, in logs_test.go, and a test binary can have only one, so
+// testscript.Main cannot be used).
+func init() {
+	name := strings.TrimSuffix(filepath.Base(os.Args[0]), ".exe")
+	if name == "runestone" {
+		os.Exit(cli.Main(cli.BuildInfo{Version: "v0.0.0-script", Commit: "abc1234", Date: "2026-01-02T03:04:05Z"}))
+	}
+}
+
+func TestScripts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the CLI scripts start processes")
+	}
+	bin := linkSelf(t)
+	testscript.Run(t, testscript.Params{
+		Dir:                 filepath.Join("..", "..", "testdata", "script"),
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("PATH", bin+string(os.PathListSeparator)+env.Getenv("PATH"))
+			env.Setenv("HOME", env.WorkDir)
+			env.Setenv("RUNESTONE_HOME", filepath.Join(env.WorkDir, "home"))
+			env.Setenv("CI", "true")
+			// Under -race every process sleeps 1s at exit by default; the scripts start dozens.
+			env.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+			// Nothing on the default 127.0.0.1:4001 (a developer's own gateway) may leak
+			// into a script: every script gets its own free address.
+			port, err := freePort()
+			if err != nil {
+				return err
+			}
+			env.Setenv("RUNESTONE_ADDR", "127.0.0.1:"+port)
+			env.Setenv("ADDR", "127.0.0.1:"+port)
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exits":        cmdExits,
+			"waitfor":      cmdWaitFor,
+			"httpreq":      cmdHTTPReq,
+			"fakeupstream": cmdFakeUpstream,
+			"stdoutenv":    cmdStdoutEnv,
+		},
+	})
+}
+
+// linkSelf puts this test binary into a temporary bin folder under the name runestone.
+func linkSelf(t *testing.T) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "runestone")
+	if runtime.GOOS == "windows" {
+		dst += ".exe"
+		data, err := os.ReadFile(exe)
+		if err == nil {
+			err = os.WriteFile(dst, data, 0o755)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	if err := os.Symlink(exe, dst); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	_, port, err := net.SplitHostPort(l.Addr().String())
+	return port, err
+}
+
+// exits CODE PROGRAM [ARGS...] runs PROGRAM like exec and asserts its exact exit code.
+// stdout and stderr are kept for the following stdout/stderr checks.
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE PROGRAM [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exits: bad code %q", args[0])
+	}
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		got = ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("exits: %v", err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+}
+
+// waitfor URL polls URL until it answers 200 (10 s at most).
+func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitfor URL")
+	}
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := client.Get(args[0])
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s did not answer 200 within 10s (last error: %v)", args[0], err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// httpreq [-H 'Name: value']... METHOD URL [BODY] makes one request and prints
+// "status NNN", the response headers that matter here, then the body.
+func cmdHTTPReq(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! httpreq (assert on the printed status instead)")
+	}
+	var headers [][2]string
+	for len(args) >= 2 && args[0] == "-H" {
+		k, v, ok := strings.Cut(args[1], ":")
+		if !ok {
+			ts.Fatalf("httpreq: header %q is not 'Name: value'", args[1])
+		}
+		headers = append(headers, [2]string{strings.TrimSpace(k), strings.TrimSpace(v)})
+		args = args[2:]
+	}
+	if len(args) < 2 || len(args) > 3 {
+		ts.Fatalf("usage: httpreq [-H 'Name: value']... METHOD URL [BODY]")
+	}
+	var body io.Reader
+	if len(args) == 3 {
+		body = strings.NewReader(args[2])
+	}
+	req, err := http.NewRequest(args[0], args[1], body)
+	ts.Check(err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for _, h := range headers {
+		req.Header.Set(h[0], h[1])
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	ts.Check(err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	ts.Check(err)
+	fmt.Fprintf(ts.Stdout(), "status %d\n", resp.StatusCode)
+	for _, h := range []string{"X-Request-Id", "X-Runestone-Provider"} {
+		if v := resp.Header.Get(h); v != "" {
+			fmt.Fprintf(ts.Stdout(), "%s: %s\n", strings.ToLower(h), v)
+		}
+	}
+	fmt.Fprintf(ts.Stdout(), "%s\n", data)
+}
+
+// fakeupstream VAR starts an OpenAI-compatible upstream for this script and sets VAR
+// to its base URL. It answers chat completions with 200 when the bearer key is
+// "sk-upstream-good-0123456789abcdef" and with OpenAI's 401 otherwise.
+func cmdFakeUpstream(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: fakeupstream VAR")
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("Authorization") != "Bearer sk-upstream-good-0123456789abcdef" {
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error":{"message":"Incorrect API key provided.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`)
+			return
+		}
+		if !strings.HasSuffix(r.URL.Path, "/chat/completions") {
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"error":{"message":"not found","type":"invalid_request_error","param":null,"code":null}}`)
+			return
+		}
+		io.WriteString(w, `{"id":"chatcmpl-fake","object":"chat.completion","created":1,"model":"fake-model",`+
+			`"choices":[{"index":0,"message":{"role":"assistant","content":"pong"},"finish_reason":"stop"}],`+
+			`"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`)
+	}))
+	ts.Defer(srv.Close)
+	ts.Setenv(args[0], srv.URL+"/v1")
+}
+
+// stdoutenv VAR [FIELD] sets VAR to the last command's stdout (trimmed), or to the
+// string FIELD of the JSON object it printed.
+func cmdStdoutEnv(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: stdoutenv VAR [FIELD]")
+	}
+	out := ts.ReadFile("stdout")
+	if len(args) == 1 {
+		ts.Setenv(args[0], strings.TrimSpace(out))
+		return
+	}
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(out), &obj); err != nil {
+		ts.Fatalf("stdoutenv: stdout is not a JSON object: %v", err)
+	}
+	v, ok := obj[args[1]].(string)
+	if !ok {
+		ts.Fatalf("stdoutenv: stdout has no string field %q", args[1])
+	}
+	ts.Setenv(args[0], v)
+}
