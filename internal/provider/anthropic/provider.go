@@ -99,31 +99,11 @@ func New(o Options) *Provider {
 		p.models = DefaultModels
 	}
 	if p.transport == nil {
-		p.transport = newTransport(o.Timeout)
+		p.transport = provider.NewTransport(o.Timeout)
 	}
 	// No client Timeout: it would cut streams off. The header wait is bounded in send.
 	p.client = &http.Client{Transport: p.transport}
 	return p
-}
-
-// newTransport is tuned for a gateway: many concurrent requests to one host, so the
-// idle pool must be as large as the expected concurrency or every burst pays new TLS
-// handshakes.
-func newTransport(headerTimeout time.Duration) *http.Transport {
-	return &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   10 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          512,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		ResponseHeaderTimeout: headerTimeout,
-	}
 }
 
 // Name returns the configured provider name.
