@@ -70,9 +70,7 @@ var tableDocs = map[string]string{
 }
 
 // notInTemplate are Config keys the template does not show, with what to say about them.
-var notInTemplate = map[string]string{
-	"providers.health_check": "Reserved: accepted (a duration) but not used yet.",
-}
+var notInTemplate = map[string]string{}
 
 type docKey struct {
 	key, value, comment string
