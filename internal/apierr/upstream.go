@@ -45,6 +45,26 @@ func FromUpstream(provider string, status int, h http.Header, body []byte) *Erro
 	return e
 }
 
+// Redact replaces every secret (a provider's API key, its extra header values) found
+// in the error's text with a masked form. An upstream may quote the credentials it
+// was sent, and its message reaches the client, the request log and the process log.
+// Secrets shorter than 8 bytes are left alone (they would mask ordinary words).
+func (e *Error) Redact(secrets []string) *Error {
+	if e == nil {
+		return nil
+	}
+	for _, s := range secrets {
+		if len(s) < 8 {
+			continue
+		}
+		masked := s[:3] + "…" + s[len(s)-3:]
+		e.Message = strings.ReplaceAll(e.Message, s, masked)
+		e.Param = strings.ReplaceAll(e.Param, s, masked)
+		e.Code = strings.ReplaceAll(e.Code, s, masked)
+	}
+	return e
+}
+
 // RetryAfter reads retry-after-ms (float milliseconds) or Retry-After (seconds or an
 // HTTP date), 0 when absent.
 func RetryAfter(h http.Header) time.Duration {

@@ -391,10 +391,10 @@ func (a *Authenticator) Authenticate(authorization string) (*Principal, *apierr.
 }
 
 // parse extracts the token from "Bearer <token>": the scheme is case-insensitive,
-// spaces around and between are allowed, whitespace or control bytes inside the
-// token are not.
+// spaces and tabs around and between are allowed (HTTP's optional whitespace), any
+// other whitespace or control byte is not: "Bearer <key>\n" is not the key.
 func (a *Authenticator) parse(header string) (string, *apierr.Error) {
-	h := strings.TrimSpace(header)
+	h := strings.Trim(header, " \t")
 	if h == "" {
 		return "", a.missing()
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/jmanhype/runestone/internal/config"
+	"github.com/jmanhype/runestone/internal/events"
+	"github.com/jmanhype/runestone/internal/gateway"
 	"github.com/jmanhype/runestone/internal/server"
 	"github.com/jmanhype/runestone/ui"
 	"github.com/spf13/cobra"
@@ -54,8 +57,12 @@ func serveRun(ctx context.Context, f *Factory, bi BuildInfo, o serveOptions) err
 		return fmt.Errorf("create home folder: %w", err)
 	}
 	tui := !o.noTUI && f.IsTTY && f.getenv()("CI") != "true"
-	logOut := f.Err
-	if tui {
+	var logOut io.Writer
+	if !tui {
+		lb := newLogBuffer(f.Err)
+		defer lb.Close()
+		logOut = lb
+	} else {
 		lf, err := os.OpenFile(filepath.Join(cfg.Home, "runestone.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return err
@@ -64,6 +71,13 @@ func serveRun(ctx context.Context, f *Factory, bi BuildInfo, o serveOptions) err
 		logOut = lf
 	}
 	logger := newLogger(logOut, cfg.LogFormat)
+	if addr := f.getenv()("RUNESTONE_PPROF"); addr != "" {
+		stop, err := startPprof(addr, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	v := resolveVersion(bi).Version
 	srv, err := server.New(ctx, cfg, server.Options{Version: v, Logger: logger, LogRequests: !tui})
 	if err != nil {
@@ -74,7 +88,14 @@ func serveRun(ctx context.Context, f *Factory, bi BuildInfo, o serveOptions) err
 		return err
 	}
 	if tui {
-		src := ui.NewBusSource(srv.Bus, srv.Gateway.State, srv.Gateway.Detail)
+		detail := func(id string) (*events.RequestDetail, error) {
+			d, err := srv.Gateway.Detail(id)
+			if errors.Is(err, gateway.ErrNotFound) {
+				return nil, ui.ErrNotFound
+			}
+			return d, err
+		}
+		src := ui.NewBusSource(srv.Bus, srv.Gateway.State, detail)
 		if err := ui.Run(ctx, src, ui.Options{Version: v, Addr: srv.Addr(), InProcess: true}); err != nil {
 			logger.Error("dashboard", "err", err)
 		}

@@ -31,7 +31,7 @@ func (g *Gateway) admin(next http.HandlerFunc) http.HandlerFunc {
 }
 
 func (g *Gateway) adminAllowed(r *http.Request) bool {
-	if g.o.AdminKey != "" {
+	if g.o.AdminKey != "" && len(r.Header.Values("Authorization")) == 1 {
 		tok, ok := bearer(r.Header.Get("Authorization"))
 		a, b := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(g.o.AdminKey))
 		if ok && subtle.ConstantTimeCompare(a[:], b[:]) == 1 {
@@ -47,11 +47,12 @@ func (g *Gateway) adminAllowed(r *http.Request) bool {
 }
 
 func bearer(h string) (string, bool) {
-	scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
+	// Only HTTP's optional whitespace (space, tab) is trimmed: "Bearer <key>\n" is not the key.
+	scheme, tok, ok := strings.Cut(strings.Trim(h, " \t"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return "", false
 	}
-	tok = strings.TrimSpace(tok)
+	tok = strings.Trim(tok, " \t")
 	return tok, tok != ""
 }
 
@@ -144,14 +145,15 @@ func (g *Gateway) Detail(id string) (*events.RequestDetail, error) {
 		return nil, err
 	}
 	if len(rows) == 0 {
-		return nil, errNotFound
+		return nil, ErrNotFound
 	}
 	return detailFromRow(rows[len(rows)-1]), nil
 }
 
 var (
-	errNoStore  = errors.New("the request log is off")
-	errNotFound = errors.New("no logged request with that id")
+	errNoStore = errors.New("the request log is off")
+	// ErrNotFound is returned by Detail for an id the request log does not hold.
+	ErrNotFound = errors.New("no logged request with that id")
 )
 
 func detailFromRow(row store.RequestRow) *events.RequestDetail {

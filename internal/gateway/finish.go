@@ -51,7 +51,8 @@ func (x *exchange) finish() {
 
 // estimateUsage fills token counts the upstream did not report.
 func (x *exchange) estimateUsage() {
-	if x.usage.Reported || x.g.o.Tokens == nil || x.body == nil || x.status != 200 {
+	// A stream cut after some events still delivered (and was billed for) them.
+	if x.usage.Reported || x.g.o.Tokens == nil || x.body == nil || (x.status != 200 && x.chunks == 0) {
 		return
 	}
 	model := x.info.model

@@ -43,7 +43,10 @@ type Options struct {
 	Bus      *events.Bus
 	Spend    *Spend
 
-	MaxBodyBytes   int64
+	MaxBodyBytes int64
+	// BodyTimeout bounds reading a request body (60s): a body that never ends (a
+	// stalled chunked upload) gets 408 instead of holding a goroutine forever.
+	BodyTimeout    time.Duration
 	CaptureBodies  bool
 	MaxBodyCapture int
 	// KeepAlive is the silence after which a stream gets an SSE comment (15s);
@@ -83,6 +86,9 @@ func New(o Options) *Gateway {
 	}
 	if o.StreamIdle <= 0 {
 		o.StreamIdle = 120 * time.Second
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = 60 * time.Second
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 10 << 20

@@ -6,7 +6,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jmanhype/runestone/internal/apierr"
@@ -20,8 +22,9 @@ var proxyRoutes = map[string]provider.Endpoint{
 	"/v1/embeddings":       provider.Embeddings,
 }
 
-// readBody reads the whole body, capped at max bytes (413 past it).
-func readBody(r *http.Request, max int64) ([]byte, *apierr.Error) {
+// readBody reads the whole body, capped at max bytes (413 past it) and at timeout
+// (408 past it: a body that stalls or never ends does not hold the request forever).
+func readBody(w http.ResponseWriter, r *http.Request, max int64, timeout time.Duration) ([]byte, *apierr.Error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && mt != "text/plain") {
@@ -35,12 +38,25 @@ func readBody(r *http.Request, max int64) ([]byte, *apierr.Error) {
 	if n <= 0 || n > 1<<20 {
 		n = 4096
 	}
+	// The deadline is the connection's: it ends a blocked read. It is lifted once the
+	// body is in (a stream may then run for minutes), and kept after a failed read so
+	// net/http's discard of an unread rest cannot block either; that connection closes.
+	rc := http.NewResponseController(w)
+	deadline := rc.SetReadDeadline(time.Now().Add(timeout)) == nil
 	buf := bytes.NewBuffer(make([]byte, 0, n+1))
 	_, err := buf.ReadFrom(http.MaxBytesReader(nil, r.Body, max))
+	if err == nil && deadline {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
+		w.Header().Set("Connection", "close")
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, tooLarge(max)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, &apierr.Error{Status: http.StatusRequestTimeout, Type: apierr.TypeInvalidRequest, Code: "request_timeout",
+				Message: "The request body did not arrive within " + timeout.String() + " (server.read_body_timeout)."}
 		}
 		if errors.Is(err, io.ErrUnexpectedEOF) || r.Context().Err() != nil {
 			return nil, apierr.BadRequest("", "The request body was cut short.")

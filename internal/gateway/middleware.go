@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"runtime/debug"
+	"time"
 
 	"github.com/jmanhype/runestone/internal/apierr"
 )
@@ -22,6 +23,13 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := g.ids.requestID(r)
 		w.Header().Set("X-Request-Id", id)
+		if r.ContentLength != 0 {
+			// A body (known length or chunked) must arrive within BodyTimeout, on every
+			// route: a handler that answers without reading it (401, 404, 405) would
+			// otherwise leave net/http waiting for its unread rest with no deadline.
+			// readBody lifts the deadline once a proxied body is in.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.o.BodyTimeout))
+		}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -38,6 +46,7 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 
 func methodNotAllowed(allow string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		closeIfBody(w, r)
 		w.Header().Set("Allow", allow)
 		apierr.Write(w, &apierr.Error{Status: http.StatusMethodNotAllowed, Type: apierr.TypeInvalidRequest,
 			Code: "method_not_allowed", Message: r.Method + " is not allowed on " + r.URL.Path + "; use " + allow + "."})
@@ -45,6 +54,15 @@ func methodNotAllowed(allow string) http.HandlerFunc {
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {
+	closeIfBody(w, r)
 	apierr.Write(w, &apierr.Error{Status: http.StatusNotFound, Type: apierr.TypeInvalidRequest, Code: "unknown_url",
 		Message: "Unknown request URL: " + r.Method + " " + r.URL.Path + ". See the README for the endpoints Runestone serves."})
+}
+
+// closeIfBody marks the answer to a request whose body will not be read as the
+// connection's last, so net/http does not wait for the rest of that body first.
+func closeIfBody(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
 }

@@ -64,7 +64,7 @@ func (x *exchange) serve() {
 		return
 	}
 	x.p = p
-	if x.body, aerr = readBody(x.r, g.o.MaxBodyBytes); aerr != nil {
+	if x.body, aerr = readBody(x.w, x.r, g.o.MaxBodyBytes, g.o.BodyTimeout); aerr != nil {
 		x.fail(aerr)
 		return
 	}
@@ -121,6 +121,11 @@ func (g *Gateway) authenticate(r *http.Request) (*auth.Principal, *apierr.Error)
 	if !g.o.AuthEnabled || g.o.Auth == nil {
 		return g.anon, nil
 	}
+	// Several Authorization headers are ambiguous (a proxy in front may read another
+	// one than we do): refuse rather than pick one.
+	if len(r.Header.Values("Authorization")) > 1 {
+		return nil, apierr.InvalidAPIKey("Send exactly one Authorization header (Authorization: Bearer <key>), not several.")
+	}
 	return g.o.Auth.Authenticate(r.Header.Get("Authorization"))
 }
 
@@ -174,6 +179,11 @@ func (x *exchange) upstreamFailed(err error) {
 
 // fail writes an error answer (headers not yet sent) and records it.
 func (x *exchange) fail(e *apierr.Error) {
+	if x.body == nil && x.r.ContentLength != 0 {
+		// Refused before its body was read: close the connection rather than have
+		// net/http read (and wait for) the rest of a body nobody wants.
+		x.w.Header().Set("Connection", "close")
+	}
 	apierr.Write(x.w, e)
 	x.status, x.errMsg = e.Status, e.Message
 }

@@ -34,6 +34,8 @@ type Options struct {
 	LogRequests bool // one line per request (plain-log mode)
 	// KeepAlive overrides the 15s stream keep-alive interval (tests).
 	KeepAlive time.Duration
+	// StreamIdle overrides the 120s limit on upstream silence mid-stream (tests).
+	StreamIdle time.Duration
 }
 
 // Server is a running (or ready) gateway.
@@ -57,12 +59,13 @@ type Server struct {
 }
 
 // New builds everything but does not listen yet.
-func New(ctx context.Context, cfg *config.Config, o Options) (s *Server, err error) {
+func New(ctx context.Context, cfg *config.Config, o Options) (_ *Server, err error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s = &Server{cfg: cfg, log: o.Logger, Bus: events.NewBus(), stop: make(chan struct{})}
+	s := &Server{cfg: cfg, log: o.Logger, Bus: events.NewBus(), stop: make(chan struct{})}
 	defer func() {
+		// s, not the result: every failure returns a nil *Server.
 		if err != nil {
 			s.closeAll(context.Background())
 		}
@@ -101,8 +104,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (s *Server, err err
 		AuthEnabled: cfg.Auth.Enabled, Auth: s.auth, AdminKey: cfg.Auth.AdminKey, Anonymous: defaults,
 		Router: s.router, Executor: s.exec, Limiter: s.limiter, Pricer: pricer, Tokens: tokens,
 		Log: s.writer, Store: s.Store, Metrics: s.metrics, Bus: s.Bus, Spend: gateway.NewSpend(spent),
-		MaxBodyBytes: cfg.Server.MaxBodyBytes, CaptureBodies: cfg.Log.CaptureBodies, MaxBodyCapture: cfg.Log.MaxBodyCapture,
-		Logger: o.Logger, LogRequests: o.LogRequests, KeepAlive: o.KeepAlive,
+		MaxBodyBytes: cfg.Server.MaxBodyBytes, BodyTimeout: cfg.Server.ReadBodyTimeout.Duration, CaptureBodies: cfg.Log.CaptureBodies, MaxBodyCapture: cfg.Log.MaxBodyCapture,
+		Logger: o.Logger, LogRequests: o.LogRequests, KeepAlive: o.KeepAlive, StreamIdle: o.StreamIdle,
 	})
 	s.http = &http.Server{
 		Handler:           s.Gateway.Handler(),
@@ -169,6 +172,16 @@ func (s *Server) Start() error {
 		defer s.wg.Done()
 		s.snapshots()
 	}()
+	for i, pc := range s.cfg.Providers {
+		if every := pc.HealthCheck.Duration; every > 0 {
+			p := s.router.Providers()[i]
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.probeLoop(p, every)
+			}()
+		}
+	}
 	return nil
 }
 

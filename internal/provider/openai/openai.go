@@ -46,6 +46,9 @@ type Provider struct {
 	client *http.Client
 	urls   [3]string // per provider.Endpoint
 	header http.Header
+	// secrets are what an upstream error must never carry back: the API key and the
+	// extra header values.
+	secrets []string
 }
 
 // New returns a Provider.
@@ -61,9 +64,11 @@ func New(o Options) *Provider {
 	p.header.Set("Content-Type", "application/json")
 	if o.APIKey != "" {
 		p.header.Set("Authorization", "Bearer "+o.APIKey)
+		p.secrets = append(p.secrets, o.APIKey)
 	}
 	for k, v := range o.Headers {
 		p.header.Set(k, v)
+		p.secrets = append(p.secrets, v)
 	}
 	return p
 }
@@ -103,11 +108,11 @@ func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Respo
 	if resp.StatusCode >= 300 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		resp.Body.Close()
-		return nil, apierr.FromUpstream(p.o.Name, resp.StatusCode, resp.Header, b)
+		return nil, apierr.FromUpstream(p.o.Name, resp.StatusCode, resp.Header, b).Redact(p.secrets)
 	}
 	fwd := forwardHeaders(resp.Header)
 	if call.Stream {
-		return &provider.Response{Header: fwd, Stream: newStream(p.o.Name, call, resp.Body)}, nil
+		return &provider.Response{Header: fwd, Stream: newStream(p.o.Name, call, resp.Body, p.secrets)}, nil
 	}
 	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()

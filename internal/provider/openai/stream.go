@@ -14,18 +14,19 @@ import (
 
 // stream relays an upstream SSE body event by event.
 type stream struct {
-	name  string
-	call  *provider.Call
-	body  io.ReadCloser
-	r     *sse.Reader
-	usage provider.Usage
-	buf   []byte
-	once  sync.Once
-	done  bool
+	name    string
+	secrets []string
+	call    *provider.Call
+	body    io.ReadCloser
+	r       *sse.Reader
+	usage   provider.Usage
+	buf     []byte
+	once    sync.Once
+	done    bool
 }
 
-func newStream(name string, call *provider.Call, body io.ReadCloser) *stream {
-	return &stream{name: name, call: call, body: body, r: sse.NewReader(body)}
+func newStream(name string, call *provider.Call, body io.ReadCloser, secrets []string) *stream {
+	return &stream{name: name, secrets: secrets, call: call, body: body, r: sse.NewReader(body)}
 }
 
 var (
@@ -56,7 +57,7 @@ func (s *stream) Next() ([]byte, error) {
 		// Cheap checks before any parsing: most chunks have neither key filled.
 		if bytes.Contains(data, []byte(`"error"`)) {
 			if env := gjson.GetBytes(data, "error"); env.IsObject() {
-				return nil, streamError(s.name, env)
+				return nil, streamError(s.name, env).Redact(s.secrets)
 			}
 		}
 		if hasUsageObject(data) {

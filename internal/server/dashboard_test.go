@@ -1,0 +1,43 @@
+package server_test
+
+import (
+	"bytes"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/exp/teatest"
+	"github.com/jmanhype/runestone/ui"
+)
+
+// TestDashboardFollowsALiveGateway attaches the `runestone top` model to a real
+// gateway's /admin/state and /admin/events and sees requests appear.
+func TestDashboardFollowsALiveGateway(t *testing.T) {
+	g := startGateway(t, "[auth]\nenabled = false\n", nil)
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	src := ui.NewRemoteSource(g.URL, "", &http.Client{Transport: tr})
+	tm := teatest.NewTestModel(t, ui.New(src, ui.Options{Version: "test", Addr: g.URL}), teatest.WithInitialTermSize(120, 40))
+	// Keep making traffic until the dashboard shows it (it may subscribe after the first).
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+				g.do("POST", "/v1/chat/completions", `{"model":"dashboard-model-x","messages":[{"role":"user","content":"hi"}]}`, nil)
+			}
+		}
+	}()
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte("dashboard-model-x")) },
+		teatest.WithDuration(10*time.Second), teatest.WithCheckInterval(50*time.Millisecond))
+	close(stop)
+	<-done
+	if err := tm.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+}
