@@ -3,7 +3,9 @@ package anthropic
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +132,21 @@ func TestConnectionErrors(t *testing.T) {
 	_, err = p.Do(ctx, call)
 	if !errors.Is(err, context.Canceled) || apierr.As(err) != nil {
 		t.Fatalf("got %v, want a wrapped context.Canceled", err)
+	}
+}
+
+func TestUpstreamErrorsNeverEchoTheKey(t *testing.T) {
+	const key = "sk-ant-api03-SECRETSECRETSECRET"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(400)
+		io.WriteString(w, `{"type":"error","error":{"type":"invalid_request_error","message":"bad header x-api-key: `+key+`"}}`)
+	}))
+	defer srv.Close()
+	p := New(Options{Name: "claude", BaseURL: srv.URL, APIKey: key, Transport: &http.Transport{}})
+	_, err := p.Do(context.Background(), &provider.Call{Endpoint: provider.Chat, Model: "claude-haiku-4-5", ClientModel: "claude-haiku-4-5",
+		Body: []byte(`{"model":"claude-haiku-4-5","messages":[{"role":"user","content":"x"}]}`)})
+	if err == nil || strings.Contains(err.Error(), key) {
+		t.Fatalf("error leaks the key: %v", err)
 	}
 }

@@ -77,6 +77,17 @@ type Provider struct {
 
 var _ provider.Provider = (*Provider)(nil)
 
+// secrets are what an upstream error message must never carry back to a client or
+// the log: the API key and configured header values.
+func (p *Provider) secrets() []string {
+	out := make([]string, 0, 1+len(p.headers))
+	out = append(out, p.key)
+	for _, v := range p.headers {
+		out = append(out, v)
+	}
+	return out
+}
+
 // New returns a Provider for o.
 func New(o Options) *Provider {
 	p := &Provider{
@@ -160,7 +171,7 @@ func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Respo
 		defer cancel()
 		defer resp.Body.Close()
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		e := mapHTTPError(p.name, resp.StatusCode, raw, resp.Header)
+		e := mapHTTPError(p.name, resp.StatusCode, raw, resp.Header).Redact(p.secrets())
 		e.Header = hdr
 		return nil, e
 	}
