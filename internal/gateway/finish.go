@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"github.com/tidwall/gjson"
 	"time"
 
 	"github.com/jmanhype/runestone/internal/auth"
@@ -60,8 +61,7 @@ func (x *exchange) estimateUsage() {
 	if x.info.stream {
 		x.usage.CompletionTokens = x.g.o.Tokens.Text(model, x.text.String())
 	} else if len(x.respBody) > 0 {
-		x.text.add(x.respBody, 1<<20)
-		x.usage.CompletionTokens = x.g.o.Tokens.Text(model, x.text.String())
+		x.usage.CompletionTokens = x.g.o.Tokens.Text(model, answerText(x.respBody))
 	}
 }
 
@@ -153,6 +153,13 @@ func (x *exchange) startedEvent() events.Request {
 		ev.KeyID, ev.KeyName, ev.Project = x.p.KeyID, x.p.Name, x.p.Project
 	}
 	return ev
+}
+
+// answerText is a non-stream answer's text: the chat message (and tool-call
+// arguments) or the legacy completion text.
+func answerText(body []byte) string {
+	r := gjson.GetManyBytes(body, "choices.0.message.content", "choices.0.message.tool_calls.#.function.arguments", "choices.0.text")
+	return r[0].String() + r[1].String() + r[2].String()
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

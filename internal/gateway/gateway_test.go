@@ -64,3 +64,18 @@ func FuzzInspect(f *testing.F) {
 		}
 	})
 }
+
+func TestAnswerText(t *testing.T) {
+	chat := []byte(`{"choices":[{"index":0,"message":{"role":"assistant","content":"Hello there"}}]}`)
+	tools := []byte(`{"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"function":{"name":"f","arguments":"{\"a\":1}"}}]}}]}`)
+	legacy := []byte(`{"choices":[{"text":"Once upon","index":0}]}`)
+	if got := answerText(chat); got != "Hello there" {
+		t.Errorf("chat: %q", got)
+	}
+	if got := answerText(tools); got == "" {
+		t.Errorf("tool call arguments not counted")
+	}
+	if got := answerText(legacy); got != "Once upon" {
+		t.Errorf("legacy: %q", got)
+	}
+}
