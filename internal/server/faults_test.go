@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jmanhype/runestone/internal/config"
 	"github.com/jmanhype/runestone/internal/server"
 	"github.com/jmanhype/runestone/internal/store"
 	"github.com/jmanhype/runestone/internal/testutil"
@@ -263,37 +262,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startIn is startGatewayWith for a home folder the test prepared (say, a mount).
-func startIn(t *testing.T, home, configTOML string, opts server.Options) *gw {
-	t.Helper()
-	if configTOML != "" {
-		if err := os.WriteFile(filepath.Join(home, config.FileName), []byte(configTOML), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg, err := config.Load(config.Options{Home: home, Addr: "127.0.0.1:0", Getenv: func(string) string { return "" }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(context.Background(), cfg, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	g := &gw{t: t, URL: "http://" + srv.Addr(), Home: home, Srv: srv, Key: firstKey(cfg)}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-	})
-	return g
-}
-
 // load sends requests from workers until stop closes and returns each request's
 // x-request-id, status and latency.
 type result struct {
@@ -460,7 +428,7 @@ func TestFullDiskKeepsServingAndLosesNoRow(t *testing.T) {
 	})
 	logs := &syncBuffer{}
 	g := startIn(t, home, "[auth]\nenabled = false\n[limits]\nrpm = 0\nrph = 0\nconcurrent = 0\n",
-		server.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+		nil, server.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	// Warm up, then fill the disk.
 	if status, _, body := g.do("POST", "/v1/chat/completions", `{"model":"mock","messages":[{"role":"user","content":"warm"}]}`, nil); status != 200 {
 		t.Fatalf("%d %s", status, body)

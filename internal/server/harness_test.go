@@ -45,8 +45,12 @@ func startGateway(t *testing.T, configTOML string, env map[string]string) *gw {
 }
 
 func startGatewayWith(t *testing.T, configTOML string, env map[string]string, opts server.Options) *gw {
+	return startIn(t, t.TempDir(), configTOML, env, opts)
+}
+
+// startIn starts a gateway on a home folder the test prepared (say, a mount).
+func startIn(t *testing.T, home, configTOML string, env map[string]string, opts server.Options) *gw {
 	t.Helper()
-	home := t.TempDir()
 	if configTOML != "" {
 		if err := os.WriteFile(filepath.Join(home, config.FileName), []byte(configTOML), 0o600); err != nil {
 			t.Fatal(err)

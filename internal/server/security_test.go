@@ -142,7 +142,7 @@ func TestStaticAndStoredKeysWithTheSamePrefix(t *testing.T) {
 		}
 		return 0
 	}()])
-	g := startIn(t, home, "[auth]\nkeys = [\""+twin+"\"]\n", server.Options{})
+	g := startIn(t, home, "[auth]\nkeys = [\""+twin+"\"]\n", nil, server.Options{})
 	for _, tc := range []struct {
 		key, wantName string
 	}{{secret, "stored"}, {twin, "static"}} {
