@@ -8,7 +8,8 @@ import (
 
 // NewTransport returns the tuned transport each upstream gets: a keep-alive pool big
 // enough for hundreds of concurrent streams, and responseHeaderTimeout bounding the
-// wait for an answer to start (not the length of a stream).
+// wait for an answer to start (not the length of a stream). Buffers stay at the 4 KiB
+// defaults: with a thousand open streams, 32 KiB buffers cost ~60 MB of RSS.
 func NewTransport(responseHeaderTimeout time.Duration) *http.Transport {
 	return &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
@@ -23,7 +24,5 @@ func NewTransport(responseHeaderTimeout time.Duration) *http.Transport {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: responseHeaderTimeout,
 		ExpectContinueTimeout: time.Second,
-		WriteBufferSize:       32 << 10,
-		ReadBufferSize:        32 << 10,
 	}
 }

@@ -18,9 +18,10 @@ type Reader struct {
 	has   bool   // the current event has at least one data line
 }
 
-// NewReader returns a Reader over r with a 32 KiB buffer; longer lines are reassembled.
+// NewReader returns a Reader over r. The 4 KiB buffer holds a typical chunk; longer
+// lines are reassembled, so memory per open stream stays small.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, 32<<10)}
+	return &Reader{br: bufio.NewReaderSize(r, 4<<10)}
 }
 
 // Next returns the next event that carries data. The slices are valid until the next
