@@ -1,0 +1,524 @@
+// Command loadgen drives the Runestone side-by-side benchmark: every scenario
+// against the fake upstream directly, through a bare httputil.ReverseProxy and
+// through `runestone serve`, in rotating order for several rounds, and prints one
+// markdown table of medians. bench/run.sh starts the processes and calls it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type tier struct {
+	name    string
+	base    string       // http://host:port, no trailing slash
+	pid     int          // process whose CPU/RSS is reported (0: none)
+	vclient *http.Client // vegeta's client for B
+}
+
+type cfg struct {
+	key         string
+	rounds      int
+	latDur      time.Duration
+	rates       []int
+	stepDur     time.Duration
+	closedDur   time.Duration
+	closedConc  int
+	streamConc  []int
+	waves       []int
+	chunks      int
+	pace        time.Duration
+	hold        int
+	coldRS      string
+	coldRSURL   string
+	coldBare    string
+	coldBareURL string
+	coldN       int
+	rsBin       string
+	bareBin     string
+	out         string
+	raw         string
+	commit      string
+	notes       string
+	scen        string
+	profRate    int
+	profDur     time.Duration
+}
+
+func main() {
+	var c cfg
+	direct := flag.String("direct", "http://127.0.0.1:18080", "fake upstream base URL")
+	bare := flag.String("bare", "http://127.0.0.1:18081", "bare proxy base URL ('' to skip)")
+	rs := flag.String("runestone", "", "runestone base URL ('' to skip)")
+	upPid := flag.Int("upstream-pid", 0, "fake upstream pid")
+	barePid := flag.Int("bare-pid", 0, "bare proxy pid")
+	rsPid := flag.Int("runestone-pid", 0, "runestone pid")
+	flag.StringVar(&c.key, "key", "", "client key sent as Bearer to every tier")
+	flag.IntVar(&c.rounds, "rounds", 3, "rounds (tier order rotates each round)")
+	flag.DurationVar(&c.latDur, "lat-dur", 3*time.Second, "A: duration of the c=1 loop per tier")
+	rates := flag.String("rates", "500,1000,2000,4000", "B: open-loop rates (rps)")
+	flag.DurationVar(&c.stepDur, "step-dur", 5*time.Second, "B: duration per rate step")
+	flag.DurationVar(&c.closedDur, "closed-dur", 5*time.Second, "B: duration of the closed-loop max-throughput run")
+	flag.IntVar(&c.closedConc, "closed-conc", 32, "B: closed-loop workers")
+	sconc := flag.String("stream-conc", "64,512", "C: concurrent streams")
+	waves := flag.String("waves", "3,2", "C: streams per worker for each -stream-conc entry")
+	flag.IntVar(&c.chunks, "chunks", 200, "C/D: content chunks per stream")
+	flag.DurationVar(&c.pace, "pace", 5*time.Millisecond, "C/D: chunk pacing")
+	flag.IntVar(&c.hold, "hold", 1000, "E: open streams held while RSS is read")
+	flag.StringVar(&c.coldRS, "cold-runestone", "", "E: command line that starts a second runestone (cold start)")
+	flag.StringVar(&c.coldRSURL, "cold-runestone-url", "", "E: its /health URL")
+	flag.StringVar(&c.coldBare, "cold-bare", "", "E: command line that starts a second bare proxy")
+	flag.StringVar(&c.coldBareURL, "cold-bare-url", "", "E: its health URL")
+	flag.IntVar(&c.coldN, "cold-n", 3, "E: cold starts per binary")
+	flag.StringVar(&c.rsBin, "runestone-bin", "", "E: runestone binary (size)")
+	flag.StringVar(&c.bareBin, "bare-bin", "", "E: bare proxy binary (size)")
+	flag.StringVar(&c.out, "out", "", "write the markdown report here too")
+	flag.StringVar(&c.raw, "raw", "", "write every per-round value as JSON here")
+	flag.StringVar(&c.commit, "commit", "", "commit for the header")
+	flag.StringVar(&c.notes, "notes", "", "extra line for the header (pinning etc.)")
+	flag.StringVar(&c.scen, "scenarios", "A,B,C,D,E", "scenarios to run")
+	flag.IntVar(&c.profRate, "profile-rate", 0, "only load runestone at this open-loop rate for -profile-dur (for perf), then exit")
+	flag.DurationVar(&c.profDur, "profile-dur", 10*time.Second, "duration of -profile-rate")
+	flag.Parse()
+	c.rates = ints(*rates)
+	c.streamConc = ints(*sconc)
+	c.waves = ints(*waves)
+	for len(c.waves) < len(c.streamConc) {
+		c.waves = append(c.waves, 1)
+	}
+
+	tiers := []*tier{{name: tDirect, base: *direct, pid: 0}}
+	if *bare != "" {
+		tiers = append(tiers, &tier{name: tBare, base: *bare, pid: *barePid})
+	}
+	var rsTier *tier
+	if *rs != "" {
+		rsTier = &tier{name: tRS, base: *rs, pid: *rsPid}
+		tiers = append(tiers, rsTier)
+	}
+	for _, t := range tiers {
+		t.vclient = newVegetaClient()
+	}
+	_ = upPid
+
+	if c.profRate > 0 {
+		if rsTier == nil {
+			fmt.Fprintln(os.Stderr, "-profile-rate needs -runestone")
+			os.Exit(2)
+		}
+		r := sweep(&c, rsTier, c.profRate, c.profDur)
+		fmt.Fprintf(os.Stderr, "profile load: %d rps for %s: got %.0f p50=%.2fms p99=%.2fms errs=%.0f cpu=%.0f%%\n",
+			c.profRate, c.profDur, r.rate, r.p50, r.p99, r.errs, r.cpu)
+		return
+	}
+
+	res := newResults()
+	start := time.Now()
+	busyBefore := busy()
+	logf := func(format string, a ...any) {
+		fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, a...))
+	}
+
+	on := func(s string) bool { return strings.Contains(","+c.scen+",", ","+s+",") }
+	// E: idle RSS before any load (added to the table after the rounds, to keep E together).
+	idle := map[string]float64{}
+	for _, t := range tiers {
+		if t.pid > 0 {
+			idle[t.name] = rssMB(t.pid)
+		}
+	}
+
+	if on("E") {
+		// E rows last, in this order, though some are measured during the rounds.
+		for _, m := range []string{"idle RSS before the run (MB)", fmt.Sprintf("RSS holding %d streams (MB)", c.hold),
+			fmt.Sprintf("streams open of %d", c.hold), "RSS after the run (MB)", "peak RSS over the run, VmHWM (MB)",
+			"cold start to first 200 (ms)", "binary size (MB)"} {
+			res.reserve("E resources", m, "%.1f")
+		}
+		res.fmts[rowKey{"E resources", fmt.Sprintf("streams open of %d", c.hold)}] = "%.0f"
+	}
+
+	hdr := c.header()
+	for round := 0; round < c.rounds; round++ {
+		order := make([]*tier, len(tiers))
+		for i := range tiers {
+			order[i] = tiers[(i+round)%len(tiers)]
+		}
+		names := []string{}
+		for _, t := range order {
+			names = append(names, t.name)
+		}
+		logf("round %d/%d, order %s", round+1, c.rounds, strings.Join(names, " → "))
+
+		// A
+		a := map[string]seqResult{}
+		for _, t := range order {
+			if !on("A") {
+				break
+			}
+			r := sequential(&c, t, c.latDur)
+			a[t.name] = r
+			logf("A %-9s c=1 n=%d p50=%.0fµs p99=%.0fµs errs=%d", t.name, r.n, r.p50, r.p99, r.errs)
+			res.add("A c=1", "p50 latency (µs)", t.name, "%.0f", r.p50)
+			res.add("A c=1", "p99 latency (µs)", t.name, "%.0f", r.p99)
+			if r.errs > 0 {
+				res.add("A c=1", "errors", t.name, "%.0f", float64(r.errs))
+			}
+			if !math.IsNaN(r.overheadP50) {
+				res.add("A c=1", "x-runestone-overhead-ms p50", t.name, "%.2f", r.overheadP50)
+			}
+		}
+		for _, t := range tiers {
+			if t.name == tDirect || !on("A") {
+				continue
+			}
+			res.add("A c=1", "added p50 vs direct (µs)", t.name, "%.0f", a[t.name].p50-a[tDirect].p50)
+			res.add("A c=1", "added p99 vs direct (µs)", t.name, "%.0f", a[t.name].p99-a[tDirect].p99)
+		}
+
+		// B open loop
+		for _, rate := range c.rates {
+			if !on("B") {
+				break
+			}
+			scen := fmt.Sprintf("B open %d rps", rate)
+			for _, t := range order {
+				r := sweep(&c, t, rate, c.stepDur)
+				logf("B %-9s %5d rps: got %.0f p50=%.2fms p99=%.2fms errs=%.0f cpu=%.0f%% rss=%.1fMB runq-wait=%.0fms %s",
+					t.name, rate, r.rate, r.p50, r.p99, r.errs, r.cpu, r.rss, r.waitMs, r.firstErr)
+				res.add(scen, "achieved rps", t.name, "%.0f", r.rate)
+				res.add(scen, "p50 (ms)", t.name, "%.2f", r.p50)
+				res.add(scen, "p99 (ms)", t.name, "%.2f", r.p99)
+				res.add(scen, "errors", t.name, "%.0f", r.errs)
+				if t.pid > 0 {
+					res.add(scen, "gateway CPU (% of 1 core)", t.name, "%.0f", r.cpu)
+					res.add(scen, "gateway peak RSS (MB)", t.name, "%.1f", r.rss)
+					res.add(scen, "gateway CPU per request (µs)", t.name, "%.0f", r.cpuPerReq)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+		// B closed loop
+		for _, t := range order {
+			if !on("B") || c.closedConc <= 0 {
+				break
+			}
+			r := closedLoop(&c, t, c.closedConc, c.closedDur)
+			logf("B %-9s closed c=%d: %.0f rps p50=%.2fms p99=%.2fms errs=%.0f", t.name, c.closedConc, r.rps, r.p50, r.p99, r.errs)
+			scen := fmt.Sprintf("B closed c=%d", c.closedConc)
+			res.add(scen, "max rps", t.name, "%.0f", r.rps)
+			res.add(scen, "p50 (ms)", t.name, "%.2f", r.p50)
+			res.add(scen, "p99 (ms)", t.name, "%.2f", r.p99)
+			res.add(scen, "errors", t.name, "%.0f", r.errs)
+		}
+
+		// C
+		stall := fmt.Sprintf("stalled streams (gap > %s)", 2*c.pace)
+		for i, conc := range c.streamConc {
+			if !on("C") {
+				break
+			}
+			scen := fmt.Sprintf("C stream %d×%d@%s", conc, c.chunks, c.pace)
+			model := fmt.Sprintf("fake-c%d-p%d", c.chunks, c.pace.Milliseconds())
+			sr := map[string]streamResult{}
+			for _, t := range order {
+				sp := &streamSpec{url: t.base + "/v1/chat/completions", body: chatBody(model, true),
+					conc: conc, waves: c.waves[i], chunks: c.chunks, pace: c.pace, stagger: 100 * time.Millisecond}
+				s := startSampler(t.pid)
+				r := runStreams(sp, hdr)
+				cpu, rss := s.finish()
+				r.cpuPerChunk = s.cpuSec * 1e6 / float64(r.streams*c.chunks)
+				r.waitMs = s.waitMs
+				sr[t.name] = r
+				logf("C %-9s %d streams: ttft p50=%.2f p99=%.2f gap p99=%.2f max=%.1f stalled=%d failed=%d/%d cpu=%.0f%% rss=%.1f runq-wait=%.0fms %s",
+					t.name, conc, r.ttftP50, r.ttftP99, r.gapP99, r.gapMax, r.stalled, r.failed, r.streams, cpu, rss, r.waitMs, r.firstErr)
+				addStream(res, scen, t, r, stall, cpu, rss)
+				time.Sleep(200 * time.Millisecond)
+			}
+			addStreamDeltas(res, scen, tiers, sr)
+		}
+
+		// D: Anthropic upstream, translated by runestone; direct = the fake's Anthropic endpoint.
+		if rsTier != nil && on("D") {
+			conc := 64
+			if len(c.streamConc) > 0 && c.streamConc[0] < conc {
+				conc = c.streamConc[0]
+			}
+			scen := fmt.Sprintf("D anthropic→openai %d×%d@%s", conc, c.chunks, c.pace)
+			model := fmt.Sprintf("claude-fake-c%d-p%d", c.chunks, c.pace.Milliseconds())
+			sr := map[string]streamResult{}
+			for _, t := range order {
+				var sp *streamSpec
+				switch t.name {
+				case tDirect:
+					sp = &streamSpec{url: t.base + "/v1/messages", body: anthropicBody(model), anthropic: true}
+				case tRS:
+					sp = &streamSpec{url: t.base + "/v1/chat/completions", body: chatBody(model, true)}
+				default:
+					continue
+				}
+				sp.conc, sp.waves, sp.chunks, sp.pace, sp.stagger = conc, c.waves[0], c.chunks, c.pace, 100*time.Millisecond
+				s := startSampler(t.pid)
+				r := runStreams(sp, hdr)
+				cpu, rss := s.finish()
+				r.cpuPerChunk = s.cpuSec * 1e6 / float64(r.streams*c.chunks)
+				r.waitMs = s.waitMs
+				sr[t.name] = r
+				logf("D %-9s %d streams: ttft p50=%.2f p99=%.2f gap p99=%.2f max=%.1f stalled=%d failed=%d/%d %s",
+					t.name, conc, r.ttftP50, r.ttftP99, r.gapP99, r.gapMax, r.stalled, r.failed, r.streams, r.firstErr)
+				addStream(res, scen, t, r, stall, cpu, rss)
+				time.Sleep(200 * time.Millisecond)
+			}
+			addStreamDeltas(res, scen, tiers, sr)
+		}
+
+		// E: RSS holding open streams (100 chunks at 100 ms: 10 s streams).
+		if c.hold > 0 && on("E") {
+			for _, t := range order {
+				if t.pid <= 0 {
+					continue
+				}
+				sp := &streamSpec{url: t.base + "/v1/chat/completions", body: chatBody("fake-c100-p100", true),
+					conc: c.hold, waves: 1, chunks: 100, pace: 100 * time.Millisecond, stagger: 500 * time.Millisecond}
+				rss, open := holdStreams(sp, hdr, t.pid, 8*time.Second)
+				logf("E %-9s holding %d/%d streams: RSS %.1f MB", t.name, open, c.hold, rss)
+				res.add("E resources", fmt.Sprintf("RSS holding %d streams (MB)", c.hold), t.name, "%.1f", rss)
+				if open < c.hold {
+					res.add("E resources", fmt.Sprintf("streams open of %d", c.hold), t.name, "%.0f", float64(open))
+				}
+				time.Sleep(300 * time.Millisecond)
+			}
+		}
+	}
+
+	// E: once per run.
+	for _, t := range tiers {
+		if v, ok := idle[t.name]; ok {
+			res.add("E resources", "idle RSS before the run (MB)", t.name, "%.1f", v)
+		}
+	}
+	for _, t := range tiers {
+		if t.pid > 0 && on("E") {
+			res.add("E resources", "RSS after the run (MB)", t.name, "%.1f", rssMB(t.pid))
+			res.add("E resources", "peak RSS over the run, VmHWM (MB)", t.name, "%.1f", float64(statusKB(t.pid, "VmHWM"))/1024)
+		}
+	}
+	if !on("E") {
+		c.coldBare, c.coldRS, c.bareBin, c.rsBin = "", "", "", ""
+	}
+	if c.coldBare != "" {
+		for i := 0; i < c.coldN; i++ {
+			ms, err := coldStart(c.coldBare, c.coldBareURL)
+			logf("E bare cold start %.1f ms %v", ms, err)
+			if err == nil {
+				res.add("E resources", "cold start to first 200 (ms)", tBare, "%.1f", ms)
+			}
+		}
+	}
+	if c.coldRS != "" {
+		for i := 0; i < c.coldN; i++ {
+			ms, err := coldStart(c.coldRS, c.coldRSURL)
+			logf("E runestone cold start %.1f ms %v", ms, err)
+			if err == nil {
+				res.add("E resources", "cold start to first 200 (ms)", tRS, "%.1f", ms)
+			}
+		}
+	}
+	if st, err := os.Stat(c.bareBin); err == nil {
+		res.add("E resources", "binary size (MB)", tBare, "%.1f", float64(st.Size())/(1<<20))
+	}
+	if st, err := os.Stat(c.rsBin); err == nil {
+		res.add("E resources", "binary size (MB)", tRS, "%.1f", float64(st.Size())/(1<<20))
+	}
+
+	c.notes += "\n- machine load before the run: " + busyBefore + "; after: " + busy()
+	report := header(&c, time.Since(start)) + res.table() + legend(&c)
+	fmt.Print(report)
+	if c.out != "" {
+		if err := os.WriteFile(c.out, []byte(report), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	if c.raw != "" {
+		if err := res.writeRaw(c.raw); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}
+}
+
+func addStream(res *results, scen string, t *tier, r streamResult, stall string, cpu, rss float64) {
+	res.add(scen, "TTFT p50 (ms)", t.name, "%.2f", r.ttftP50)
+	res.add(scen, "TTFT p99 (ms)", t.name, "%.2f", r.ttftP99)
+	res.add(scen, "inter-chunk gap p99 (ms)", t.name, "%.2f", r.gapP99)
+	res.add(scen, "max gap (ms)", t.name, "%.1f", r.gapMax)
+	res.add(scen, stall, t.name, "%.0f", float64(r.stalled))
+	res.add(scen, "streams measured", t.name, "%.0f", float64(r.streams))
+	res.add(scen, "failed streams", t.name, "%.0f", float64(r.failed))
+	if t.pid > 0 {
+		res.add(scen, "gateway CPU (% of 1 core)", t.name, "%.0f", cpu)
+		res.add(scen, "gateway peak RSS (MB)", t.name, "%.1f", rss)
+		res.add(scen, "gateway CPU per chunk (µs)", t.name, "%.1f", r.cpuPerChunk)
+	}
+}
+
+func addStreamDeltas(res *results, scen string, tiers []*tier, sr map[string]streamResult) {
+	d, ok := sr[tDirect]
+	if !ok {
+		return
+	}
+	for _, t := range tiers {
+		r, ok := sr[t.name]
+		if !ok || t.name == tDirect {
+			continue
+		}
+		res.add(scen, "added TTFT p50 (ms)", t.name, "%.2f", r.ttftP50-d.ttftP50)
+		res.add(scen, "added TTFT p99 (ms)", t.name, "%.2f", r.ttftP99-d.ttftP99)
+		res.add(scen, "added gap p99 (ms)", t.name, "%.2f", r.gapP99-d.gapP99)
+	}
+}
+
+// coldStart runs cmdline, polls url every 2 ms until a 200, then stops the process.
+func coldStart(cmdline, url string) (float64, error) {
+	f := strings.Fields(cmdline)
+	cmd := exec.Command(f[0], f[1:]...)
+	cmd.Env = append(os.Environ(), "CI=true")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	client := &http.Client{Timeout: 200 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		select {
+		case err := <-exited:
+			exited <- err
+			return 0, fmt.Errorf("exited before answering: %v", err)
+		default:
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return float64(time.Since(t0).Microseconds()) / 1e3, nil
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("no 200 from %s within 15s", url)
+}
+
+func ints(s string) []int {
+	var out []int
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bad number %q\n", p)
+			os.Exit(2)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// numCPU counts the machine's CPUs (runtime.NumCPU sees only our taskset mask).
+func numCPU() int {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	n := strings.Count(string(b), "\nprocessor")
+	if strings.HasPrefix(string(b), "processor") {
+		n++
+	}
+	if n == 0 {
+		n = runtime.NumCPU()
+	}
+	return n
+}
+
+// busy describes how loaded the machine is: load average and CPU pressure (PSI),
+// since other work on the box shows up in every column.
+func busy() string {
+	la, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(la))
+	out := "load average"
+	if len(f) >= 3 {
+		out += " " + strings.Join(f[:3], " ")
+	}
+	if p, err := os.ReadFile("/proc/pressure/cpu"); err == nil {
+		line := strings.SplitN(string(p), "\n", 2)[0] // "some avg10=.. avg60=.. avg300=.. total=.."
+		if g := strings.Fields(line); len(g) >= 3 {
+			out += ", CPU pressure " + g[1] + " " + g[2]
+		}
+	}
+	return out
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "model name") {
+			if i := strings.IndexByte(l, ':'); i >= 0 {
+				return strings.TrimSpace(l[i+1:])
+			}
+		}
+	}
+	return "unknown"
+}
+
+func header(c *cfg, took time.Duration) string {
+	var b strings.Builder
+	b.WriteString("# Runestone benchmark results\n\n")
+	fmt.Fprintf(&b, "- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&b, "- commit: %s\n", c.commit)
+	fmt.Fprintf(&b, "- machine: %d CPUs (%s), %s, %s/%s\n", numCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if c.notes != "" {
+		fmt.Fprintf(&b, "- %s\n", c.notes)
+	}
+	fmt.Fprintf(&b, "- rounds: %d (tier order rotates each round); A %s per tier; B %v rps × %s, closed loop c=%d × %s; C/D %d chunks @ %s, streams %v, waves %v; E holds %d streams\n",
+		c.rounds, c.latDur, c.rates, c.stepDur, c.closedConc, c.closedDur, c.chunks, c.pace, c.streamConc, c.waves, c.hold)
+	fmt.Fprintf(&b, "- run took %s\n\n", took.Round(time.Second))
+	b.WriteString("Every cell is the median over rounds. \"added\" rows are computed per round (tier minus direct) and then the median taken.\n\n")
+	return b.String()
+}
+
+func legend(c *cfg) string {
+	return `
+Notes:
+- direct = the load generator straight to bench/cmd/fakeupstream; bare = bench/cmd/bareproxy (httputil.ReverseProxy, tuned transport, FlushInterval -1);
+  runestone = ` + "`runestone serve`" + ` with auth on (stored key), SQLite request log and body capture on, limits 0 (unlimited).
+- A: closed loop of sequential requests, own timer, 200 warm-up requests. B open: vegeta constant rate (no coordinated omission);
+  achieved rps = successful responses per second. B closed: N goroutines back to back.
+- C/D: TTFT = request start to the first non-empty content delta; gaps between consecutive content deltas; a stream "stalls" when any gap exceeds 2× the pacing.
+  D direct = the fake's Anthropic /v1/messages read as Anthropic events; runestone = the same model through kind=anthropic, read as OpenAI chunks.
+- gateway CPU = utime+stime from /proc/<pid>/stat over the step, in % of one core; RSS from /proc/<pid>/status.
+  CPU per request / per chunk counts only time on CPU, so it is the figure least disturbed by other work on a shared machine.
+  bench/out/loadgen.log has every round's raw figures, including runq-wait: the time the gateway's threads were runnable
+  but not running (/proc/<pid>/task/*/schedstat), from other work on the box and from the process's own threads sharing one core.
+- The load generator and fake upstream share one core, so at high rates and 512 streams the direct column is bounded by that core, not the upstream.
+`
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// streamSpec is one streaming scenario against one tier.
+type streamSpec struct {
+	url       string
+	body      []byte
+	anthropic bool // parse Anthropic events (text_delta) instead of OpenAI chunks
+	conc      int  // concurrent streams
+	waves     int  // streams per worker, back to back
+	chunks    int  // expected content chunks per stream
+	pace      time.Duration
+	stagger   time.Duration // first-wave start times are spread over this
+}
+
+type streamResult struct {
+	ttftP50, ttftP99 float64 // ms
+	gapP50, gapP99   float64 // ms
+	gapMax           float64 // ms
+	stalled          int     // streams with a gap > 2×pace
+	failed           int     // streams that errored or came back short
+	streams          int
+	cpuPerChunk      float64 // µs of gateway CPU per content chunk relayed (set by the caller)
+	waitMs           float64 // gateway threads' run-queue wait (set by the caller)
+	firstErr         string
+}
+
+var (
+	dataPfx    = []byte("data:")
+	contentKey = []byte(`"content":`)
+	textDelta  = []byte(`"text_delta"`)
+	doneOA     = []byte("[DONE]")
+	msgStop    = []byte(`"message_stop"`)
+)
+
+// isContent reports whether an SSE line carries a non-empty content delta.
+func isContent(line []byte, anthropic bool) bool {
+	if !bytes.HasPrefix(line, dataPfx) {
+		return false
+	}
+	if anthropic {
+		return bytes.Contains(line, textDelta)
+	}
+	i := bytes.Index(line, contentKey)
+	if i < 0 {
+		return false
+	}
+	rest := bytes.TrimLeft(line[i+len(contentKey):], " ")
+	return len(rest) > 1 && rest[0] == '"' && rest[1] != '"'
+}
+
+type oneStream struct {
+	ttft  time.Duration
+	gaps  []float64 // ms
+	count int
+	done  bool
+	err   string
+}
+
+// runStream performs one streaming request; ready (if non-nil) is called once at
+// the first content chunk.
+func runStream(ctx context.Context, client *http.Client, sp *streamSpec, hdr http.Header, gaps []float64, ready func()) oneStream {
+	var o oneStream
+	o.gaps = gaps
+	req, _ := http.NewRequestWithContext(ctx, "POST", sp.url, bytes.NewReader(sp.body))
+	req.Header = hdr.Clone()
+	req.Header.Set("Accept", "text/event-stream")
+	t0 := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		o.err = err.Error()
+		return o
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+		o.err = resp.Status + " " + string(b)
+		return o
+	}
+	br := bufio.NewReaderSize(resp.Body, 16<<10)
+	var last time.Time
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			if isContent(line, sp.anthropic) {
+				now := time.Now()
+				if o.count == 0 {
+					o.ttft = now.Sub(t0)
+					if ready != nil {
+						ready()
+					}
+				} else {
+					o.gaps = append(o.gaps, float64(now.Sub(last).Microseconds())/1e3)
+				}
+				last = now
+				o.count++
+			} else if bytes.HasPrefix(line, dataPfx) {
+				if (!sp.anthropic && bytes.Contains(line, doneOA)) || (sp.anthropic && bytes.Contains(line, msgStop)) {
+					o.done = true
+				} else if bytes.Contains(line, []byte(`"error"`)) && o.err == "" {
+					o.err = string(bytes.TrimSpace(line))
+				}
+			}
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			if err != io.EOF && o.err == "" {
+				o.err = err.Error()
+			}
+			break
+		}
+	}
+	return o
+}
+
+func runStreams(sp *streamSpec, hdr http.Header) streamResult {
+	client := &http.Client{Transport: newTransport(sp.conc + 16)}
+	defer client.CloseIdleConnections()
+	var (
+		mu       sync.Mutex
+		ttfts    []float64
+		allGaps  []float64
+		res      streamResult
+		stallThr = 2 * float64(sp.pace.Microseconds()) / 1e3
+	)
+	var wg sync.WaitGroup
+	for w := 0; w < sp.conc; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			if sp.stagger > 0 {
+				time.Sleep(sp.stagger * time.Duration(w) / time.Duration(sp.conc))
+			}
+			gaps := make([]float64, 0, sp.chunks*sp.waves)
+			var myTTFT []float64
+			stalled, failed := 0, 0
+			firstErr := ""
+			for i := 0; i < sp.waves; i++ {
+				n0 := len(gaps)
+				o := runStream(context.Background(), client, sp, hdr, gaps, nil)
+				gaps = o.gaps
+				if o.err != "" || !o.done || o.count != sp.chunks {
+					failed++
+					if firstErr == "" {
+						firstErr = o.err
+						if firstErr == "" {
+							firstErr = "short stream"
+						}
+					}
+				}
+				if o.count > 0 {
+					myTTFT = append(myTTFT, float64(o.ttft.Microseconds())/1e3)
+				}
+				for _, g := range gaps[n0:] {
+					if g > stallThr {
+						stalled++
+						break
+					}
+				}
+			}
+			mu.Lock()
+			ttfts = append(ttfts, myTTFT...)
+			allGaps = append(allGaps, gaps...)
+			res.stalled += stalled
+			res.failed += failed
+			res.streams += sp.waves
+			if res.firstErr == "" {
+				res.firstErr = firstErr
+			}
+			mu.Unlock()
+		}(w)
+	}
+	wg.Wait()
+	sort.Float64s(ttfts)
+	sort.Float64s(allGaps)
+	res.ttftP50, res.ttftP99 = pct(ttfts, .5), pct(ttfts, .99)
+	res.gapP50, res.gapP99 = pct(allGaps, .5), pct(allGaps, .99)
+	if len(allGaps) > 0 {
+		res.gapMax = allGaps[len(allGaps)-1]
+	}
+	return res
+}
+
+// holdStreams opens n long streams, waits until every one has its first content
+// chunk (or timeout), then reports the pid's RSS and how many were open.
+func holdStreams(sp *streamSpec, hdr http.Header, pid int, timeout time.Duration) (rss float64, open int) {
+	client := &http.Client{Transport: newTransport(sp.conc + 16)}
+	defer client.CloseIdleConnections()
+	ctx, cancel := context.WithCancel(context.Background())
+	var ready atomic.Int64
+	allReady := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < sp.conc; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			time.Sleep(sp.stagger * time.Duration(w) / time.Duration(sp.conc))
+			runStream(ctx, client, sp, hdr, nil, func() {
+				if ready.Add(1) == int64(sp.conc) {
+					close(allReady)
+				}
+			})
+		}(w)
+	}
+	select {
+	case <-allReady:
+	case <-time.After(timeout):
+	}
+	time.Sleep(300 * time.Millisecond) // let buffers settle
+	open = int(ready.Load())
+	rss = rssMB(pid)
+	cancel()
+	wg.Wait()
+	return rss, open
+}
