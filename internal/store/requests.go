@@ -82,10 +82,10 @@ const requestCols = `seq, id, ts, key_id, key_name, project, endpoint, model, pr
 	providers_tried, status, stream, latency_ms, ttft_ms, overhead_ms, prompt_tokens, completion_tokens,
 	cached_tokens, tokens_estimated, cost_usd, attempts, error`
 
-// insertChunk is how many rows one INSERT statement carries: multi-row VALUES cut the
-// per-row statement overhead (the bulk of the cost in the pure-Go driver), and 32 rows
-// × 24 columns stays far below SQLite's bound-parameter limit.
-const insertChunk = 32
+// insertChunk is how many rows one INSERT statement carries. Multi-row VALUES cut the
+// per-statement overhead of the pure-Go driver; 8 rows measured as fast as 32 or 64
+// (~85-90k rows/s) while keeping each step between yields under ~0.1 ms.
+const insertChunk = 8
 
 const insertHead = `INSERT INTO requests (id, ts, key_id, key_name, project, endpoint, model, provider,
 	upstream_model, providers_tried, status, stream, latency_ms, ttft_ms, overhead_ms, prompt_tokens,

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 )
@@ -57,7 +58,22 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
 	s := &Store{db: db, path: path}
-	if err := s.migrate(ctx); err != nil {
+	// Two processes creating a fresh file at once can see SQLITE_BUSY while one of them
+	// switches it to WAL (that lock does not wait on busy_timeout): retry briefly.
+	for attempt := 0; ; attempt++ {
+		err = s.migrate(ctx)
+		if err == nil || !IsBusy(err) || attempt == 50 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+			continue
+		}
+		break
+	}
+	if err != nil {
 		_ = db.Close()
 		return nil, err
 	}
