@@ -268,9 +268,9 @@ func (s *Store) queryKeys(ctx context.Context, where string, args ...any) ([]Key
 // ListKeys returns keys oldest first; revoked keys only when includeRevoked.
 // (Expired keys are listed: they are not revoked, and their expiry shows why they fail.)
 func (s *Store) ListKeys(ctx context.Context, includeRevoked bool) ([]Key, error) {
-	where := "WHERE revoked_at IS NULL ORDER BY created_at, id"
+	where := "WHERE revoked_at IS NULL ORDER BY created_at, rowid"
 	if includeRevoked {
-		where = "ORDER BY created_at, id"
+		where = "ORDER BY created_at, rowid"
 	}
 	return s.queryKeys(ctx, where)
 }
@@ -304,15 +304,15 @@ func (s *Store) GetKey(ctx context.Context, idOrPrefix string) (Key, error) {
 		case len(q) == SecretLen:
 			return s.KeyByHash(ctx, HashSecret(q))
 		case len(q) == displayPrefixLen:
-			return one(s.queryKeys(ctx, "WHERE prefix = ? ORDER BY created_at, id", q))
+			return one(s.queryKeys(ctx, "WHERE prefix = ? ORDER BY created_at, rowid", q))
 		}
 		if p, suf, ok := strings.Cut(q, "…"); ok && len(p) == displayPrefixLen && len(suf) == displaySuffixLen {
-			return one(s.queryKeys(ctx, "WHERE prefix = ? AND suffix = ? ORDER BY created_at, id", p, suf))
+			return one(s.queryKeys(ctx, "WHERE prefix = ? AND suffix = ? ORDER BY created_at, rowid", p, suf))
 		}
 		return Key{}, ErrNotFound
 	}
 	// substr, not LIKE: "_" in ids is a LIKE wildcard.
-	return one(s.queryKeys(ctx, "WHERE substr(id, 1, ?) = ? ORDER BY created_at, id", len(q), q))
+	return one(s.queryKeys(ctx, "WHERE substr(id, 1, ?) = ? ORDER BY created_at, rowid", len(q), q))
 }
 
 // KeyByHash returns the key whose secret hashes to h, revoked or not (ErrNotFound).
