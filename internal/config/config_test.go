@@ -142,3 +142,15 @@ func writeFile(t *testing.T, path, s string) {
 		t.Fatal(err)
 	}
 }
+
+func TestProviderPointingAtTheGatewayIsRefused(t *testing.T) {
+	_, err := Load(Options{Home: t.TempDir(), Getenv: env(map[string]string{
+		"OPENAI_API_KEY": "sk-rs-abcdefghijklmnop", "OPENAI_BASE_URL": "http://localhost:4001/v1"})})
+	if err == nil || !strings.Contains(err.Error(), "own address") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := Load(Options{Home: t.TempDir(), Addr: "127.0.0.1:5000", Getenv: env(map[string]string{
+		"OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": "http://127.0.0.1:4001/v1"})}); err != nil {
+		t.Fatalf("another port is fine: %v", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 )
 
@@ -62,6 +63,9 @@ func (c *Config) Validate() error {
 		if p.Kind != KindMock && !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
 			add("provider %q: base_url %q must start with http:// or https://", p.Name, p.BaseURL)
 		}
+		if p.Kind != KindMock && pointsAtSelf(p.BaseURL, c.Server.Addr) {
+			add("provider %q: base_url %q is this gateway's own address (did OPENAI_BASE_URL meant for your app reach the gateway?)", p.Name, p.BaseURL)
+		}
 	}
 	for _, r := range c.Routes {
 		if r.Model == "" || len(r.Targets) == 0 {
@@ -80,6 +84,23 @@ func (c *Config) Validate() error {
 	}
 	// One line, in a stable order: the CLI prints errors as one sentence.
 	return errors.New(strings.Join(errs, "; "))
+}
+
+// pointsAtSelf reports whether base's host:port is the listen address, which would
+// send every request back into the gateway forever.
+func pointsAtSelf(base, listen string) bool {
+	u, err := url.Parse(base)
+	if err != nil || u.Port() == "" {
+		return false
+	}
+	lh, lp, err := net.SplitHostPort(listen)
+	if err != nil || lp != u.Port() {
+		return false
+	}
+	same := func(h string) bool {
+		return h == "localhost" || h == "" || h == "0.0.0.0" || h == "::" || net.ParseIP(h).IsLoopback()
+	}
+	return u.Hostname() == lh || (same(u.Hostname()) && same(lh))
 }
 
 // IsLoopback reports whether addr's host is a loopback address or localhost.
