@@ -1,6 +1,7 @@
 package anthropic
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,10 +12,12 @@ import (
 	"net/http"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/jmanhype/runestone/internal/sse"
+	"github.com/tidwall/gjson"
 )
 
 // stream relays one Anthropic event stream as OpenAI chunks, one per Next call. It
@@ -166,11 +169,31 @@ func (t *translator) init(name, model string, text, includeUsage bool, created i
 
 var errBadEvent = errors.New("malformed stream event")
 
+// fastTextDelta handles the commonest event, a text_delta, without encoding/json: it is
+// most of a stream and the decode was most of the per-event cost. Anything unusual (no
+// "type", invalid JSON, another delta) falls through to the full decode.
+func (t *translator) fastTextDelta(data []byte) bool {
+	if !bytes.Contains(data, []byte(`"text_delta"`)) || !gjson.ValidBytes(data) {
+		return false
+	}
+	// A string view, not a copy: the text is appended to t.out before data is reused.
+	js := unsafe.String(unsafe.SliceData(data), len(data))
+	if gjson.Get(js, "type").Str != "content_block_delta" || gjson.Get(js, "delta.type").Str != "text_delta" {
+		return false
+	}
+	t.start()
+	t.content(gjson.Get(js, "delta.text").String())
+	return true
+}
+
 // event consumes one SSE event. It returns io.EOF after message_stop, an
 // *apierr.Error when the stream failed, and nil otherwise; once it has returned
 // non-nil it ignores everything.
 func (t *translator) event(name, data []byte) error {
 	if t.done {
+		return nil
+	}
+	if t.fastTextDelta(data) {
 		return nil
 	}
 	t.ev = event{}
