@@ -105,7 +105,7 @@ func TestBudgetSecretsAndMetrics(t *testing.T) {
 			io.WriteString(w, `{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1000000,"completion_tokens":0,"total_tokens":1000000}}`)
 		}
 	})
-	const providerKey = "sk-proj-PLANTEDPROVIDERKEY0123456789abcdefXYZ"
+	const providerKey = "sk-test-PLANTEDPROVIDERKEY0123456789abcdefXYZ"
 	cfg := `
 [auth]
 admin_key = "admin-PLANTEDADMINKEY-0123456789"

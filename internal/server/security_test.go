@@ -363,7 +363,7 @@ func TestServeRefusesOpenBindWithoutAuth(t *testing.T) {
 // `logs show`, `config check`, /admin/state, /metrics and /health/*.
 func TestSecretsNeverLeak(t *testing.T) {
 	const (
-		providerKey = "sk-proj-PLANTEDPROVIDERKEY0123456789abcdefXYZ"
+		providerKey = "sk-test-PLANTEDPROVIDERKEY0123456789abcdefXYZ"
 		adminKey    = "admin-PLANTEDADMINKEY-0123456789"
 		static      = "sk-static-PLANTEDSTATICKEY-0123456789"
 	)

@@ -136,7 +136,7 @@ func TestConnectionErrors(t *testing.T) {
 }
 
 func TestUpstreamErrorsNeverEchoTheKey(t *testing.T) {
-	const key = "sk-ant-api03-SECRETSECRETSECRET"
+	const key = "test-anthropic-key-SECRETSECRET"
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(400)
