@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -201,5 +200,3 @@ func newTestProvider(t testing.TB, url string) *Provider {
 	t.Cleanup(p.CloseIdleConnections)
 	return p
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -375,7 +375,7 @@ func TestStreamCancelAbortsUpstream(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(200)
-		_, _ = io.WriteString(w, string(sseBody(
+		_, _ = w.Write((sseBody(
 			`{"type":"message_start","message":{"id":"msg_x","usage":{"input_tokens":3,"output_tokens":1}}}`,
 			`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`,
 			`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}}`,
