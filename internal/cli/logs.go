@@ -326,6 +326,8 @@ func newLogsShowCmd(f *Factory) *cobra.Command {
 		Long: `Show one request from the request log by its x-request-id: metadata, timings,
 attempts and providers tried, and the captured request and response bodies. A client
 that reused an id gets every matching request.`,
+		Example: `  runestone logs show req_3f9a1c2b0d4e5f61
+  runestone logs show req_3f9a1c2b0d4e5f61 --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -472,6 +474,8 @@ func newLogsReplayCmd(f *Factory) *cobra.Command {
 (same endpoint) and print the new answer; a streamed request streams its answer as it
 arrives. The client key comes from --key or $RUNESTONE_API_KEY. Exits 1 when the
 gateway answers with an error.`,
+		Example: `  RUNESTONE_API_KEY=sk-rs-… runestone logs replay req_3f9a1c2b0d4e5f61
+  runestone logs replay req_3f9a1c2b0d4e5f61 --url http://127.0.0.1:4001 --key sk-rs-…`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.key == "" {
