@@ -109,7 +109,7 @@ func (s *Store) InsertRequests(ctx context.Context, rows []RequestRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		args := make([]any, 0, insertChunk*insertCols)
 		for len(rows) > 0 {
 			n := min(len(rows), insertChunk)
@@ -290,6 +290,15 @@ func (s *Store) Usage(ctx context.Context, since time.Time, by, keyID string) ([
 	q := `SELECT ` + col + `, ` + name + `, max(seq), count(*), total(prompt_tokens), total(completion_tokens),
 		total(cost_usd), total(cost_usd IS NULL AND prompt_tokens + completion_tokens > 0)
 		FROM requests WHERE ts >= ?`
+	if s.db.pg {
+		if by == "" || by == "key" {
+			name = "(array_agg(key_name ORDER BY seq DESC))[1]"
+		}
+		q = `SELECT ` + col + `, ` + name + `, max(seq), count(*), coalesce(sum(prompt_tokens), 0)::float8,
+		coalesce(sum(completion_tokens), 0)::float8, coalesce(sum(cost_usd), 0)::float8,
+		(count(*) FILTER (WHERE cost_usd IS NULL AND prompt_tokens + completion_tokens > 0))::float8
+		FROM requests WHERE ts >= ?`
+	}
 	args := []any{since.UnixMilli()}
 	if keyID != "" {
 		q += " AND key_id = ?"
@@ -322,8 +331,11 @@ func (s *Store) Usage(ctx context.Context, since time.Time, by, keyID string) ([
 // budgets start from when the gateway starts). Rows older than the log retention are
 // gone, and so is their spend.
 func (s *Store) SpendByKey(ctx context.Context) (map[string]float64, error) {
-	rows, err := s.db.QueryContext(ctx,
-		"SELECT key_id, total(cost_usd) FROM requests WHERE key_id != '' GROUP BY key_id")
+	q := "SELECT key_id, total(cost_usd) FROM requests WHERE key_id != '' GROUP BY key_id"
+	if s.db.pg {
+		q = "SELECT key_id, coalesce(sum(cost_usd), 0)::float8 FROM requests WHERE key_id != '' GROUP BY key_id"
+	}
+	rows, err := s.db.QueryContext(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("query spend: %w", err)
 	}
@@ -361,7 +373,7 @@ func (s *Store) PruneRequests(ctx context.Context, before time.Time) (int64, err
 	var total int64
 	for {
 		var n int64
-		err := s.tx(ctx, func(tx *sql.Tx) error {
+		err := s.tx(ctx, func(tx *Tx) error {
 			res, err := tx.ExecContext(ctx, `DELETE FROM requests WHERE seq IN
 				(SELECT seq FROM requests WHERE ts < ? ORDER BY ts LIMIT ?)`, before.UnixMilli(), chunk)
 			if err != nil {
