@@ -11,7 +11,9 @@ import (
 
 func fp(v float64) *float64 { return &v }
 
-func TestInsertAndReadRequestRoundTrip(t *testing.T) { forEachDriver(t, testInsertAndReadRequestRoundTrip) }
+func TestInsertAndReadRequestRoundTrip(t *testing.T) {
+	forEachDriver(t, testInsertAndReadRequestRoundTrip)
+}
 
 func testInsertAndReadRequestRoundTrip(t *testing.T, s *Store) {
 	ctx := context.Background()
