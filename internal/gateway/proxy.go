@@ -32,7 +32,7 @@ type exchange struct {
 	p       *auth.Principal
 	body    []byte
 	info    reqInfo
-	ticket  *limits.Ticket
+	ticket  limits.Admission
 	res     *resilience.Result
 	started bool // counted in flight
 
@@ -89,12 +89,14 @@ func (x *exchange) serve() {
 		return
 	}
 	if g.o.Limiter != nil {
-		t, err := g.o.Limiter.Acquire(x.r.Context(), p.KeyID, p.Name, p.Limits)
+		t, err := g.o.Limiter.Admit(x.r.Context(), p.KeyID, p.Name, p.Limits)
 		if err != nil {
 			if e := apierr.As(err); e != nil {
-				g.denied(events.KindRateLimited, x.id, p, model, e.Message)
-				if g.o.Metrics != nil {
-					g.o.Metrics.RateLimited(p.Name)
+				if e.Status == http.StatusTooManyRequests {
+					g.denied(events.KindRateLimited, x.id, p, model, e.Message)
+					if g.o.Metrics != nil {
+						g.o.Metrics.RateLimited(p.Name)
+					}
 				}
 				x.fail(e)
 			} else {

@@ -2,6 +2,15 @@ package gateway
 
 import "sync"
 
+// SpendBook records and reports USD spent per key, for budgets: *Spend in one process,
+// or a shared book (Redis) across replicas. A budget is checked before admission and
+// spend is added when a request finishes, so concurrent requests of one key can
+// overshoot its budget by at most the cost of those already in flight.
+type SpendBook interface {
+	Spent(key string) float64
+	Add(key string, usd float64)
+}
+
 // Spend tracks USD spent per key, for budgets. It starts from the request log's
 // totals and grows as requests finish, so a budget check never reads SQLite.
 type Spend struct {
