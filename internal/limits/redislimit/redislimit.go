@@ -128,6 +128,7 @@ func New(o Options) (*Limiter, error) {
 		opt.MaxRetries = -1 // fail fast; the failure mode decides, not a retry loop
 		l.rdb, l.ownRDB = redis.NewClient(opt), true
 	}
+	silenceDriverLog.Do(func() { redis.SetLogger(quietLogger{}) })
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	l.replica = hex.EncodeToString(b)
@@ -340,3 +341,10 @@ func roundUpSeconds(d time.Duration) time.Duration {
 }
 
 var _ limits.Admitter = (*Limiter)(nil)
+
+// The driver logs every failed dial; outages are reported once by the limiter instead.
+var silenceDriverLog sync.Once
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/limits"
 )
@@ -141,19 +143,23 @@ func (l *Limiter) Snapshot() []events.KeyLimits {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
 		now := time.Now().UnixMilli()
-		p := l.rdb.Pipeline()
-		cmds := make([]interface{ Int64Slice() ([]int64, error) }, len(kis))
-		for i, ki := range kis {
-			cmds[i] = peekScript.EvalSha(ctx, p, []string{ki.k.rpm, ki.k.rph, ki.k.tpm, ki.k.lease}, now)
-		}
-		if _, err := p.Exec(ctx); err != nil {
-			// NOSCRIPT after a Redis restart: load the script and read next time.
-			_ = peekScript.Load(ctx, l.rdb).Err()
-		}
-		for i, c := range cmds {
-			if v, err := c.Int64Slice(); err == nil && len(v) == 4 {
-				vals[i] = v
+		for attempt := 0; attempt < 2; attempt++ {
+			p := l.rdb.Pipeline()
+			cmds := make([]interface{ Int64Slice() ([]int64, error) }, len(kis))
+			for i, ki := range kis {
+				cmds[i] = peekScript.EvalSha(ctx, p, []string{ki.k.rpm, ki.k.rph, ki.k.tpm, ki.k.lease}, now)
 			}
+			_, err := p.Exec(ctx)
+			for i, c := range cmds {
+				if v, err := c.Int64Slice(); err == nil && len(v) == 4 {
+					vals[i] = v
+				}
+			}
+			if err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
+				break
+			}
+			// First snapshot, or Redis restarted: load the script and read again.
+			_ = peekScript.Load(ctx, l.rdb).Err()
 		}
 	}
 	for i, ki := range kis {
