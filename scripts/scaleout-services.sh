@@ -6,19 +6,23 @@
 set -euo pipefail
 PGPORT=${PGPORT:-5439}
 REDISPORT=${REDISPORT:-6399}
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
 if ! command -v redis-server >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server >/dev/null
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql redis-server >/dev/null
 fi
+# As root, the cluster runs as the postgres user; otherwise as whoever runs this.
+pgrun() { if [ "$(id -u)" = 0 ]; then su postgres -c "$1"; else sh -c "$1"; fi; }
 if ! redis-cli -p "$REDISPORT" ping >/dev/null 2>&1; then
   redis-server --port "$REDISPORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes >/dev/null
 fi
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 if ! "$PGBIN/pg_isready" -h 127.0.0.1 -p "$PGPORT" -q; then
   PGDATA=$(mktemp -d /tmp/runestone-pg.XXXXXX)
-  chown postgres "$PGDATA"
-  su postgres -c "$PGBIN/initdb -D $PGDATA -A trust -U postgres" >/dev/null
-  su postgres -c "$PGBIN/pg_ctl -D $PGDATA -o '-p $PGPORT -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300' -l $PGDATA/log -w start" >/dev/null
+  [ "$(id -u)" = 0 ] && chown postgres "$PGDATA"
+  pgrun "$PGBIN/initdb -D $PGDATA -A trust -U postgres" >/dev/null
+  pgrun "$PGBIN/pg_ctl -D $PGDATA -o '-p $PGPORT -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300' -l $PGDATA/log -w start" >/dev/null
 fi
 for _ in $(seq 50); do "$PGBIN/pg_isready" -h 127.0.0.1 -p "$PGPORT" -q && break; sleep 0.2; done
 "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='runestone_test'" | grep -q 1 ||
