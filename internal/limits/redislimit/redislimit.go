@@ -204,20 +204,20 @@ func (l *Limiter) Admit(ctx context.Context, keyID, keyName string, lim limits.L
 	start := time.Now()
 	res, err := l.try(ctx, ki, lim)
 	if err != nil || res.code == 0 {
-		return l.admitted(ki, res, err, 0)
+		return l.admitted(ki, lim, res, err, 0)
 	}
 	if res.code != 4 {
-		return nil, l.reject(ki, lim, res)
+		return nil, reject(keyID, keyName, lim, res)
 	}
 	l.mu.Lock()
 	if l.o.Queue == 0 || ki.waiting >= l.o.Queue {
 		waiting := ki.waiting
 		l.mu.Unlock()
 		msg := fmt.Sprintf("Too many concurrent requests for key %s: %d in flight across replicas (limit %d). Please try again shortly.",
-			label(ki), res.inFlight, lim.Concurrent)
+			label(keyID, keyName), res.inFlight, lim.Concurrent)
 		if l.o.Queue > 0 {
 			msg = fmt.Sprintf("Too many concurrent requests for key %s: %d in flight across replicas (limit %d) and the queue is full (%d waiting). Please try again shortly.",
-				label(ki), res.inFlight, lim.Concurrent, waiting)
+				label(keyID, keyName), res.inFlight, lim.Concurrent, waiting)
 		}
 		return nil, rejectErr(lim, res, msg, time.Second)
 	}
@@ -245,17 +245,17 @@ func (l *Limiter) Admit(ctx context.Context, keyID, keyName string, lim limits.L
 			return nil, ctx.Err()
 		case <-timeout:
 			msg := fmt.Sprintf("Request for key %s waited %s in the queue for a concurrency slot (limit %d in flight) and timed out. Please try again shortly.",
-				label(ki), l.o.QueueTimeout, lim.Concurrent)
+				label(keyID, keyName), l.o.QueueTimeout, lim.Concurrent)
 			return nil, rejectErr(lim, res, msg, time.Second)
 		case <-wake:
 		case <-poll.C:
 		}
 		res, err = l.try(ctx, ki, lim)
 		if err != nil || res.code == 0 {
-			return l.admitted(ki, res, err, time.Since(start))
+			return l.admitted(ki, lim, res, err, time.Since(start))
 		}
 		if res.code != 4 {
-			return nil, l.reject(ki, lim, res)
+			return nil, reject(keyID, keyName, lim, res)
 		}
 	}
 }
@@ -293,21 +293,21 @@ func (l *Limiter) try(ctx context.Context, ki *keyInfo, lim limits.Limits) (resu
 		retry: time.Duration(v[5]) * time.Millisecond, member: member, now: now}, nil
 }
 
-func (l *Limiter) admitted(ki *keyInfo, res result, err error, waited time.Duration) (limits.Admission, error) {
+func (l *Limiter) admitted(ki *keyInfo, lim limits.Limits, res result, err error, waited time.Duration) (limits.Admission, error) {
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
 		}
 		return l.unavailable()
 	}
-	t := &ticket{l: l, ki: ki, member: res.member, lim: ki.lim, res: res, waited: waited}
+	t := &ticket{l: l, ki: ki, member: res.member, lim: lim, res: res, waited: waited}
 	l.mu.Lock()
 	l.held[t] = struct{}{}
 	l.mu.Unlock()
 	return t, nil
 }
 
-func (l *Limiter) reject(ki *keyInfo, lim limits.Limits, res result) error {
+func reject(keyID, keyName string, lim limits.Limits, res result) error {
 	what, limit, used := "requests per min (RPM)", lim.RPM, res.rpmUsed
 	switch res.code {
 	case 2:
@@ -317,7 +317,7 @@ func (l *Limiter) reject(ki *keyInfo, lim limits.Limits, res result) error {
 	}
 	retry := max(res.retry, time.Millisecond)
 	msg := fmt.Sprintf("Rate limit reached for key %s on %s: Limit %d, Used %d, Requested 1. Please try again in %s.",
-		label(ki), what, limit, used, roundUpSeconds(retry))
+		label(keyID, keyName), what, limit, used, roundUpSeconds(retry))
 	return rejectErr(lim, res, msg, retry)
 }
 
@@ -328,11 +328,11 @@ func rejectErr(lim limits.Limits, res result, msg string, retry time.Duration) e
 	return e
 }
 
-func label(ki *keyInfo) string {
-	if ki.name == "" || ki.name == ki.id {
-		return ki.id
+func label(id, name string) string {
+	if name == "" || name == id {
+		return id
 	}
-	return fmt.Sprintf("%q (%s)", ki.name, ki.id)
+	return fmt.Sprintf("%q (%s)", name, id)
 }
 
 func roundUpSeconds(d time.Duration) time.Duration {
