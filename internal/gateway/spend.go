@@ -9,6 +9,9 @@ import "sync"
 type SpendBook interface {
 	Spent(key string) float64
 	Add(key string, usd float64)
+	// Exhausted reports, before admission, that a key has spent its budget. A shared
+	// book may answer false and leave the check to the limiter (limits.Limits.Budget).
+	Exhausted(key string, budget float64) bool
 }
 
 // Spend tracks USD spent per key, for budgets. It starts from the request log's
@@ -43,3 +46,6 @@ func (s *Spend) Add(key string, usd float64) {
 	s.by[key] += usd
 	s.mu.Unlock()
 }
+
+// Exhausted reports whether key has spent at least budget.
+func (s *Spend) Exhausted(key string, budget float64) bool { return s.Spent(key) >= budget }

@@ -137,6 +137,35 @@ func TestScaleOutBudgetAcrossReplicas(t *testing.T) {
 	if spent := float64(ok) * cost; spent < budget-1e-9 || spent > budget+cost+1e-9 {
 		t.Fatalf("%d requests served ($%.3f) for a $%.3f budget", ok, spent, budget)
 	}
+
+	// Parallel clients on every replica, one request in flight at a time for the key:
+	// the admission script checks the budget atomically with the lease, and spend is
+	// booked before the lease is freed, so the overshoot is at most one request.
+	_, secret2, err := c.store().CreateKey(context.Background(), store.NewKey{Name: "b2", BudgetUSD: &budget, Concurrent: intp(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(700 * time.Millisecond) // the replicas load the new key
+	var served atomic.Int32
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				st, body := scaleChat(rs[w%3].URL, secret2, "m", nil)
+				if st == 200 {
+					served.Add(1)
+				} else if st != 429 {
+					t.Errorf("status %d: %s", st, body)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if spent := float64(served.Load()) * cost; spent < budget-1e-9 || spent > budget+cost+1e-9 {
+		t.Fatalf("parallel: %d requests served ($%.3f) for a $%.3f budget", served.Load(), spent, budget)
+	}
 }
 
 // Revoking a key through the shared store makes every replica refuse it within a second.

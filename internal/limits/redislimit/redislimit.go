@@ -276,8 +276,12 @@ func (l *Limiter) try(ctx context.Context, ki *keyInfo, lim limits.Limits) (resu
 	member := l.replica + ":" + strconv.FormatUint(l.seq.Add(1), 36)
 	cctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	v, err := acquireScript.Run(cctx, l.rdb, []string{ki.k.rpm, ki.k.rph, ki.k.tpm, ki.k.lease},
-		now.UnixMilli(), lim.RPM, lim.RPH, lim.TPM, lim.Concurrent, l.o.LeaseTTL.Milliseconds(), member).Int64Slice()
+	budget := -1.0
+	if lim.Budget != nil {
+		budget = *lim.Budget
+	}
+	v, err := acquireScript.Run(cctx, l.rdb, []string{ki.k.rpm, ki.k.rph, ki.k.tpm, ki.k.lease, ki.k.spend},
+		now.UnixMilli(), lim.RPM, lim.RPH, lim.TPM, lim.Concurrent, l.o.LeaseTTL.Milliseconds(), member, budget).Int64Slice()
 	if err != nil {
 		if ctx.Err() != nil {
 			return result{}, ctx.Err()
@@ -308,6 +312,10 @@ func (l *Limiter) admitted(ki *keyInfo, lim limits.Limits, res result, err error
 }
 
 func reject(keyID, keyName string, lim limits.Limits, res result) error {
+	if res.code == 5 {
+		return apierr.InsufficientQuota("This key has spent its budget of $" +
+			strconv.FormatFloat(*lim.Budget, 'f', 2, 64) + ". Raise it or create a new key.")
+	}
 	what, limit, used := "requests per min (RPM)", lim.RPM, res.rpmUsed
 	switch res.code {
 	case 2:

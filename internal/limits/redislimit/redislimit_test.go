@@ -197,6 +197,17 @@ func TestSpendShared(t *testing.T) {
 	if got := b.Spend().Spent("k"); got != 1.75 {
 		t.Fatalf("spent %v, want 1.75", got)
 	}
+	// The admission script checks the budget in the same round trip.
+	over, under := 1.75, 2.0
+	_, err := a.Admit(context.Background(), "k", "k", limits.Limits{Budget: &over})
+	if e := apierr.As(err); e == nil || e.Code != apierr.CodeInsufficientQuota {
+		t.Fatalf("spent budget: want 429 insufficient_quota, got %v", err)
+	}
+	ad, err := b.Admit(context.Background(), "k", "k", limits.Limits{Budget: &under})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad.Release(0)
 }
 
 // An unreachable Redis: fail-closed answers 503, fail-open admits without limits.

@@ -34,10 +34,11 @@ local function tpm_sum(key, now)
 end
 `
 
-// acquireScript checks RPM, RPH and TPM and takes a concurrency lease, atomically.
-// KEYS: rpm, rph, tpm, lease. ARGV: now_ms, rpm, rph, tpm, concurrent, lease_ttl_ms,
-// member. Returns {code, rpm_used, rph_used, tpm_used, in_flight, retry_ms} where code
-// is 0 admitted, 1 RPM, 2 RPH, 3 TPM, 4 concurrency full.
+// acquireScript checks the budget, RPM, RPH and TPM and takes a concurrency lease,
+// atomically. KEYS: rpm, rph, tpm, lease, spend. ARGV: now_ms, rpm, rph, tpm, concurrent,
+// lease_ttl_ms, member, budget_usd (-1 = none). Returns {code, rpm_used, rph_used,
+// tpm_used, in_flight, retry_ms} where code is 0 admitted, 1 RPM, 2 RPH, 3 TPM,
+// 4 concurrency full, 5 budget spent.
 var acquireScript = redis.NewScript(tpmSum + `
 local now = tonumber(ARGV[1])
 local rpm, rph, tpm, conc = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -55,6 +56,8 @@ local function until_below(key, span, limit, n)
   if #o == 0 then return 1000 end
   return tonumber(o[2]) + span - now
 end
+local budget = tonumber(ARGV[8])
+if budget >= 0 and tonumber(redis.call('GET', KEYS[5]) or '0') >= budget then return {5, nm, nh, ts, nl, 0} end
 if rpm > 0 and nm >= rpm then return {1, nm, nh, ts, nl, until_below(KEYS[1], 60000, rpm, nm)} end
 if rph > 0 and nh >= rph then return {2, nm, nh, ts, nl, until_below(KEYS[2], 3600000, rph, nh)} end
 if tpm > 0 and ts >= tpm then return {3, nm, nh, ts, nl, (toldest + 60) * 1000 - now} end

@@ -8,9 +8,9 @@ import (
 )
 
 // Spend is a budget book shared by every replica: one Redis float per key, grown with
-// INCRBYFLOAT when a request finishes and read before admission. It shares the
-// limiter's client and outage handling (while Redis is down, Spent reports 0 and the
-// admission that follows applies the failure mode).
+// INCRBYFLOAT when a request finishes and checked by the admission script itself (so a
+// budgeted key costs no extra round trip). It shares the limiter's client and outage
+// handling.
 type Spend struct{ l *Limiter }
 
 // Spend returns the limiter's shared budget book.
@@ -65,3 +65,7 @@ func (s *Spend) Add(key string, usd float64) {
 	}
 	s.l.ok()
 }
+
+// Exhausted is false: the limiter's admission script checks the budget
+// (limits.Limits.Budget) in the same round trip as the windows.
+func (s *Spend) Exhausted(string, float64) bool { return false }
