@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -99,5 +100,51 @@ func TestPostgresConcurrentOpenMigratesOnce(t *testing.T) {
 	}
 	if ms, _ := loadMigrationsFrom("migrations/postgres"); n != len(ms) {
 		t.Fatalf("%d migrations recorded, want %d", n, len(ms))
+	}
+}
+
+// BenchmarkInsertRequests writes the request log in batches of 512, as the gateway's
+// writer does, on each driver.
+func BenchmarkInsertRequests(b *testing.B) {
+	for _, drv := range []string{DriverSQLite, DriverPostgres} {
+		b.Run(drv, func(b *testing.B) {
+			var s *Store
+			if drv == DriverSQLite {
+				s = openTemp(b)
+			} else {
+				if os.Getenv("RUNESTONE_TEST_POSTGRES_DSN") == "" {
+					b.Skip("needs RUNESTONE_TEST_POSTGRES_DSN")
+				}
+				s = openTempPostgres(b)
+			}
+			rows := make([]RequestRow, 512)
+			for i := range rows {
+				rows[i] = RequestRow{ID: "req", KeyID: "key_x", Model: "gpt-4o-mini", Provider: "openai", Status: 200,
+					PromptTokens: 10, CompletionTokens: 20, ProvidersTried: []string{"openai"}}
+			}
+			b.ResetTimer()
+			for range b.N {
+				if err := s.InsertRequests(context.Background(), rows); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*len(rows))/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
+
+func TestInsertLargeBatch(t *testing.T) { forEachDriver(t, testInsertLargeBatch) }
+
+func testInsertLargeBatch(t *testing.T, s *Store) {
+	rows := make([]RequestRow, 300) // several statements of either dialect's size
+	for i := range rows {
+		rows[i] = RequestRow{ID: "r" + strconv.Itoa(i), Status: 200}
+	}
+	if err := s.InsertRequests(context.Background(), rows); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListRequests(context.Background(), RequestFilter{})
+	if err != nil || len(got) != 300 || got[0].ID != "r299" || got[299].ID != "r0" {
+		t.Fatalf("%d rows, %v", len(got), err)
 	}
 }
