@@ -14,6 +14,16 @@ import "github.com/redis/go-redis/v9"
 // A replica that dies leaves its leases behind; they stop counting once their expiry
 // passes, because every admission first drops expired ones.
 
+// Windows and leases are timed by Redis's clock (TIME), not each replica's, so clock
+// skew between replicas cannot widen or narrow a window. Scripts are replicated by
+// effects (the default since Redis 5), which allows TIME before writes.
+const redisNow = `
+local function redis_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`
+
 // tpmSum is shared Lua: drop token buckets older than 60 s, return the sum and the
 // oldest bucket still counted (-1 when none).
 const tpmSum = `
@@ -35,12 +45,12 @@ end
 `
 
 // acquireScript checks the budget, RPM, RPH and TPM and takes a concurrency lease,
-// atomically. KEYS: rpm, rph, tpm, lease, spend. ARGV: now_ms, rpm, rph, tpm, concurrent,
+// atomically. KEYS: rpm, rph, tpm, lease, spend. ARGV: (unused), rpm, rph, tpm, concurrent,
 // lease_ttl_ms, member, budget_usd (-1 = none). Returns {code, rpm_used, rph_used,
 // tpm_used, in_flight, retry_ms} where code is 0 admitted, 1 RPM, 2 RPH, 3 TPM,
 // 4 concurrency full, 5 budget spent.
-var acquireScript = redis.NewScript(tpmSum + `
-local now = tonumber(ARGV[1])
+var acquireScript = redis.NewScript(redisNow + tpmSum + `
+local now = redis_now()
 local rpm, rph, tpm, conc = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local ttl = tonumber(ARGV[6])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)
@@ -78,22 +88,29 @@ return {0, nm, nh, ts, nl + 1, 0}
 `)
 
 // releaseScript frees a lease and books tokens against TPM.
-// KEYS: lease, tpm. ARGV: member, tokens, now_ms.
-var releaseScript = redis.NewScript(`
+// KEYS: lease, tpm. ARGV: member, tokens.
+var releaseScript = redis.NewScript(redisNow + `
 redis.call('ZREM', KEYS[1], ARGV[1])
 local t = tonumber(ARGV[2])
 if t > 0 then
-  redis.call('HINCRBY', KEYS[2], math.floor(tonumber(ARGV[3]) / 1000), t)
+  redis.call('HINCRBY', KEYS[2], math.floor(redis_now() / 1000), t)
   redis.call('PEXPIRE', KEYS[2], 120000)
 end
 return 1
 `)
 
 // peekScript reads a key's counters for the dashboard. KEYS: rpm, rph, tpm, lease.
-// ARGV: now_ms. Returns {rpm_used, rph_used, tpm_used, in_flight}.
-var peekScript = redis.NewScript(tpmSum + `
-local now = tonumber(ARGV[1])
+// Returns {rpm_used, rph_used, tpm_used, in_flight}.
+var peekScript = redis.NewScript(redisNow + tpmSum + `
+local now = redis_now()
 local ts = tpm_sum(KEYS[3], now)
 return {redis.call('ZCOUNT', KEYS[1], now - 60000, '+inf'), redis.call('ZCOUNT', KEYS[2], now - 3600000, '+inf'),
   ts, redis.call('ZCOUNT', KEYS[4], now, '+inf')}
+`)
+
+// refreshScript extends one held lease. KEYS: lease. ARGV: lease_ttl_ms, member.
+var refreshScript = redis.NewScript(redisNow + `
+redis.call('ZADD', KEYS[1], 'XX', redis_now() + tonumber(ARGV[1]), ARGV[2])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) + 60000)
+return 1
 `)

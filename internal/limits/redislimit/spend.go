@@ -16,8 +16,6 @@ type Spend struct{ l *Limiter }
 // Spend returns the limiter's shared budget book.
 func (l *Limiter) Spend() *Spend { return &Spend{l: l} }
 
-func redisZ(score float64, member string) redis.Z { return redis.Z{Score: score, Member: member} }
-
 // Seed sets each key's spend from the request log unless Redis already holds one (the
 // first replica to start seeds; later ones keep the live totals).
 func (s *Spend) Seed(ctx context.Context, totals map[string]float64) error {

@@ -64,8 +64,7 @@ func (t *ticket) Release(tokens int) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	err := releaseScript.Run(ctx, l.rdb, []string{t.ki.k.lease, t.ki.k.tpm}, t.member, max(tokens, 0),
-		time.Now().UnixMilli()).Err()
+	err := releaseScript.Run(ctx, l.rdb, []string{t.ki.k.lease, t.ki.k.tpm}, t.member, max(tokens, 0)).Err()
 	if err != nil {
 		l.failed(err)
 		return
@@ -98,7 +97,6 @@ func (l *Limiter) refresher() {
 
 func (l *Limiter) refresh() {
 	now := time.Now()
-	exp := float64(now.Add(l.o.LeaseTTL).UnixMilli())
 	type lease struct{ key, member string }
 	var leases []lease
 	l.mu.Lock()
@@ -118,8 +116,8 @@ func (l *Limiter) refresh() {
 	defer cancel()
 	p := l.rdb.Pipeline()
 	for _, ls := range leases {
-		p.ZAddXX(ctx, ls.key, redisZ(exp, ls.member))
-		p.PExpire(ctx, ls.key, l.o.LeaseTTL+time.Minute)
+		// EVAL, not EVALSHA: a pipeline cannot fall back when the script is not cached.
+		refreshScript.Eval(ctx, p, []string{ls.key}, l.o.LeaseTTL.Milliseconds(), ls.member)
 	}
 	if _, err := p.Exec(ctx); err != nil {
 		l.failed(err)
