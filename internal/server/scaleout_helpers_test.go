@@ -171,3 +171,14 @@ func (s *syncBuf) count(sub string) int {
 	defer s.mu.Unlock()
 	return strings.Count(s.b.String(), sub)
 }
+
+// scaleGet fetches url and returns the status and body (0 on a transport error).
+func scaleGet(url string) (int, string) {
+	resp, err := scaleClient.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}

@@ -304,6 +304,9 @@ func TestScaleOutRedisOutage(t *testing.T) {
 					t.Fatalf("fail-open during outage: %d %s", code, body)
 				}
 			}
+			if code, body := scaleGet(r.URL + "/health"); code != 200 || !strings.Contains(body, `"limits":"unreachable"`) {
+				t.Fatalf("/health during the outage: %d %s", code, body)
+			}
 			start()
 			deadline := time.Now().Add(5 * time.Second)
 			for {
