@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The Postgres half of every store test needs a server: RUNESTONE_TEST_POSTGRES_DSN
@@ -146,5 +147,32 @@ func testInsertLargeBatch(t *testing.T, s *Store) {
 	got, err := s.ListRequests(context.Background(), RequestFilter{})
 	if err != nil || len(got) != 300 || got[0].ID != "r299" || got[299].ID != "r0" {
 		t.Fatalf("%d rows, %v", len(got), err)
+	}
+}
+
+func TestPostgresListenKeys(t *testing.T) {
+	s := openTempPostgres(t)
+	changed, stop := s.ListenKeys(context.Background())
+	defer stop()
+	select { // the listener reports once when it starts
+	case <-changed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("listener did not start")
+	}
+	if _, _, err := s.CreateKey(context.Background(), NewKey{Name: "n"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	case <-time.After(2 * time.Second):
+		t.Fatal("no notification for a new key")
+	}
+}
+
+func TestSQLiteListenKeysIsNil(t *testing.T) {
+	changed, stop := openTemp(t).ListenKeys(context.Background())
+	stop()
+	if changed != nil {
+		t.Fatal("SQLite has no change notifications")
 	}
 }
