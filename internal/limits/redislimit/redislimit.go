@@ -264,7 +264,6 @@ type result struct {
 	code, rpmUsed, rphUsed, tpmUsed, inFlight int
 	retry                                     time.Duration
 	member                                    string
-	now                                       time.Time
 }
 
 // try runs the admission script once. err is a Redis failure (already recorded).
@@ -272,7 +271,6 @@ func (l *Limiter) try(ctx context.Context, ki *keyInfo, lim limits.Limits) (resu
 	if l.skip() {
 		return result{}, errors.New("redis down")
 	}
-	now := time.Now()
 	member := l.replica + ":" + strconv.FormatUint(l.seq.Add(1), 36)
 	cctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
@@ -281,7 +279,7 @@ func (l *Limiter) try(ctx context.Context, ki *keyInfo, lim limits.Limits) (resu
 		budget = *lim.Budget
 	}
 	v, err := acquireScript.Run(cctx, l.rdb, []string{ki.k.rpm, ki.k.rph, ki.k.tpm, ki.k.lease, ki.k.spend},
-		now.UnixMilli(), lim.RPM, lim.RPH, lim.TPM, lim.Concurrent, l.o.LeaseTTL.Milliseconds(), member, budget).Int64Slice()
+		0, lim.RPM, lim.RPH, lim.TPM, lim.Concurrent, l.o.LeaseTTL.Milliseconds(), member, budget).Int64Slice()
 	if err != nil {
 		if ctx.Err() != nil {
 			return result{}, ctx.Err()
@@ -294,7 +292,7 @@ func (l *Limiter) try(ctx context.Context, ki *keyInfo, lim limits.Limits) (resu
 		return result{}, fmt.Errorf("admission script returned %d values", len(v))
 	}
 	return result{code: int(v[0]), rpmUsed: int(v[1]), rphUsed: int(v[2]), tpmUsed: int(v[3]), inFlight: int(v[4]),
-		retry: time.Duration(v[5]) * time.Millisecond, member: member, now: now}, nil
+		retry: time.Duration(v[5]) * time.Millisecond, member: member}, nil
 }
 
 func (l *Limiter) admitted(ki *keyInfo, lim limits.Limits, res result, err error, waited time.Duration) (limits.Admission, error) {

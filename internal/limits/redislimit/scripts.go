@@ -45,7 +45,7 @@ end
 `
 
 // acquireScript checks the budget, RPM, RPH and TPM and takes a concurrency lease,
-// atomically. KEYS: rpm, rph, tpm, lease, spend. ARGV: (unused), rpm, rph, tpm, concurrent,
+// atomically. KEYS: rpm, rph, tpm, lease, spend. ARGV: 0 (unused: Redis's clock decides), rpm, rph, tpm, concurrent,
 // lease_ttl_ms, member, budget_usd (-1 = none). Returns {code, rpm_used, rph_used,
 // tpm_used, in_flight, retry_ms} where code is 0 admitted, 1 RPM, 2 RPH, 3 TPM,
 // 4 concurrency full, 5 budget spent.
