@@ -157,3 +157,15 @@ func Internal(cause error) *Error {
 	return &Error{Status: http.StatusInternalServerError, Type: TypeServer,
 		Message: "The gateway had an internal error while processing your request.", Cause: cause}
 }
+
+// CodeLimiterUnavailable is the code of the 503 sent while the shared limiter store
+// (Redis) is unreachable and the gateway is configured to fail closed.
+const CodeLimiterUnavailable = "limiter_unavailable"
+
+// LimiterUnavailable is the 503 for a request that cannot be checked against its key's
+// shared limits; SDKs may retry after a second.
+func LimiterUnavailable() *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Type: TypeServer, Code: CodeLimiterUnavailable,
+		Message:   "The gateway cannot reach its shared rate-limit store (Redis), so it cannot admit this request. Please try again shortly.",
+		Retryable: true, RetryAfter: time.Second, Header: http.Header{"Retry-After": {"1"}}}
+}

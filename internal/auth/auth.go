@@ -97,9 +97,11 @@ type Authenticator struct {
 	version int64
 	cells   map[string]*usage
 
-	cancel    context.CancelFunc
-	done      chan struct{}
-	closeOnce sync.Once
+	cancel     context.CancelFunc
+	done       chan struct{}
+	changed    <-chan struct{} // key changes pushed by the store (nil: poll only)
+	stopListen func()
+	closeOnce  sync.Once
 }
 
 type index struct {
@@ -174,6 +176,8 @@ func New(ctx context.Context, o Options) (*Authenticator, error) {
 	pctx, cancel := context.WithCancel(ctx)
 	a.cancel = cancel
 	a.done = make(chan struct{})
+	// Postgres pushes key changes (LISTEN/NOTIFY); the poll stays as the fallback.
+	a.changed, a.stopListen = a.store.ListenKeys(pctx)
 	go a.run(pctx)
 	return a, nil
 }
@@ -187,6 +191,7 @@ func (a *Authenticator) Close() {
 		}
 		a.cancel()
 		<-a.done
+		a.stopListen()
 	})
 }
 
@@ -204,6 +209,12 @@ func (a *Authenticator) run(ctx context.Context) {
 			}
 			cancel()
 			return
+		case <-a.changed:
+			err := a.Refresh(ctx)
+			if err != nil && ctx.Err() == nil && !failing {
+				failing = true
+				a.log.Warn("cannot read keys from the database; serving the keys loaded before", "err", err)
+			}
 		case <-t.C:
 			err := a.Refresh(ctx)
 			if err == nil {

@@ -53,8 +53,14 @@ func (f *Factory) getenv() func(string) string {
 	return f.Getenv
 }
 
-// OpenStore opens the database in the home folder (creating it 0700/0600).
+// OpenStore opens the configured database: the shared Postgres when store.driver says
+// so, else the SQLite file in the home folder (creating it 0700/0600).
 func (f *Factory) OpenStore(ctx context.Context) (*store.Store, error) {
+	// Loaded afresh, not cached: a command may write the config file after this.
+	cfg, err := config.Load(config.Options{Home: f.Home, ConfigFile: f.ConfigFile, Getenv: f.Getenv})
+	if err == nil && cfg.Store.Driver == config.StorePostgres {
+		return store.OpenConfig(ctx, store.Config{Driver: cfg.Store.Driver, DSN: cfg.Store.DSN})
+	}
 	home, err := f.HomeDir()
 	if err != nil {
 		return nil, err

@@ -125,6 +125,12 @@ func newLogger(w io.Writer, format string) *slog.Logger {
 func printBanner(w io.Writer, cfg *config.Config, srv *server.Server, version string) {
 	fmt.Fprintf(w, "Runestone %s listening on http://%s/v1\n", version, srv.Addr())
 	fmt.Fprintf(w, "  home:      %s\n", cfg.Home)
+	if cfg.Store.Driver == config.StorePostgres {
+		fmt.Fprintf(w, "  store:     postgres %s (shared with other replicas)\n", srv.Store.Path())
+	}
+	if cfg.Limits.Backend == config.LimitsRedis {
+		fmt.Fprintf(w, "  limits:    redis %s (shared; %s while unreachable)\n", cfg.Redacted().Limits.RedisURL, cfg.Limits.OnRedisError)
+	}
 	for _, p := range srv.Router().Providers() {
 		models := strings.Join(p.Models(), ", ")
 		if cfg.ZeroConfig && p.Kind() == config.KindMock {

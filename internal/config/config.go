@@ -12,6 +12,7 @@ import (
 type Config struct {
 	Server    Server           `toml:"server" comment:"The HTTP listener."`
 	Auth      Auth             `toml:"auth"`
+	Store     Store            `toml:"store" comment:"Where keys and the request log live."`
 	Limits    Limits           `toml:"limits" comment:"Defaults for every key that has no limits of its own."`
 	Router    Router           `toml:"router"`
 	Breaker   Breaker          `toml:"breaker"`
@@ -44,7 +45,14 @@ type Auth struct {
 	AdminKey string   `toml:"admin_key"`
 }
 
-// Limits are the default per-key limits; 0 means unlimited.
+// Store chooses the database: the embedded SQLite file, or a PostgreSQL shared by
+// several replicas.
+type Store struct {
+	Driver string `toml:"driver"`
+	DSN    string `toml:"dsn"`
+}
+
+// Limits are the default per-key limits (0 means unlimited) and where they are kept.
 type Limits struct {
 	RPM          int      `toml:"rpm"`
 	RPH          int      `toml:"rph"`
@@ -52,7 +60,24 @@ type Limits struct {
 	Concurrent   int      `toml:"concurrent"`
 	Queue        int      `toml:"queue"`
 	QueueTimeout Duration `toml:"queue_timeout"`
+	Backend      string   `toml:"backend"`
+	RedisURL     string   `toml:"redis_url"`
+	OnRedisError string   `toml:"on_redis_error"`
+	LeaseTTL     Duration `toml:"lease_ttl"`
+	// RedisPrefix namespaces the limiter's Redis keys ("runestone:" when empty); not
+	// in config.toml: tests use it to share one Redis.
+	RedisPrefix string `toml:"-"`
 }
+
+// Store drivers and limit backends.
+const (
+	StoreSQLite    = "sqlite"
+	StorePostgres  = "postgres"
+	LimitsMemory   = "memory"
+	LimitsRedis    = "redis"
+	RedisFailOpen  = "fail-open"
+	RedisFailClose = "fail-closed"
+)
 
 // Router configures target ordering and retries.
 type Router struct {
@@ -125,8 +150,10 @@ func Default() *Config {
 			ReadBodyTimeout:   Duration{60 * time.Second},
 			ShutdownTimeout:   Duration{30 * time.Second},
 		},
-		Auth:    Auth{Enabled: true, Keys: []string{}},
-		Limits:  Limits{RPM: 3500, RPH: 90000, TPM: 0, Concurrent: 10, Queue: 100, QueueTimeout: Duration{30 * time.Second}},
+		Auth:  Auth{Enabled: true, Keys: []string{}},
+		Store: Store{Driver: StoreSQLite},
+		Limits: Limits{RPM: 3500, RPH: 90000, TPM: 0, Concurrent: 10, Queue: 100, QueueTimeout: Duration{30 * time.Second},
+			Backend: LimitsMemory, OnRedisError: RedisFailClose, LeaseTTL: Duration{30 * time.Second}},
 		Router:  Router{Policy: "default", Retries: 2, BackoffBase: Duration{200 * time.Millisecond}, BackoffMax: Duration{5 * time.Second}},
 		Breaker: Breaker{FailureThreshold: 5, Cooldown: Duration{30 * time.Second}, HalfOpenMax: 1},
 		Log:     Log{CaptureBodies: true, MaxBodyCapture: 65536, Retention: Duration{168 * time.Hour}},

@@ -159,6 +159,21 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	if v := getenv("RUNESTONE_ROUTER_POLICY"); v != "" {
 		cfg.Router.Policy = v
 	}
+	if v := getenv("RUNESTONE_STORE_DRIVER"); v != "" {
+		cfg.Store.Driver = v
+	}
+	if v := getenv("RUNESTONE_STORE_DSN"); v != "" {
+		cfg.Store.DSN = v
+	}
+	if v := getenv("RUNESTONE_LIMITS_BACKEND"); v != "" {
+		cfg.Limits.Backend = v
+	}
+	if v := getenv("RUNESTONE_REDIS_URL"); v != "" {
+		cfg.Limits.RedisURL = v
+	}
+	if v := getenv("RUNESTONE_ON_REDIS_ERROR"); v != "" {
+		cfg.Limits.OnRedisError = v
+	}
 	return nil
 }
 
@@ -166,6 +181,11 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 func expandSecrets(cfg *Config, getenv func(string) string) {
 	exp := func(s string) string { return expandVars(s, getenv) }
 	cfg.Auth.AdminKey = exp(cfg.Auth.AdminKey)
+	cfg.Store.DSN = exp(cfg.Store.DSN)
+	if cfg.Store.DSN == "" && cfg.Store.Driver == StorePostgres {
+		cfg.Store.DSN = getenv("DATABASE_URL")
+	}
+	cfg.Limits.RedisURL = exp(cfg.Limits.RedisURL)
 	for i, k := range cfg.Auth.Keys {
 		cfg.Auth.Keys[i] = exp(k)
 	}

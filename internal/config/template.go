@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"net/url"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
@@ -24,6 +25,10 @@ enabled = true                   # RUNESTONE_AUTH_ENABLED
 keys = []                        # static client keys, besides keys made with 'runestone keys create'
 admin_key = ""                   # bearer key for /admin/* from non-loopback clients
 
+[store]
+driver = "sqlite"                # sqlite (runestone.db in the home folder) | postgres (shared by several replicas)
+dsn = ""                         # postgres URL, e.g. "${DATABASE_URL}"; empty = the DATABASE_URL variable
+
 [limits]                         # defaults for every key without limits of its own; 0 = unlimited
 rpm = 3500
 rph = 90000
@@ -31,6 +36,10 @@ tpm = 0
 concurrent = 10
 queue = 100                      # overflow queue per key when 'concurrent' is full; 0 = reject at once
 queue_timeout = "30s"
+backend = "memory"               # memory (this process) | redis (shared by several replicas)
+redis_url = ""                   # e.g. "redis://127.0.0.1:6379/0" when backend = "redis"
+on_redis_error = "fail-closed"   # while Redis is unreachable: fail-closed (503) | fail-open (admit without limits)
+lease_ttl = "30s"                # a concurrency slot held by a replica that died frees after this (redis)
 
 [router]
 policy = "default"               # default (priority) | cost | latency | round-robin
@@ -86,6 +95,8 @@ func (c *Config) Redacted() *Config {
 		r.Auth.Keys[i] = Mask(k)
 	}
 	r.Auth.AdminKey = Mask(c.Auth.AdminKey)
+	r.Store.DSN = maskURLPassword(c.Store.DSN)
+	r.Limits.RedisURL = maskURLPassword(c.Limits.RedisURL)
 	r.Providers = make([]Provider, len(c.Providers))
 	for i, p := range c.Providers {
 		p.APIKey = Mask(p.APIKey)
@@ -128,4 +139,16 @@ func (c *Config) TOML() (string, error) {
 		return "", err
 	}
 	return buf.String(), nil
+}
+
+// maskURLPassword hides the password of a postgres:// or redis:// URL.
+func maskURLPassword(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "****")
+	}
+	return u.String()
 }

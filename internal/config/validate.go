@@ -28,6 +28,24 @@ func (c *Config) Validate() error {
 			add("%s must be >= 0, got %d", f.name, f.v)
 		}
 	}
+	switch c.Store.Driver {
+	case StoreSQLite, StorePostgres: // an empty postgres dsn is refused when the store opens
+	default:
+		add("store.driver %q: want sqlite or postgres", c.Store.Driver)
+	}
+	switch c.Limits.Backend {
+	case LimitsMemory, LimitsRedis: // an empty redis_url is refused when serve starts
+	default:
+		add("limits.backend %q: want memory or redis", c.Limits.Backend)
+	}
+	switch c.Limits.OnRedisError {
+	case RedisFailClose, RedisFailOpen:
+	default:
+		add("limits.on_redis_error %q: want fail-closed or fail-open", c.Limits.OnRedisError)
+	}
+	if c.Limits.LeaseTTL.Duration <= 0 {
+		add("limits.lease_ttl must be positive")
+	}
 	switch c.Router.Policy {
 	case "default", "cost", "latency", "round-robin":
 	default:

@@ -72,8 +72,17 @@ func (g *Gateway) health(w http.ResponseWriter, r *http.Request) {
 	case usable < len(ps):
 		status = "degraded"
 	}
-	writeJSON(w, code, map[string]any{"status": status, "version": g.o.Version,
-		"providers": len(ps), "providers_usable": usable, "uptime_s": int64(time.Since(g.started).Seconds())})
+	body := map[string]any{"status": status, "version": g.o.Version,
+		"providers": len(ps), "providers_usable": usable, "uptime_s": int64(time.Since(g.started).Seconds())}
+	// A shared limiter (Redis) that cannot be reached degrades the gateway but is no
+	// reason to restart it: the status code stays 200.
+	if h, ok := g.o.Limiter.(interface{ Healthy() bool }); ok && !h.Healthy() {
+		body["limits"] = "unreachable"
+		if status == "ok" {
+			body["status"] = "degraded"
+		}
+	}
+	writeJSON(w, code, body)
 }
 
 func (g *Gateway) providerStates() []events.ProviderState {

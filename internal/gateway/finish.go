@@ -26,12 +26,14 @@ func (x *exchange) finish() {
 	latency := time.Since(x.start)
 	x.estimateUsage()
 	tokens := x.usage.Total()
-	if x.ticket != nil {
-		x.ticket.Release(tokens)
-	}
 	ev := x.event(latency)
 	if ev.CostUSD != nil && x.p != nil {
 		g.o.Spend.Add(x.p.KeyID, *ev.CostUSD)
+	}
+	// Spend is booked before the slot is freed, so the key's next admitted request
+	// (on any replica, when the book is shared) already sees this cost.
+	if x.ticket != nil {
+		x.ticket.Release(tokens)
 	}
 	g.state.end(x, ev)
 	if g.o.Metrics != nil {

@@ -34,14 +34,14 @@ type Options struct {
 
 	Router   *router.Router
 	Executor *resilience.Executor
-	Limiter  *limits.Limiter
+	Limiter  limits.Admitter
 	Pricer   *usage.Pricer
 	Tokens   *usage.Estimator
 	Log      *reqlog.Writer
 	Store    *store.Store
 	Metrics  *metrics.Metrics
 	Bus      *events.Bus
-	Spend    *Spend
+	Spend    SpendBook
 
 	MaxBodyBytes int64
 	// BodyTimeout bounds reading a request body (60s): a body that never ends (a

@@ -32,7 +32,7 @@ type exchange struct {
 	p       *auth.Principal
 	body    []byte
 	info    reqInfo
-	ticket  *limits.Ticket
+	ticket  limits.Admission
 	res     *resilience.Result
 	started bool // counted in flight
 
@@ -82,19 +82,23 @@ func (x *exchange) serve() {
 		x.fail(apierr.ModelNotFound(model))
 		return
 	}
-	if p.BudgetUSD != nil && g.o.Spend.Spent(p.KeyID) >= *p.BudgetUSD {
+	if p.BudgetUSD != nil && g.o.Spend.Exhausted(p.KeyID, *p.BudgetUSD) {
 		g.denied(events.KindRateLimited, x.id, p, model, "budget exhausted")
 		x.fail(apierr.InsufficientQuota("This key has spent its budget of $" +
 			strconv.FormatFloat(*p.BudgetUSD, 'f', 2, 64) + ". Raise it or create a new key."))
 		return
 	}
 	if g.o.Limiter != nil {
-		t, err := g.o.Limiter.Acquire(x.r.Context(), p.KeyID, p.Name, p.Limits)
+		lim := p.Limits
+		lim.Budget = p.BudgetUSD
+		t, err := g.o.Limiter.Admit(x.r.Context(), p.KeyID, p.Name, lim)
 		if err != nil {
 			if e := apierr.As(err); e != nil {
-				g.denied(events.KindRateLimited, x.id, p, model, e.Message)
-				if g.o.Metrics != nil {
-					g.o.Metrics.RateLimited(p.Name)
+				if e.Status == http.StatusTooManyRequests {
+					g.denied(events.KindRateLimited, x.id, p, model, e.Message)
+					if g.o.Metrics != nil {
+						g.o.Metrics.RateLimited(p.Name)
+					}
 				}
 				x.fail(e)
 			} else {

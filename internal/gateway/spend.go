@@ -2,6 +2,18 @@ package gateway
 
 import "sync"
 
+// SpendBook records and reports USD spent per key, for budgets: *Spend in one process,
+// or a shared book (Redis) across replicas. A budget is checked before admission and
+// spend is added when a request finishes, so concurrent requests of one key can
+// overshoot its budget by at most the cost of those already in flight.
+type SpendBook interface {
+	Spent(key string) float64
+	Add(key string, usd float64)
+	// Exhausted reports, before admission, that a key has spent its budget. A shared
+	// book may answer false and leave the check to the limiter (limits.Limits.Budget).
+	Exhausted(key string, budget float64) bool
+}
+
 // Spend tracks USD spent per key, for budgets. It starts from the request log's
 // totals and grows as requests finish, so a budget check never reads SQLite.
 type Spend struct {
@@ -34,3 +46,6 @@ func (s *Spend) Add(key string, usd float64) {
 	s.by[key] += usd
 	s.mu.Unlock()
 }
+
+// Exhausted reports whether key has spent at least budget.
+func (s *Spend) Exhausted(key string, budget float64) bool { return s.Spent(key) >= budget }

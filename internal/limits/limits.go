@@ -29,6 +29,10 @@ type Limits struct {
 	RPH        int // requests per sliding hour
 	TPM        int // tokens (prompt + completion, as recorded by Release) per sliding minute
 	Concurrent int // requests in flight at once
+	// Budget is the key's USD budget (nil = none). This limiter ignores it (the gateway
+	// checks its own spend book first); a shared limiter checks it in the same round
+	// trip as the windows.
+	Budget *float64
 }
 
 // Options configure a Limiter.

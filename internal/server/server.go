@@ -46,7 +46,7 @@ type Server struct {
 	Gateway  *gateway.Gateway
 	Store    *store.Store
 	auth     *auth.Authenticator
-	limiter  *limits.Limiter
+	limiter  limits.Admitter
 	exec     *resilience.Executor
 	writer   *reqlog.Writer
 	metrics  *metrics.Metrics
@@ -70,7 +70,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (_ *Server, err err
 			s.closeAll(context.Background())
 		}
 	}()
-	if s.Store, err = store.Open(ctx, filepath.Join(cfg.Home, store.FileName)); err != nil {
+	if s.Store, err = store.OpenConfig(ctx, store.Config{Driver: cfg.Store.Driver, DSN: cfg.Store.DSN,
+		Path: filepath.Join(cfg.Home, store.FileName)}); err != nil {
 		return nil, err
 	}
 	defaults := limits.Limits{RPM: cfg.Limits.RPM, RPH: cfg.Limits.RPH, TPM: cfg.Limits.TPM, Concurrent: cfg.Limits.Concurrent}
@@ -78,8 +79,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (_ *Server, err err
 		Poll: 500 * time.Millisecond, Logger: o.Logger}); err != nil {
 		return nil, fmt.Errorf("load keys: %w", err)
 	}
-	s.limiter = limits.New(limits.Options{Queue: cfg.Limits.Queue, QueueTimeout: cfg.Limits.QueueTimeout.Duration,
-		IdleEvict: 10 * time.Minute})
+	var spend gateway.SpendBook
+	if s.limiter, spend, err = newLimiter(ctx, cfg, o.Logger, s.Store); err != nil {
+		return nil, err
+	}
 	pricer := usage.NewPricer(prices(cfg), o.Logger)
 	tokens := usage.NewEstimator()
 	providers, err := buildProviders(cfg, tokens)
@@ -93,17 +96,13 @@ func New(ctx context.Context, cfg *config.Config, o Options) (_ *Server, err err
 	s.router = router.New(providers, routes)
 	s.metrics = metrics.New()
 	s.exec = resilience.New(s.resilienceOptions(pricer), providers)
-	spent, err := s.Store.SpendByKey(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load spend: %w", err)
-	}
 	s.writer = reqlog.New(reqlog.Options{Store: s.Store, Queue: 8192, Batch: 512, FlushEvery: 100 * time.Millisecond,
 		Retention: cfg.Log.Retention.Duration, Logger: o.Logger})
 	s.Gateway = gateway.New(gateway.Options{
 		Version: o.Version, Addr: cfg.Server.Addr,
 		AuthEnabled: cfg.Auth.Enabled, Auth: s.auth, AdminKey: cfg.Auth.AdminKey, Anonymous: defaults,
 		Router: s.router, Executor: s.exec, Limiter: s.limiter, Pricer: pricer, Tokens: tokens,
-		Log: s.writer, Store: s.Store, Metrics: s.metrics, Bus: s.Bus, Spend: gateway.NewSpend(spent),
+		Log: s.writer, Store: s.Store, Metrics: s.metrics, Bus: s.Bus, Spend: spend,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, BodyTimeout: cfg.Server.ReadBodyTimeout.Duration, CaptureBodies: cfg.Log.CaptureBodies, MaxBodyCapture: cfg.Log.MaxBodyCapture,
 		Logger: o.Logger, LogRequests: o.LogRequests, KeepAlive: o.KeepAlive, StreamIdle: o.StreamIdle,
 	})

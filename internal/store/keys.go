@@ -186,7 +186,7 @@ func (s *Store) CreateKey(ctx context.Context, nk NewKey) (Key, string, error) {
 		e := nk.ExpiresAt.UTC().Truncate(time.Millisecond)
 		k.ExpiresAt = &e
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO keys
 			(id, name, project, hash, prefix, suffix, rpm, rph, tpm, concurrent, models, budget_usd, expires_at, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -196,7 +196,7 @@ func (s *Store) CreateKey(ctx context.Context, nk NewKey) (Key, string, error) {
 		return err
 	})
 	if err != nil {
-		if keyIsConstraint(err) {
+		if isUniqueViolation(err) {
 			return Key{}, "", fmt.Errorf("create key: %w", ErrDuplicate)
 		}
 		return Key{}, "", fmt.Errorf("create key: %w", err)
@@ -268,9 +268,9 @@ func (s *Store) queryKeys(ctx context.Context, where string, args ...any) ([]Key
 // ListKeys returns keys oldest first; revoked keys only when includeRevoked.
 // (Expired keys are listed: they are not revoked, and their expiry shows why they fail.)
 func (s *Store) ListKeys(ctx context.Context, includeRevoked bool) ([]Key, error) {
-	where := "WHERE revoked_at IS NULL ORDER BY created_at, rowid"
+	where := "WHERE revoked_at IS NULL " + s.keyOrder()
 	if includeRevoked {
-		where = "ORDER BY created_at, rowid"
+		where = s.keyOrder()
 	}
 	return s.queryKeys(ctx, where)
 }
@@ -304,15 +304,15 @@ func (s *Store) GetKey(ctx context.Context, idOrPrefix string) (Key, error) {
 		case len(q) == SecretLen:
 			return s.KeyByHash(ctx, HashSecret(q))
 		case len(q) == displayPrefixLen:
-			return one(s.queryKeys(ctx, "WHERE prefix = ? ORDER BY created_at, rowid", q))
+			return one(s.queryKeys(ctx, "WHERE prefix = ?  "+s.keyOrder(), q))
 		}
 		if p, suf, ok := strings.Cut(q, "…"); ok && len(p) == displayPrefixLen && len(suf) == displaySuffixLen {
-			return one(s.queryKeys(ctx, "WHERE prefix = ? AND suffix = ? ORDER BY created_at, rowid", p, suf))
+			return one(s.queryKeys(ctx, "WHERE prefix = ? AND suffix = ?  "+s.keyOrder(), p, suf))
 		}
 		return Key{}, ErrNotFound
 	}
 	// substr, not LIKE: "_" in ids is a LIKE wildcard.
-	return one(s.queryKeys(ctx, "WHERE substr(id, 1, ?) = ? ORDER BY created_at, rowid", len(q), q))
+	return one(s.queryKeys(ctx, "WHERE substr(id, 1, ?) = ?  "+s.keyOrder(), len(q), q))
 }
 
 // KeyByHash returns the key whose secret hashes to h, revoked or not (ErrNotFound).
@@ -330,7 +330,7 @@ func (s *Store) KeyByHash(ctx context.Context, h [32]byte) (Key, error) {
 // RevokeKey marks the key with this exact id revoked. Revoking a revoked key keeps its
 // first revocation time and is not an error; an unknown id is ErrNotFound.
 func (s *Store) RevokeKey(ctx context.Context, id string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
 			time.Now().UnixMilli(), id)
 		if err != nil {
@@ -354,15 +354,15 @@ func (s *Store) TouchKeys(ctx context.Context, used map[string]time.Time) error 
 	if len(used) == 0 {
 		return nil
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		stmt, err := tx.PrepareContext(ctx,
-			"UPDATE keys SET last_used_at = ?1 WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)")
+			"UPDATE keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)")
 		if err != nil {
 			return fmt.Errorf("touch keys: %w", err)
 		}
 		defer stmt.Close()
 		for id, t := range used {
-			if _, err := stmt.ExecContext(ctx, t.UnixMilli(), id); err != nil {
+			if _, err := stmt.ExecContext(ctx, t.UnixMilli(), id, t.UnixMilli()); err != nil {
 				return fmt.Errorf("touch key %s: %w", id, err)
 			}
 		}
@@ -380,11 +380,6 @@ func (s *Store) KeysVersion(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("read keys version: %w", err)
 	}
 	return v, nil
-}
-
-// keyIsConstraint reports a SQLite constraint violation (UNIQUE, PRIMARY KEY).
-func keyIsConstraint(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "constraint failed")
 }
 
 func keyCopyInt(p *int) *int {

@@ -13,10 +13,11 @@ import (
 )
 
 // Migrations are numbered files NNNN_name.sql, applied in order, each in its own
-// transaction and recorded in schema_migrations. A small runner is enough here: one
-// dialect, forward-only, and no CLI of its own.
+// transaction and recorded in schema_migrations. A small runner is enough here:
+// forward-only, no CLI of its own. SQLite reads migrations/, Postgres reads
+// migrations/postgres/: the same versions and schema in each dialect.
 //
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrationFS embed.FS
 
 type migration struct {
@@ -25,19 +26,24 @@ type migration struct {
 	sql     string
 }
 
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
+func loadMigrations() ([]migration, error) { return loadMigrationsFrom("migrations") }
+
+func loadMigrationsFrom(dir string) ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFS, dir)
 	if err != nil {
 		return nil, err
 	}
 	var ms []migration
 	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
 		num, name, ok := strings.Cut(strings.TrimSuffix(e.Name(), ".sql"), "_")
 		v, err := strconv.Atoi(num)
 		if !ok || err != nil {
 			return nil, fmt.Errorf("migration %q: want NNNN_name.sql", e.Name())
 		}
-		body, err := migrationFS.ReadFile("migrations/" + e.Name())
+		body, err := migrationFS.ReadFile(dir + "/" + e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -53,15 +59,22 @@ func loadMigrations() ([]migration, error) {
 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	ms, err := loadMigrations()
+	dir := "migrations"
+	if s.db.pg {
+		dir = "migrations/postgres"
+	}
+	ms, err := loadMigrationsFrom(dir)
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}
 	// Inside an immediate transaction: an auto-commit CREATE would start as a reader and
 	// fail with SQLITE_BUSY (no busy wait) when another process wrote meanwhile.
-	if err := s.tx(ctx, func(tx *sql.Tx) error {
+	if err := s.tx(ctx, func(tx *Tx) error {
+		if err := s.migrationLock(ctx, tx); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`)
+			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`)
 		return err
 	}); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
@@ -69,7 +82,10 @@ func (s *Store) migrate(ctx context.Context) error {
 	for _, m := range ms {
 		// Each migration checks and applies under the write lock, so a gateway and a
 		// CLI command opening a fresh database at once apply it exactly once.
-		err := s.tx(ctx, func(tx *sql.Tx) error {
+		err := s.tx(ctx, func(tx *Tx) error {
+			if err := s.migrationLock(ctx, tx); err != nil {
+				return err
+			}
 			var n int
 			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations WHERE version = ?", m.version).Scan(&n); err != nil {
 				return err
@@ -96,4 +112,15 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v sql.NullInt64
 	err := s.db.QueryRowContext(ctx, "SELECT max(version) FROM schema_migrations").Scan(&v)
 	return int(v.Int64), err
+}
+
+// migrationLock serialises migrations across Postgres clients (replicas starting at
+// once) with a transaction-scoped advisory lock; SQLite's immediate transactions
+// already hold the write lock.
+func (s *Store) migrationLock(ctx context.Context, tx *Tx) error {
+	if !s.db.pg {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(7215100)")
+	return err
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmanhype/runestone/internal/events"
@@ -103,16 +104,36 @@ var insertSQL = func() [insertChunk + 1]string {
 	return out
 }()
 
+// pgInsertChunk is the Postgres statement size: each statement is a network round trip,
+// so more rows per statement pay (24 columns x 128 rows stays far below the 65,535
+// parameter limit); batches of 512 on loopback measured ~57k rows/s at 8 rows a
+// statement and ~97k rows/s at 128.
+const pgInsertChunk = 128
+
+// pgInsertSQL[n] is the Postgres statement for n rows ($1, $2, …), built on first use.
+var pgInsertSQL = sync.OnceValue(func() []string {
+	out := make([]string, pgInsertChunk+1)
+	row := "(" + strings.TrimSuffix(strings.Repeat("?,", insertCols), ",") + ")"
+	for n := 1; n <= pgInsertChunk; n++ {
+		out[n] = rebind(true, insertHead+strings.TrimSuffix(strings.Repeat(row+",", n), ","))
+	}
+	return out
+})
+
 // InsertRequests appends rows to the request log in one transaction of multi-row
 // INSERTs, so a batch of hundreds costs one commit and a handful of statements.
 func (s *Store) InsertRequests(ctx context.Context, rows []RequestRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		args := make([]any, 0, insertChunk*insertCols)
+	chunk, stmts := insertChunk, insertSQL[:]
+	if s.db.pg {
+		chunk, stmts = pgInsertChunk, pgInsertSQL()
+	}
+	return s.tx(ctx, func(tx *Tx) error {
+		args := make([]any, 0, chunk*insertCols)
 		for len(rows) > 0 {
-			n := min(len(rows), insertChunk)
+			n := min(len(rows), chunk)
 			args = args[:0]
 			for i := range rows[:n] {
 				r := &rows[i]
@@ -128,7 +149,7 @@ func (s *Store) InsertRequests(ctx context.Context, rows []RequestRow) error {
 					r.Status, r.Stream, r.LatencyMS, ttft, r.OverheadMS, r.PromptTokens, r.CompletionTokens,
 					r.CachedTokens, r.TokensEstimated, cost, r.Attempts, r.Error, r.RequestBody, r.ResponseBody)
 			}
-			if _, err := tx.ExecContext(ctx, insertSQL[n], args...); err != nil {
+			if _, err := tx.ExecContext(ctx, stmts[n], args...); err != nil {
 				return fmt.Errorf("insert %d request rows (first %q): %w", n, rows[0].ID, err)
 			}
 			rows = rows[n:]
@@ -290,6 +311,15 @@ func (s *Store) Usage(ctx context.Context, since time.Time, by, keyID string) ([
 	q := `SELECT ` + col + `, ` + name + `, max(seq), count(*), total(prompt_tokens), total(completion_tokens),
 		total(cost_usd), total(cost_usd IS NULL AND prompt_tokens + completion_tokens > 0)
 		FROM requests WHERE ts >= ?`
+	if s.db.pg {
+		if by == "" || by == "key" {
+			name = "(array_agg(key_name ORDER BY seq DESC))[1]"
+		}
+		q = `SELECT ` + col + `, ` + name + `, max(seq), count(*), coalesce(sum(prompt_tokens), 0)::float8,
+		coalesce(sum(completion_tokens), 0)::float8, coalesce(sum(cost_usd), 0)::float8,
+		(count(*) FILTER (WHERE cost_usd IS NULL AND prompt_tokens + completion_tokens > 0))::float8
+		FROM requests WHERE ts >= ?`
+	}
 	args := []any{since.UnixMilli()}
 	if keyID != "" {
 		q += " AND key_id = ?"
@@ -322,8 +352,11 @@ func (s *Store) Usage(ctx context.Context, since time.Time, by, keyID string) ([
 // budgets start from when the gateway starts). Rows older than the log retention are
 // gone, and so is their spend.
 func (s *Store) SpendByKey(ctx context.Context) (map[string]float64, error) {
-	rows, err := s.db.QueryContext(ctx,
-		"SELECT key_id, total(cost_usd) FROM requests WHERE key_id != '' GROUP BY key_id")
+	q := "SELECT key_id, total(cost_usd) FROM requests WHERE key_id != '' GROUP BY key_id"
+	if s.db.pg {
+		q = "SELECT key_id, coalesce(sum(cost_usd), 0)::float8 FROM requests WHERE key_id != '' GROUP BY key_id"
+	}
+	rows, err := s.db.QueryContext(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("query spend: %w", err)
 	}
@@ -361,7 +394,7 @@ func (s *Store) PruneRequests(ctx context.Context, before time.Time) (int64, err
 	var total int64
 	for {
 		var n int64
-		err := s.tx(ctx, func(tx *sql.Tx) error {
+		err := s.tx(ctx, func(tx *Tx) error {
 			res, err := tx.ExecContext(ctx, `DELETE FROM requests WHERE seq IN
 				(SELECT seq FROM requests WHERE ts < ? ORDER BY ts LIMIT ?)`, before.UnixMilli(), chunk)
 			if err != nil {

@@ -12,7 +12,10 @@ import (
 func fp(v float64) *float64 { return &v }
 
 func TestInsertAndReadRequestRoundTrip(t *testing.T) {
-	s := openTemp(t)
+	forEachDriver(t, testInsertAndReadRequestRoundTrip)
+}
+
+func testInsertAndReadRequestRoundTrip(t *testing.T, s *Store) {
 	ctx := context.Background()
 	start := time.UnixMilli(1_760_000_000_123).UTC()
 	in := RequestRow{
@@ -59,8 +62,9 @@ func TestInsertAndReadRequestRoundTrip(t *testing.T) {
 	}
 }
 
-func TestRepeatedIDsAllReturned(t *testing.T) {
-	s := openTemp(t)
+func TestRepeatedIDsAllReturned(t *testing.T) { forEachDriver(t, testRepeatedIDsAllReturned) }
+
+func testRepeatedIDsAllReturned(t *testing.T, s *Store) {
 	ctx := context.Background()
 	rows := []RequestRow{{ID: "same", Status: 200}, {ID: "other"}, {ID: "same", Status: 500}}
 	if err := s.InsertRequests(ctx, rows); err != nil {
@@ -75,8 +79,9 @@ func TestRepeatedIDsAllReturned(t *testing.T) {
 	}
 }
 
-func TestListRequestsFilters(t *testing.T) {
-	s := openTemp(t)
+func TestListRequestsFilters(t *testing.T) { forEachDriver(t, testListRequestsFilters) }
+
+func testListRequestsFilters(t *testing.T, s *Store) {
 	ctx := context.Background()
 	now := time.Now()
 	var rows []RequestRow
@@ -143,8 +148,9 @@ func TestListRequestsFilters(t *testing.T) {
 	}
 }
 
-func TestUsageAndSpend(t *testing.T) {
-	s := openTemp(t)
+func TestUsageAndSpend(t *testing.T) { forEachDriver(t, testUsageAndSpend) }
+
+func testUsageAndSpend(t *testing.T, s *Store) {
 	ctx := context.Background()
 	now := time.Now()
 	rows := []RequestRow{
@@ -196,8 +202,9 @@ func TestUsageAndSpend(t *testing.T) {
 	}
 }
 
-func TestPruneRequests(t *testing.T) {
-	s := openTemp(t)
+func TestPruneRequests(t *testing.T) { forEachDriver(t, testPruneRequests) }
+
+func testPruneRequests(t *testing.T, s *Store) {
 	ctx := context.Background()
 	now := time.Now()
 	var rows []RequestRow

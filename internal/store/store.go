@@ -1,6 +1,7 @@
-// Package store owns the embedded SQLite database: opening it safely for the gateway
-// and CLI commands at once (WAL, busy timeout, immediate write transactions), schema
-// migrations, and typed methods. No SQL lives outside this package.
+// Package store owns the database: the embedded SQLite file by default (opened safely
+// for the gateway and CLI commands at once: WAL, busy timeout, immediate write
+// transactions) or a shared PostgreSQL for several replicas; schema migrations for
+// both dialects, and typed methods. No SQL lives outside this package.
 package store
 
 import (
@@ -27,7 +28,7 @@ var (
 
 // Store is an open database.
 type Store struct {
-	db   *sql.DB
+	db   conn
 	path string
 }
 
@@ -57,7 +58,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
-	s := &Store{db: db, path: path}
+	s := &Store{db: conn{db: db}, path: path}
 	// Two processes creating a fresh file at once can see SQLITE_BUSY while one of them
 	// switches it to WAL (that lock does not wait on busy_timeout): retry briefly.
 	for attempt := 0; ; attempt++ {
@@ -89,6 +90,9 @@ func (s *Store) Close() error { return s.db.Close() }
 // DataVersion returns SQLite's data_version for this connection's view: it changes
 // when another connection (or process) commits. Cheap enough to poll.
 func (s *Store) DataVersion(ctx context.Context) (int64, error) {
+	if s.db.pg {
+		return s.KeysVersion(ctx)
+	}
 	var v int64
 	err := s.db.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v)
 	return v, err
@@ -96,18 +100,21 @@ func (s *Store) DataVersion(ctx context.Context) (int64, error) {
 
 // IntegrityCheck runs PRAGMA integrity_check and returns its first line ("ok").
 func (s *Store) IntegrityCheck(ctx context.Context) (string, error) {
+	if s.db.pg {
+		return "ok", s.db.db.PingContext(ctx)
+	}
 	var res string
 	err := s.db.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res)
 	return res, err
 }
 
 // tx runs fn in a write transaction, rolling back on error.
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+func (s *Store) tx(ctx context.Context, fn func(*Tx) error) error {
+	tx, err := s.db.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(&Tx{tx: tx, pg: s.db.pg}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}

@@ -1,0 +1,252 @@
+package redislimit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/limits"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// redisURL returns RUNESTONE_TEST_REDIS_URL or skips (fails when
+// RUNESTONE_REQUIRE_SCALEOUT is set, as in CI).
+func redisURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("RUNESTONE_TEST_REDIS_URL")
+	if u == "" {
+		if os.Getenv("RUNESTONE_REQUIRE_SCALEOUT") != "" {
+			t.Fatal("RUNESTONE_REQUIRE_SCALEOUT is set but RUNESTONE_TEST_REDIS_URL is not: start Redis (scripts/scaleout-services.sh)")
+		}
+		t.Skip("Redis test skipped: set RUNESTONE_TEST_REDIS_URL (source scripts/scaleout-services.sh) to run it")
+	}
+	return u
+}
+
+func prefix() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "rstest:" + hex.EncodeToString(b) + ":"
+}
+
+func newLimiter(t testing.TB, o Options) *Limiter {
+	t.Helper()
+	if o.URL == "" {
+		o.URL = redisURL(t)
+	}
+	if o.Prefix == "" {
+		o.Prefix = prefix()
+	}
+	l, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	return l
+}
+
+func TestRPMSharedAcrossReplicas(t *testing.T) {
+	p := prefix()
+	a, b := newLimiter(t, Options{Prefix: p}), newLimiter(t, Options{Prefix: p})
+	lim := limits.Limits{RPM: 5}
+	ok := 0
+	for i := range 10 {
+		l := a
+		if i%2 == 1 {
+			l = b
+		}
+		ad, err := l.Admit(context.Background(), "k1", "one", lim)
+		if err == nil {
+			ok++
+			h := http.Header{}
+			ad.SetHeaders(h)
+			ad.Release(0)
+			continue
+		}
+		e := apierr.As(err)
+		if e == nil || e.Status != 429 || e.Header.Get("Retry-After") == "" {
+			t.Fatalf("want a 429 with Retry-After, got %v", err)
+		}
+	}
+	if ok != 5 {
+		t.Fatalf("%d admitted, want 5", ok)
+	}
+}
+
+func TestConcurrencyLeasesAndQueue(t *testing.T) {
+	p := prefix()
+	a := newLimiter(t, Options{Prefix: p, Queue: 10, QueueTimeout: 5 * time.Second})
+	b := newLimiter(t, Options{Prefix: p, Queue: 10, QueueTimeout: 5 * time.Second})
+	lim := limits.Limits{Concurrent: 2}
+	var inFlight, peak atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 12 {
+		l := a
+		if i%2 == 1 {
+			l = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ad, err := l.Admit(context.Background(), "k", "k", lim)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			n := inFlight.Add(1)
+			for {
+				p := peak.Load()
+				if n <= p || peak.CompareAndSwap(p, n) {
+					break
+				}
+			}
+			time.Sleep(15 * time.Millisecond)
+			inFlight.Add(-1)
+			ad.Release(1)
+		}()
+	}
+	wg.Wait()
+	if peak.Load() > 2 {
+		t.Fatalf("peak in flight %d, want <= 2", peak.Load())
+	}
+}
+
+func TestDeadReplicaLeasesExpire(t *testing.T) {
+	p := prefix()
+	dead := newLimiter(t, Options{Prefix: p, LeaseTTL: 300 * time.Millisecond})
+	lim := limits.Limits{Concurrent: 1}
+	if _, err := dead.Admit(context.Background(), "k", "k", lim); err != nil {
+		t.Fatal(err)
+	}
+	dead.Close() // the replica dies holding its lease: nothing refreshes or releases it
+	live := newLimiter(t, Options{Prefix: p, LeaseTTL: 300 * time.Millisecond})
+	if _, err := live.Admit(context.Background(), "k", "k", lim); err == nil {
+		t.Fatal("admitted while the dead replica's lease is still valid")
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		ad, err := live.Admit(context.Background(), "k", "k", lim)
+		if err == nil {
+			ad.Release(0)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("lease of the dead replica never expired")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestHeldLeaseIsRefreshed(t *testing.T) {
+	p := prefix()
+	a := newLimiter(t, Options{Prefix: p, LeaseTTL: 200 * time.Millisecond})
+	lim := limits.Limits{Concurrent: 1}
+	ad, err := a.Admit(context.Background(), "k", "k", lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(600 * time.Millisecond) // three TTLs: only refreshes keep it alive
+	if _, err := a.Admit(context.Background(), "k", "k", lim); err == nil {
+		t.Fatal("a held lease expired")
+	}
+	ad.Release(0)
+	if ad2, err := a.Admit(context.Background(), "k", "k", lim); err != nil {
+		t.Fatal(err)
+	} else {
+		ad2.Release(0)
+	}
+}
+
+func TestTPMFromReleases(t *testing.T) {
+	a := newLimiter(t, Options{})
+	lim := limits.Limits{TPM: 100}
+	ad, err := a.Admit(context.Background(), "k", "k", lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad.Release(150)
+	_, err = a.Admit(context.Background(), "k", "k", lim)
+	if e := apierr.As(err); e == nil || e.Status != 429 {
+		t.Fatalf("want TPM 429, got %v", err)
+	}
+	if s := a.Snapshot(); len(s) != 1 || s[0].TPM != 150 {
+		t.Fatalf("snapshot %+v", s)
+	}
+}
+
+func TestSpendShared(t *testing.T) {
+	p := prefix()
+	a, b := newLimiter(t, Options{Prefix: p}), newLimiter(t, Options{Prefix: p})
+	if err := a.Spend().Seed(context.Background(), map[string]float64{"k": 1}); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.Spend().Seed(context.Background(), map[string]float64{"k": 5}) // already seeded: kept
+	a.Spend().Add("k", 0.25)
+	b.Spend().Add("k", 0.5)
+	if got := b.Spend().Spent("k"); got != 1.75 {
+		t.Fatalf("spent %v, want 1.75", got)
+	}
+	// The admission script checks the budget in the same round trip.
+	over, under := 1.75, 2.0
+	_, err := a.Admit(context.Background(), "k", "k", limits.Limits{Budget: &over})
+	if e := apierr.As(err); e == nil || e.Code != apierr.CodeInsufficientQuota {
+		t.Fatalf("spent budget: want 429 insufficient_quota, got %v", err)
+	}
+	ad, err := b.Admit(context.Background(), "k", "k", limits.Limits{Budget: &under})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad.Release(0)
+}
+
+// An unreachable Redis: fail-closed answers 503, fail-open admits without limits.
+func TestRedisDownFailureModes(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close() // nothing listens there now
+	closed := newLimiter(t, Options{URL: "redis://" + addr})
+	_, err = closed.Admit(context.Background(), "k", "k", limits.Limits{RPM: 1})
+	if e := apierr.As(err); e == nil || e.Status != 503 || e.Code != apierr.CodeLimiterUnavailable {
+		t.Fatalf("fail-closed: want 503 limiter_unavailable, got %v", err)
+	}
+	open := newLimiter(t, Options{URL: "redis://" + addr, OnError: FailOpen})
+	for range 3 {
+		ad, err := open.Admit(context.Background(), "k", "k", limits.Limits{RPM: 1})
+		if err != nil {
+			t.Fatalf("fail-open: %v", err)
+		}
+		ad.Release(0)
+	}
+	if open.Healthy() {
+		t.Fatal("reported healthy while Redis is down")
+	}
+}
+
+func BenchmarkAdmitRelease(b *testing.B) {
+	l := newLimiter(b, Options{})
+	lim := limits.Limits{RPM: 1 << 30, RPH: 1 << 30, Concurrent: 1 << 20}
+	ctx := context.Background()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			ad, err := l.Admit(ctx, "bench", "bench", lim)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ad.Release(10)
+		}
+	})
+}

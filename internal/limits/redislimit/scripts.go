@@ -1,0 +1,116 @@
+package redislimit
+
+import "github.com/redis/go-redis/v9"
+
+// Every key's state lives under one hash tag ({keyID}) so a Redis Cluster keeps it in
+// one slot and a script may touch it all:
+//
+//	<prefix>{id}:rpm   ZSET  admitted requests, score = admit time (ms), 1-minute window
+//	<prefix>{id}:rph   ZSET  the same over an hour
+//	<prefix>{id}:tpm   HASH  second -> tokens booked by releases, last 60 seconds
+//	<prefix>{id}:lease ZSET  in-flight requests, score = lease expiry (ms)
+//	<prefix>{id}:spend STRING USD spent (INCRBYFLOAT)
+//
+// A replica that dies leaves its leases behind; they stop counting once their expiry
+// passes, because every admission first drops expired ones.
+
+// Windows and leases are timed by Redis's clock (TIME), not each replica's, so clock
+// skew between replicas cannot widen or narrow a window. Scripts are replicated by
+// effects (the default since Redis 5), which allows TIME before writes.
+const redisNow = `
+local function redis_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`
+
+// tpmSum is shared Lua: drop token buckets older than 60 s, return the sum and the
+// oldest bucket still counted (-1 when none).
+const tpmSum = `
+local function tpm_sum(key, now)
+  local cutoff = math.floor(now / 1000) - 59
+  local sum, oldest = 0, -1
+  local tok = redis.call('HGETALL', key)
+  for i = 1, #tok, 2 do
+    local sec = tonumber(tok[i])
+    if sec < cutoff then
+      redis.call('HDEL', key, tok[i])
+    else
+      sum = sum + tonumber(tok[i + 1])
+      if oldest < 0 or sec < oldest then oldest = sec end
+    end
+  end
+  return sum, oldest
+end
+`
+
+// acquireScript checks the budget, RPM, RPH and TPM and takes a concurrency lease,
+// atomically. KEYS: rpm, rph, tpm, lease, spend. ARGV: 0 (unused: Redis's clock decides), rpm, rph, tpm, concurrent,
+// lease_ttl_ms, member, budget_usd (-1 = none). Returns {code, rpm_used, rph_used,
+// tpm_used, in_flight, retry_ms} where code is 0 admitted, 1 RPM, 2 RPH, 3 TPM,
+// 4 concurrency full, 5 budget spent.
+var acquireScript = redis.NewScript(redisNow + tpmSum + `
+local now = redis_now()
+local rpm, rph, tpm, conc = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local ttl = tonumber(ARGV[6])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 3600000)
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+local nm = redis.call('ZCARD', KEYS[1])
+local nh = redis.call('ZCARD', KEYS[2])
+local nl = redis.call('ZCARD', KEYS[4])
+local ts, toldest = 0, -1
+if tpm > 0 then ts, toldest = tpm_sum(KEYS[3], now) end
+local function until_below(key, span, limit, n)
+  local o = redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')
+  if #o == 0 then return 1000 end
+  return tonumber(o[2]) + span - now
+end
+local budget = tonumber(ARGV[8])
+if budget >= 0 and tonumber(redis.call('GET', KEYS[5]) or '0') >= budget then return {5, nm, nh, ts, nl, 0} end
+if rpm > 0 and nm >= rpm then return {1, nm, nh, ts, nl, until_below(KEYS[1], 60000, rpm, nm)} end
+if rph > 0 and nh >= rph then return {2, nm, nh, ts, nl, until_below(KEYS[2], 3600000, rph, nh)} end
+if tpm > 0 and ts >= tpm then return {3, nm, nh, ts, nl, (toldest + 60) * 1000 - now} end
+if conc > 0 and nl >= conc then return {4, nm, nh, ts, nl, 1000} end
+if rpm > 0 then
+  redis.call('ZADD', KEYS[1], now, ARGV[7])
+  redis.call('PEXPIRE', KEYS[1], 60000)
+  nm = nm + 1
+end
+if rph > 0 then
+  redis.call('ZADD', KEYS[2], now, ARGV[7])
+  redis.call('PEXPIRE', KEYS[2], 3600000)
+  nh = nh + 1
+end
+redis.call('ZADD', KEYS[4], now + ttl, ARGV[7])
+redis.call('PEXPIRE', KEYS[4], ttl + 60000)
+return {0, nm, nh, ts, nl + 1, 0}
+`)
+
+// releaseScript frees a lease and books tokens against TPM.
+// KEYS: lease, tpm. ARGV: member, tokens.
+var releaseScript = redis.NewScript(redisNow + `
+redis.call('ZREM', KEYS[1], ARGV[1])
+local t = tonumber(ARGV[2])
+if t > 0 then
+  redis.call('HINCRBY', KEYS[2], math.floor(redis_now() / 1000), t)
+  redis.call('PEXPIRE', KEYS[2], 120000)
+end
+return 1
+`)
+
+// peekScript reads a key's counters for the dashboard. KEYS: rpm, rph, tpm, lease.
+// Returns {rpm_used, rph_used, tpm_used, in_flight}.
+var peekScript = redis.NewScript(redisNow + tpmSum + `
+local now = redis_now()
+local ts = tpm_sum(KEYS[3], now)
+return {redis.call('ZCOUNT', KEYS[1], now - 60000, '+inf'), redis.call('ZCOUNT', KEYS[2], now - 3600000, '+inf'),
+  ts, redis.call('ZCOUNT', KEYS[4], now, '+inf')}
+`)
+
+// refreshScript extends one held lease. KEYS: lease. ARGV: lease_ttl_ms, member.
+var refreshScript = redis.NewScript(redisNow + `
+redis.call('ZADD', KEYS[1], 'XX', redis_now() + tonumber(ARGV[1]), ARGV[2])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) + 60000)
+return 1
+`)

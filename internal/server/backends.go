@@ -1,0 +1,46 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jmanhype/runestone/internal/config"
+	"github.com/jmanhype/runestone/internal/gateway"
+	"github.com/jmanhype/runestone/internal/limits"
+	"github.com/jmanhype/runestone/internal/limits/redislimit"
+	"github.com/jmanhype/runestone/internal/store"
+)
+
+// newLimiter builds the configured limits backend and its budget book: in-process
+// (the default) or shared through Redis. Both start from the request log's spend; the
+// shared book keeps Redis's totals when another replica seeded them first.
+func newLimiter(ctx context.Context, cfg *config.Config, log *slog.Logger, st *store.Store) (limits.Admitter, gateway.SpendBook, error) {
+	spent, err := st.SpendByKey(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load spend: %w", err)
+	}
+	if cfg.Limits.Backend != config.LimitsRedis {
+		l := limits.New(limits.Options{Queue: cfg.Limits.Queue, QueueTimeout: cfg.Limits.QueueTimeout.Duration,
+			IdleEvict: 10 * time.Minute})
+		return l, gateway.NewSpend(spent), nil
+	}
+	if cfg.Limits.RedisURL == "" {
+		return nil, nil, errors.New("limits.backend is redis but limits.redis_url (RUNESTONE_REDIS_URL) is empty")
+	}
+	l, err := redislimit.New(redislimit.Options{URL: cfg.Limits.RedisURL, LeaseTTL: cfg.Limits.LeaseTTL.Duration,
+		Queue: cfg.Limits.Queue, QueueTimeout: cfg.Limits.QueueTimeout.Duration, OnError: cfg.Limits.OnRedisError,
+		Prefix: cfg.Limits.RedisPrefix, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	sp := l.Spend()
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := sp.Seed(sctx, spent); err != nil {
+		log.Warn("could not seed shared budgets in redis; they start from what redis holds", "err", err)
+	}
+	return l, sp, nil
+}
