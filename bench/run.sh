@@ -204,6 +204,12 @@ log "running scenarios (rounds=$ROUNDS quick=$QUICK) → $REPORT"
   2> >(tee "$OUT/loadgen.log" >&2)
 log "wrote $REPORT (raw per-round values: $OUT/results.json, logs: $OUT/*.log)"
 
+# ---- the hot-path pieces on their own (go test -bench), appended to the same report ----
+if [[ "${BENCH_NO_MICRO:-0}" != 1 ]]; then
+  log "micro-benchmarks (bench/micro.sh)"
+  bash "$(dirname "$0")/micro.sh" >>"$REPORT"
+fi
+
 # ---- optional: where runestone spends its CPU (perf, no pprof endpoint needed) ----
 if [[ "${BENCH_PERF:-0}" == 1 && $WITH_RS == 1 ]] && command -v perf >/dev/null; then
   PERF_RATE=${BENCH_PERF_RATE:-2000}

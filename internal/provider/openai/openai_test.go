@@ -282,3 +282,31 @@ func setModel(b []byte, m string) ([]byte, error) {
 }
 
 var _ = os.Getenv
+
+// BenchmarkUpstreamBody is the per-request body work of the pass-through: rewrite
+// model and force stream_options.include_usage, without a full unmarshal.
+func BenchmarkUpstreamBody(b *testing.B) {
+	p := New(Options{Name: "b", BaseURL: "http://127.0.0.1:1/v1", Transport: &http.Transport{}})
+	call := &provider.Call{Endpoint: provider.Chat, Model: "gpt-4o-mini-2024-07-18", ClientModel: "smart", Stream: true,
+		Body: []byte(`{"model":"smart","stream":true,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Hello there, how are you today?"}],"temperature":0.2}`)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.upstreamBody(call); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStreamNext relays pass-through chunks (usage chunk kept for accounting).
+func BenchmarkStreamNext(b *testing.B) {
+	chunk := "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" word\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"
+	body := []byte(strings.Repeat(chunk, 1000))
+	call := &provider.Call{Model: "m", ClientModel: "m", Stream: true}
+	b.ReportAllocs()
+	s := newStream("b", call, io.NopCloser(bytes.NewReader(body)), nil)
+	for b.Loop() {
+		if _, err := s.Next(); err != nil {
+			s = newStream("b", call, io.NopCloser(bytes.NewReader(body)), nil)
+		}
+	}
+}
