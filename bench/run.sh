@@ -185,9 +185,11 @@ NOTES="$PIN_NOTE; $(go version | cut -d' ' -f3); runestone: auth on$KEY_NOTE, SQ
 
 if [[ "$QUICK" == 1 ]]; then
   REPORT="$OUT/RESULTS.quick.md"
+  # shellcheck disable=SC2054 # the commas are inside flag values
   SCEN=(-lat-dur 500ms -rates 500,2000 -step-dur 1s -closed-dur 1s -stream-conc 64,512 -waves 1,1 -hold 300 -cold-n 1)
 else
   REPORT="$BENCH_DIR/RESULTS.md"
+  # shellcheck disable=SC2054 # the commas are inside flag values
   SCEN=(-lat-dur 3s -rates 500,1000,2000,4000 -step-dur 5s -closed-dur 5s -stream-conc 64,512 -waves 3,2 -hold 1000 -cold-n 3)
 fi
 
