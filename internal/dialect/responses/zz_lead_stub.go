@@ -2,6 +2,7 @@
 package responses
 
 import (
+	"github.com/tidwall/gjson"
 	"net/http"
 
 	"github.com/jmanhype/runestone/internal/apierr"
@@ -23,10 +24,12 @@ func WriteError(w http.ResponseWriter, e *apierr.Error, requestID string) { apie
 
 type UsageScanner struct{}
 
-func (s *UsageScanner) Event(name string, data []byte)                      {}
-func (s *UsageScanner) Usage() provider.Usage                               { return provider.Usage{} }
-func BodyUsage(body []byte) provider.Usage                                  { return provider.Usage{} }
-func Inspect(body []byte) (string, bool, *apierr.Error)                     { return "", false, nil }
+func (s *UsageScanner) Event(name string, data []byte) {}
+func (s *UsageScanner) Usage() provider.Usage          { return provider.Usage{} }
+func BodyUsage(body []byte) provider.Usage             { return provider.Usage{} }
+func Inspect(body []byte) (string, bool, *apierr.Error) {
+	return gjson.GetBytes(body, "model").Str, gjson.GetBytes(body, "stream").Bool(), nil
+}
 func EstimateInputTokens(est *usage.Estimator, body []byte) (int, error)    { return 0, nil }
 func (e *StreamEncoder) Response() []byte                                   { return nil }
 func InputItems(body []byte) []byte                                         { return nil }
