@@ -260,3 +260,66 @@ func TestMessagesGatewayErrors(t *testing.T) {
 		t.Fatalf("HEAD / %d", status)
 	}
 }
+
+// TestMessagesFailoverAcrossDialects: a Claude model whose Anthropic provider is
+// overloaded fails over (before the first byte) to an OpenAI-compatible backup; the
+// client keeps speaking Messages and gets the backup's recorded answer, translated.
+func TestMessagesFailoverAcrossDialects(t *testing.T) {
+	overloaded := testutil.ReadFile(t, "anthropic", "captures", "error-529-overloaded.body.json")
+	claude := testutil.NewUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(529)
+		_, _ = w.Write(overloaded)
+	})
+	rec := testutil.ReadHTTPRR(t, "openai", "chat-stream-text-include-usage.httprr")[0]
+	var want strings.Builder
+	for _, d := range sseEvents(rec.Body) {
+		want.WriteString(gjson.Get(d, "choices.0.delta.content").Str)
+	}
+	backup := testutil.NewUpstream(t, testutil.Replay(rec, 0))
+	g := startGateway(t, `
+[auth]
+keys = ["sk-test-static-key-0123456789abcdef"]
+[router]
+retries = 0
+[[providers]]
+name = "claude"
+kind = "anthropic"
+base_url = "`+claude.URL+`"
+api_key = "sk-ant-upstream-0123456789"
+models = ["claude-sonnet-4-5"]
+[[providers]]
+name = "backup"
+kind = "openai"
+base_url = "`+backup.URL+`/v1"
+api_key = "sk-upstream-secret-value"
+models = ["gpt-3.5-turbo"]
+[[routes]]
+model = "claude-sonnet-4-5"
+targets = ["claude:claude-sonnet-4-5", "backup:gpt-3.5-turbo"]
+`, nil)
+	c := g.anthropicClient()
+	stream := c.Messages.NewStreaming(context.Background(), anthropic.MessageNewParams{Model: "claude-sonnet-4-5", MaxTokens: 64,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hello"))}})
+	acc := anthropic.Message{}
+	for stream.Next() {
+		if err := acc.Accumulate(stream.Current()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(acc.Content) != 1 || acc.Content[0].Text != want.String() || acc.Model != "claude-sonnet-4-5" ||
+		acc.StopReason != "end_turn" || acc.Usage.OutputTokens == 0 {
+		t.Fatalf("failed-over answer %+v, want text %q", acc, want.String())
+	}
+	sent := backup.Last(t).Body
+	if gjson.GetBytes(sent, "messages.0.content").Str != "hello" && gjson.GetBytes(sent, "messages.0.content.0.text").Str != "hello" {
+		t.Fatalf("backup got %s", sent)
+	}
+	row := g.rows(t, 1)[0]
+	if row.Provider != "backup" || row.Attempts != 2 || row.Endpoint != "/v1/messages" || row.CompletionTokens == 0 {
+		t.Fatalf("row %+v", row)
+	}
+}
