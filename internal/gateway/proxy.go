@@ -63,6 +63,10 @@ type exchange struct {
 func (g *Gateway) proxyHandler(ep provider.Endpoint) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		x := &exchange{g: g, w: w, r: r, ep: ep, id: reqIDFrom(r.Context()), start: time.Now(), codec: codecs[ep]}
+		if ep == provider.Messages {
+			// Anthropic's clients report this header's value in their errors.
+			w.Header().Set("Request-Id", x.id)
+		}
 		defer x.finish()
 		x.serve()
 	}
