@@ -73,7 +73,7 @@ func (x *exchange) event(latency time.Duration) events.Request {
 		PromptTokens: x.usage.PromptTokens, CompletionTokens: x.usage.CompletionTokens,
 		CachedTokens: x.usage.CachedTokens, CacheWriteTokens: x.usage.CacheWriteTokens,
 		TokensEstimated: !x.usage.Reported && x.usage.Total() > 0,
-		Dialect: x.di.inbound(x.ep), UpstreamDialect: x.di.upstream, Dropped: x.di.dropped}
+		Dialect:         x.di.inbound(x.ep), UpstreamDialect: x.di.upstream, Dropped: x.di.dropped}
 	if x.p != nil {
 		ev.KeyID, ev.KeyName, ev.Project = x.p.KeyID, x.p.Name, x.p.Project
 	}

@@ -25,7 +25,7 @@ func testInsertAndReadRequestRoundTrip(t *testing.T, s *Store) {
 		TTFTMS: fp(120.25), OverheadMS: 1.5, PromptTokens: 11, CompletionTokens: 22, CachedTokens: 3,
 		TokensEstimated: true, CostUSD: fp(0.00042), Attempts: 3, Error: "",
 		Dialect: "messages", UpstreamDialect: "chat", SessionID: "0b9e-session", CacheWriteTokens: 4,
-		Dropped: []string{"thinking", "metadata.user_id"},
+		Dropped:     []string{"thinking", "metadata.user_id"},
 		RequestBody: `{"model":"smart"}`, ResponseBody: "Hello",
 	}
 	unpriced := RequestRow{ID: "req-2", Started: start.Add(time.Second), Model: "local", Status: 502,
