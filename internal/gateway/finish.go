@@ -72,8 +72,8 @@ func (x *exchange) event(latency time.Duration) events.Request {
 		Started: x.start, Status: x.status, LatencyMS: ms(latency), Error: x.errMsg,
 		PromptTokens: x.usage.PromptTokens, CompletionTokens: x.usage.CompletionTokens,
 		CachedTokens: x.usage.CachedTokens, CacheWriteTokens: x.usage.CacheWriteTokens,
-		TokensEstimated: !x.usage.Reported && x.usage.Total() > 0,
-		Dialect:         x.di.inbound(x.ep), UpstreamDialect: x.di.upstream, Dropped: x.di.dropped}
+		TokensEstimated: !x.usage.Reported && x.usage.Total() > 0}
+	ev.Dialect, ev.UpstreamDialect, ev.Dropped = x.di.inbound(x.ep), x.di.upstream, x.di.dropped
 	if x.p != nil {
 		ev.KeyID, ev.KeyName, ev.Project = x.p.KeyID, x.p.Name, x.p.Project
 	}
