@@ -12,6 +12,7 @@ import (
 	"github.com/jmanhype/runestone/internal/provider/mock"
 	"github.com/jmanhype/runestone/internal/resilience"
 	"github.com/jmanhype/runestone/internal/router"
+	"github.com/jmanhype/runestone/internal/store"
 	"github.com/jmanhype/runestone/internal/usage"
 )
 
@@ -96,5 +97,15 @@ func TestChatRequestLogsDialectAndSession(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("no request_finished event")
 		}
+	}
+}
+
+func TestDetailFromRowCarriesDialects(t *testing.T) {
+	d := detailFromRow(store.RequestRow{ID: "r", Dialect: "messages", UpstreamDialect: "chat", SessionID: "s",
+		CachedTokens: 3, CacheWriteTokens: 2, Dropped: []string{"thinking"}})
+	r := d.Request
+	if r.Dialect != "messages" || r.UpstreamDialect != "chat" || r.Session != "s" || r.CachedTokens != 3 ||
+		r.CacheWriteTokens != 2 || len(r.Dropped) != 1 {
+		t.Fatalf("%+v", r)
 	}
 }
