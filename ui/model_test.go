@@ -145,14 +145,15 @@ func TestDetailView(t *testing.T) {
 	}
 	m.Update(cmd())
 	v := m.View()
-	for _, want := range []string{"Request req_failover", "openai→backup ×3", "Attempts (3)", "upstream 503: overloaded"} {
+	for _, want := range []string{"Request req_failover", "openai→backup ×3", "Attempts (3)", "upstream 503: overloaded",
+		"responses → chat  (translated)", "codex-91", "read 512  written 0", "reasoning.summary, store"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("detail view lacks %q", want)
 		}
 	}
 	// The bodies are below the fold: scroll to them.
 	press(m, "G")
-	if v := m.View(); !strings.Contains(v, `"finish_reason": "stop"`) {
+	if v := m.View(); !strings.Contains(v, `"status": "completed"`) {
 		t.Errorf("scrolled detail view lacks the pretty-printed response body:\n%s", v)
 	}
 	press(m, "esc")

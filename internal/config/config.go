@@ -135,10 +135,14 @@ type Route struct {
 	Targets []string `toml:"targets"`
 }
 
-// Price is USD per million tokens.
+// Price is USD per million tokens. A cache rate left out (or 0) is unknown: a
+// request that read or wrote the cache is then recorded with an unknown cost.
 type Price struct {
-	Input  float64 `toml:"input"`
-	Output float64 `toml:"output"`
+	Input        float64 `toml:"input"`
+	Output       float64 `toml:"output"`
+	CacheRead    float64 `toml:"cache_read,omitempty"`
+	CacheWrite   float64 `toml:"cache_write,omitempty"`
+	CacheWrite1h float64 `toml:"cache_write_1h,omitempty"`
 }
 
 // Provider kinds.

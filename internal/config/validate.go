@@ -3,8 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -90,15 +92,34 @@ func (c *Config) Validate() error {
 			add("provider %q: base_url %q is this gateway's own address (did OPENAI_BASE_URL meant for your app reach the gateway?)", p.Name, p.BaseURL)
 		}
 	}
+	// A route's model is an exact name or a glob ("claude-*", "*haiku*": '*' matches
+	// any run of characters); exact names win over globs, then the first glob.
+	routeNames := map[string]bool{}
 	for _, r := range c.Routes {
 		if r.Model == "" || len(r.Targets) == 0 {
 			add("every [[routes]] entry needs model and targets")
 			continue
 		}
+		if routeNames[r.Model] {
+			add("two routes are named %q (only the first would ever match)", r.Model)
+		}
+		routeNames[r.Model] = true
 		for _, t := range r.Targets {
-			prov, _, ok := strings.Cut(t, ":")
-			if !ok || !names[prov] {
+			prov, model, ok := strings.Cut(t, ":")
+			switch {
+			case !ok || !names[prov]:
 				add("route %q: target %q must be provider:model with a configured provider", r.Model, t)
+			case model == "" || strings.Contains(model, "*"):
+				add("route %q: target %q must name one model (globs belong in the route's model)", r.Model, t)
+			}
+		}
+	}
+	for _, m := range slices.Sorted(maps.Keys(c.Pricing)) {
+		p := c.Pricing[m]
+		for _, v := range []float64{p.Input, p.Output, p.CacheRead, p.CacheWrite, p.CacheWrite1h} {
+			if v < 0 {
+				add("pricing %q: prices must be >= 0", m)
+				break
 			}
 		}
 	}

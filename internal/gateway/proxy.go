@@ -58,6 +58,7 @@ type exchange struct {
 	chunks    int
 	overhead  time.Duration
 	upstreamT time.Duration
+	di        dialectInfo // dialects, session and dropped fields, for the log (dialectinfo.go)
 }
 
 func (g *Gateway) proxyHandler(ep provider.Endpoint) http.HandlerFunc {
