@@ -52,6 +52,21 @@ func (x *exchange) finish() {
 	}
 }
 
+// upstreamDialect names the API spoken to the provider that answered: the client's
+// when relayed natively, else chat — which the Anthropic provider speaks to its
+// upstream as Messages.
+func (x *exchange) upstreamDialect() string {
+	switch {
+	case x.res.Target.Provider.Kind() == "anthropic":
+		return "messages"
+	case x.native:
+		return x.di.inbound(x.ep)
+	case x.codec != nil:
+		return "chat"
+	}
+	return x.di.inbound(x.ep)
+}
+
 // estimateUsage fills token counts the upstream did not report.
 func (x *exchange) estimateUsage() {
 	// A stream cut after some events still delivered (and was billed for) them.
@@ -77,6 +92,9 @@ func (x *exchange) event(latency time.Duration) events.Request {
 		PromptTokens: x.usage.PromptTokens, CompletionTokens: x.usage.CompletionTokens,
 		CachedTokens: x.usage.CachedTokens, CacheWriteTokens: x.usage.CacheWriteTokens,
 		TokensEstimated: !x.usage.Reported && x.usage.Total() > 0}
+	if x.res != nil && x.di.upstream == "" {
+		x.di.upstream = x.upstreamDialect()
+	}
 	ev.Dialect, ev.UpstreamDialect, ev.Dropped = x.di.inbound(x.ep), x.di.upstream, x.di.dropped
 	if x.p != nil {
 		ev.KeyID, ev.KeyName, ev.Project = x.p.KeyID, x.p.Name, x.p.Project

@@ -35,10 +35,9 @@ type exchange struct {
 
 	// codec is the inbound dialect's translator (nil for chat, completions, embeddings).
 	codec *codec
-	// chat is the body translated to chat, made once when some target needs it;
-	// dropped lists what the translation could not carry.
-	chat    []byte
-	dropped []string
+	// chat is the body translated to chat, made once when some target needs it (what
+	// the translation could not carry is in di.dropped).
+	chat []byte
 	// native is set when the answer came from a provider speaking the client's dialect.
 	native bool
 
@@ -64,6 +63,9 @@ type exchange struct {
 func (g *Gateway) proxyHandler(ep provider.Endpoint) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		x := &exchange{g: g, w: w, r: r, ep: ep, id: reqIDFrom(r.Context()), start: time.Now(), codec: codecs[ep]}
+		if x.codec != nil {
+			x.di.dialect = x.codec.name
+		}
 		if ep == provider.Messages {
 			// Anthropic's clients report this header's value in their errors.
 			w.Header().Set("Request-Id", x.id)
@@ -171,7 +173,7 @@ func (x *exchange) translateIfNeeded(targets []resilience.Target) *apierr.Error 
 			}
 			return apierr.BadRequest("", "%v", err)
 		}
-		x.chat, x.dropped = chat, dropped
+		x.chat, x.di.dropped = chat, dropped
 		return nil
 	}
 	return nil
