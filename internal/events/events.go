@@ -57,6 +57,8 @@ type Request struct {
 	TokensEstimated  bool     `json:"tokens_estimated,omitempty"`
 	CostUSD          *float64 `json:"cost_usd,omitempty"` // nil when the model has no price
 	Error            string   `json:"error,omitempty"`
+	// TraceID is the OpenTelemetry trace id of the request, when tracing is on.
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // Attempt is one upstream try within a request.

@@ -15,6 +15,7 @@ import (
 	"github.com/jmanhype/runestone/internal/limits"
 	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/jmanhype/runestone/internal/resilience"
+	"github.com/jmanhype/runestone/internal/telemetry"
 )
 
 // statusClientClosed records a request whose client went away (nginx's convention).
@@ -45,11 +46,13 @@ type exchange struct {
 	chunks    int
 	overhead  time.Duration
 	upstreamT time.Duration
+	span      *telemetry.Span // telemetry; nil when off
 }
 
 func (g *Gateway) proxyHandler(ep provider.Endpoint) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		x := &exchange{g: g, w: w, r: r, ep: ep, id: reqIDFrom(r.Context()), start: time.Now()}
+		x.traceStart() // telemetry
 		defer x.finish()
 		x.serve()
 	}
@@ -135,10 +138,10 @@ func (g *Gateway) authenticate(r *http.Request) (*auth.Principal, *apierr.Error)
 
 func (x *exchange) serveBody(call *provider.Call, targets []resilience.Target) {
 	res, err := x.g.o.Executor.Execute(x.r.Context(), x.id, targets,
-		func(ctx context.Context, t resilience.Target) (*provider.Response, error) {
+		x.traced(func(ctx context.Context, t resilience.Target) (*provider.Response, error) { // telemetry: x.traced
 			call.Model = t.Model
 			return t.Provider.Do(ctx, call)
-		})
+		}))
 	if err != nil {
 		x.upstreamFailed(err)
 		return
@@ -212,7 +215,7 @@ func (x *exchange) serveStream(call *provider.Call, targets []resilience.Target)
 	sw := newStreamWriter(x.w, g.o.KeepAlive, g.o.StreamIdle)
 	defer sw.stop()
 	res, err := g.o.Executor.Execute(x.r.Context(), x.id, targets,
-		func(ctx context.Context, t resilience.Target) (*provider.Response, error) {
+		x.traced(func(ctx context.Context, t resilience.Target) (*provider.Response, error) { // telemetry: x.traced
 			call.Model = t.Model
 			resp, err := t.Provider.Do(ctx, call)
 			if err != nil {
@@ -228,7 +231,7 @@ func (x *exchange) serveStream(call *provider.Call, targets []resilience.Target)
 			}
 			resp.Stream = &primed{Stream: resp.Stream, first: first}
 			return resp, nil
-		})
+		}))
 	if err != nil {
 		if !sw.headersSent() {
 			x.upstreamFailed(err)
