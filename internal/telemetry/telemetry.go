@@ -57,6 +57,8 @@ type Options struct {
 	Logger  *slog.Logger
 	// BatchTimeout overrides the batch processor's 5s export delay (tests).
 	BatchTimeout time.Duration
+
+	spanExporter sdktrace.SpanExporter // replaces the OTLP one (this package's tests)
 }
 
 // Telemetry owns the tracer and meter providers. Methods are safe for concurrent use.
@@ -110,9 +112,12 @@ func New(ctx context.Context, o Options) (*Telemetry, error) {
 	}))
 
 	res := resource.NewSchemaless(t.resourceAttrs(c, o.Version)...)
-	spanExp, traceURL, err := newSpanExporter(ctx, c)
-	if err != nil {
-		return nil, fmt.Errorf("telemetry: %w", err)
+	spanExp, traceURL := o.spanExporter, "(test exporter)"
+	if spanExp == nil {
+		var err error
+		if spanExp, traceURL, err = newSpanExporter(ctx, c); err != nil {
+			return nil, fmt.Errorf("telemetry: %w", err)
+		}
 	}
 	bsp := []sdktrace.BatchSpanProcessorOption{}
 	if o.BatchTimeout > 0 {
