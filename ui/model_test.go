@@ -145,7 +145,8 @@ func TestDetailView(t *testing.T) {
 	}
 	m.Update(cmd())
 	v := m.View()
-	for _, want := range []string{"Request req_failover", "openai→backup ×3", "Attempts (3)", "upstream 503: overloaded"} {
+	for _, want := range []string{"Request req_failover", "openai→backup ×3", "Attempts (3)", "upstream 503: overloaded",
+		"trace       4bf92f3577b34da6a3ce929d0e0e4736"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("detail view lacks %q", want)
 		}
