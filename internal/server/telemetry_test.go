@@ -340,7 +340,7 @@ func TestTelemetryCollectorDown(t *testing.T) {
 		}
 		waitFor(t, func() bool { return tel.Dropped() > before })
 	}
-	if n := strings.Count(logs.String(), "collector is unreachable"); n != 1 {
+	if n := strings.Count(logs.String(), "export to the OTLP collector failed"); n != 1 {
 		t.Fatalf("%d outage log lines, want exactly 1:\n%s", n, logs.String())
 	}
 	_, _, metrics := g.do("GET", "/metrics", "", map[string]string{"Authorization": ""})

@@ -286,24 +286,38 @@ func (i *injector) RoundTrip(r *http.Request) (*http.Response, error) {
 	return i.next.RoundTrip(r)
 }
 
-// exportHealth counts failed exports and logs one line when the collector becomes
-// unreachable and one when it is back, not one per batch.
+// exportHealth counts failed exports and logs one line when export starts failing
+// and one when every signal exports again, not one per batch. Spans and metrics keep
+// separate flags: a backend that takes traces but not metrics (Jaeger, Langfuse) logs
+// once, instead of flapping each time the other signal succeeds.
 type exportHealth struct {
 	log     *slog.Logger
-	down    atomic.Bool
+	mu      sync.Mutex
+	down    [2]bool // by signal
 	dropped atomic.Uint64
 }
 
-func (h *exportHealth) result(err error, spans int) {
+const (
+	sigSpans = iota
+	sigMetrics
+)
+
+var signalNames = [2]string{"spans", "metrics"}
+
+func (h *exportHealth) result(sig int, err error, spans int) {
 	if err != nil {
 		h.dropped.Add(uint64(spans))
-		if h.down.CompareAndSwap(false, true) {
-			h.log.Warn("telemetry: the OTLP collector is unreachable; spans are dropped until it is back", "err", err)
-		}
-		return
 	}
-	if h.down.CompareAndSwap(true, false) {
-		h.log.Info("telemetry: the OTLP collector is reachable again")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	wasDown := h.down[sigSpans] || h.down[sigMetrics]
+	h.down[sig] = err != nil
+	isDown := h.down[sigSpans] || h.down[sigMetrics]
+	switch {
+	case isDown && !wasDown:
+		h.log.Warn("telemetry: export to the OTLP collector failed; "+signalNames[sig]+" are dropped until it succeeds", "err", err)
+	case wasDown && !isDown:
+		h.log.Info("telemetry: export to the OTLP collector works again")
 	}
 }
 
@@ -314,7 +328,7 @@ type countingSpanExporter struct {
 
 func (e *countingSpanExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
 	err := e.SpanExporter.ExportSpans(ctx, spans)
-	e.h.result(err, len(spans))
+	e.h.result(sigSpans, err, len(spans))
 	return err
 }
 
@@ -325,7 +339,7 @@ type countingMetricExporter struct {
 
 func (e *countingMetricExporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) error {
 	err := e.Exporter.Export(ctx, rm)
-	e.h.result(err, 0)
+	e.h.result(sigMetrics, err, 0)
 	return err
 }
 

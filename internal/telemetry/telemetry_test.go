@@ -219,16 +219,25 @@ func TestExportHealthLogsOncePerOutage(t *testing.T) {
 	var buf bytes.Buffer
 	h := &exportHealth{log: slog.New(slog.NewTextHandler(&buf, nil))}
 	boom := errors.New("connection refused")
-	h.result(boom, 3)
-	h.result(boom, 2)
-	h.result(nil, 4)
-	h.result(nil, 1)
-	h.result(boom, 1)
+	h.result(sigSpans, boom, 3)
+	h.result(sigMetrics, boom, 0) // same outage: no second line
+	h.result(sigSpans, boom, 2)
+	h.result(sigSpans, nil, 4)
+	h.result(sigMetrics, nil, 0) // now everything works: one recovery line
+	h.result(sigSpans, nil, 1)
+	h.result(sigSpans, boom, 1) // a second outage
+	// A backend without metrics: its first failure is an outage (line 3), then spans
+	// succeeding beside metrics failing logs nothing more (no flapping).
+	h.result(sigSpans, nil, 1)
+	for range 3 {
+		h.result(sigMetrics, boom, 0)
+		h.result(sigSpans, nil, 1)
+	}
 	if h.dropped.Load() != 6 {
 		t.Fatalf("dropped %d, want 6", h.dropped.Load())
 	}
 	out := buf.String()
-	if strings.Count(out, "unreachable") != 2 || strings.Count(out, "reachable again") != 1 {
+	if strings.Count(out, "failed") != 3 || strings.Count(out, "works again") != 2 {
 		t.Fatalf("log:\n%s", out)
 	}
 }
