@@ -212,6 +212,7 @@ func busyScript() []events.Event {
 	fo.Providers, fo.Attempts = []string{"openai", "backup"}, 3
 	fo.Endpoint, fo.Dialect, fo.UpstreamDialect, fo.Session = "/v1/responses", "responses", "chat", "codex-91"
 	fo.CachedTokens, fo.Dropped = 512, []string{"reasoning.summary", "store"}
+	fo.TraceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	evs = append(evs, started(fo),
 		events.Event{Kind: events.KindAttempt, Attempt: &events.Attempt{RequestID: fo.ID, Provider: "openai", Model: "gpt-4o", Number: 1, Status: 503, LatencyMS: 1200, Error: "upstream 503: overloaded", Retrying: true}},
 		events.Event{Kind: events.KindAttempt, Attempt: &events.Attempt{RequestID: fo.ID, Provider: "openai", Model: "gpt-4o", Number: 2, Status: 503, LatencyMS: 1150, Error: "upstream 503: overloaded", Retrying: true}},
@@ -240,6 +241,7 @@ func failoverDetail() *events.RequestDetail {
 		}
 	}
 	r.OverheadMS = 2.4
+	r.TraceID = "" // the request log has none: the view keeps the live event's
 	return &events.RequestDetail{
 		Request: r,
 		Attempts: []events.Attempt{

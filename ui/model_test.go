@@ -146,7 +146,8 @@ func TestDetailView(t *testing.T) {
 	m.Update(cmd())
 	v := m.View()
 	for _, want := range []string{"Request req_failover", "openai→backup ×3", "Attempts (3)", "upstream 503: overloaded",
-		"responses → chat  (translated)", "codex-91", "read 512  written 0", "reasoning.summary, store"} {
+		"responses → chat  (translated)", "codex-91", "read 512  written 0", "reasoning.summary, store",
+		"trace       4bf92f3577b34da6a3ce929d0e0e4736"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("detail view lacks %q", want)
 		}

@@ -85,6 +85,9 @@ func (m *Model) setDetailContent() {
 	if r.Error != "" {
 		field("error", m.st.bad.Render(r.Error))
 	}
+	if r.TraceID != "" {
+		field("trace", r.TraceID) // OpenTelemetry trace id: paste it into Jaeger, Tempo, …
+	}
 
 	section("Timings")
 	field("latency", fmtMS(r.LatencyMS))

@@ -41,6 +41,17 @@ var envDocs = []struct{ name, key, sample, note string }{
 	{"RUNESTONE_REDIS_URL", "limits.redis_url", "redis://127.0.0.1:6379/0", ""},
 	{"RUNESTONE_ON_REDIS_ERROR", "limits.on_redis_error", "fail-open", "`fail-closed` or `fail-open`"},
 	{"RUNESTONE_LOG_FORMAT", "", "json", "process log format, `text` or `json`; `serve --log-format` wins"},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "telemetry.endpoint", "http://127.0.0.1:4318", "turns tracing on"},
+	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "telemetry.traces_endpoint", "http://127.0.0.1:4318/v1/traces", "turns tracing on; used as is"},
+	{"OTEL_EXPORTER_OTLP_PROTOCOL", "telemetry.protocol", "grpc", "`http/protobuf` or `grpc`; OTEL_EXPORTER_OTLP_TRACES_PROTOCOL wins"},
+	{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "telemetry.protocol", "grpc", ""},
+	{"OTEL_EXPORTER_OTLP_HEADERS", "telemetry.headers", "authorization=Basic%20abc", "`k=v,k2=v2`, values percent-encoded; added to the file's headers"},
+	{"OTEL_SERVICE_NAME", "telemetry.service_name", "gateway-dev", ""},
+	{"OTEL_RESOURCE_ATTRIBUTES", "telemetry.resource_attributes", "deployment.environment=dev", "`k=v,k2=v2`; added to the file's attributes"},
+	{"OTEL_TRACES_SAMPLER", "telemetry.sampler", "traceidratio", ""},
+	{"OTEL_TRACES_SAMPLER_ARG", "telemetry.sampler_arg", "0.25", ""},
+	{"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "telemetry.capture_content", "true", "`true` or `false`"},
+	{"OTEL_SDK_DISABLED", "", "", "`true` turns tracing off whatever the endpoints say"},
 	{"OPENAI_API_KEY", "", "sk-test", "without `[[providers]]`: enables the built-in `openai` provider (priority 1)"},
 	{"OPENAI_BASE_URL", "", "http://127.0.0.1:1/v1", "base URL of that built-in `openai` provider"},
 	{"ANTHROPIC_API_KEY", "", "sk-ant-test", "without `[[providers]]`: enables the built-in `anthropic` provider (priority 2)"},
@@ -68,11 +79,12 @@ var moreDocs = map[string]string{
 
 // tableDocs introduces tables whose template line has no comment.
 var tableDocs = map[string]string{
-	"server":  "The HTTP listener.",
-	"auth":    "Client authentication. Keys made with `runestone keys create` live in the database, not here.",
-	"router":  "How a model name's targets are ordered and retried.",
-	"breaker": "One circuit breaker per provider: an open breaker is skipped without a request.",
-	"log":     "The request log that `runestone logs` reads.",
+	"server":    "The HTTP listener.",
+	"auth":      "Client authentication. Keys made with `runestone keys create` live in the database, not here.",
+	"router":    "How a model name's targets are ordered and retried.",
+	"breaker":   "One circuit breaker per provider: an open breaker is skipped without a request.",
+	"log":       "The request log that `runestone logs` reads.",
+	"telemetry": "OpenTelemetry traces and GenAI metrics over OTLP.",
 }
 
 // notInTemplate are Config keys the template does not show, with what to say about them.
@@ -388,7 +400,8 @@ func TestDocsEnvVars(t *testing.T) {
 			t.Errorf("%s=%s changed nothing; the page says it sets %s", e.name, e.sample, e.key)
 		}
 		_, key, _ := strings.Cut(e.key, ".")
-		if !strings.Contains(got, key+" = ") {
+		// A map key renders as its own table ([telemetry.headers]).
+		if !strings.Contains(got, key+" = ") && !strings.Contains(got, "."+key+"]") {
 			t.Errorf("%s: the rendered config has no key %s", e.name, key)
 		}
 	}
@@ -397,7 +410,7 @@ func TestDocsEnvVars(t *testing.T) {
 		t.Fatal(err)
 	}
 	var missing []string
-	for _, m := range regexp.MustCompile(`"((?:RUNESTONE|OPENAI|ANTHROPIC)_[A-Z_]+|PORT)"`).FindAllStringSubmatch(string(src), -1) {
+	for _, m := range regexp.MustCompile(`"((?:RUNESTONE|OPENAI|ANTHROPIC|OTEL)_[A-Z_]+|PORT)"`).FindAllStringSubmatch(string(src), -1) {
 		if !documented[m[1]] {
 			missing = append(missing, m[1])
 		}

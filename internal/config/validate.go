@@ -64,6 +64,7 @@ func (c *Config) Validate() error {
 	if c.Breaker.HalfOpenMax < 1 {
 		add("breaker.half_open_max must be >= 1")
 	}
+	c.validateTelemetry(add)
 	names := map[string]bool{}
 	for i, p := range c.Providers {
 		switch {
@@ -158,4 +159,27 @@ func IsLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+func (c *Config) validateTelemetry(add func(string, ...any)) {
+	t := c.Telemetry
+	switch t.Protocol {
+	case ProtocolHTTP, ProtocolGRPC:
+	default:
+		add("telemetry.protocol %q: want http/protobuf or grpc", t.Protocol)
+	}
+	for _, e := range []struct{ name, v string }{{"telemetry.endpoint", t.Endpoint}, {"telemetry.traces_endpoint", t.TracesEndpoint}} {
+		if e.v == "" {
+			continue
+		}
+		if u, err := url.Parse(e.v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("%s %q must be a URL starting with http:// or https://", e.name, e.v)
+		}
+	}
+	if !slices.Contains(Samplers, t.Sampler) {
+		add("telemetry.sampler %q: want one of %s", t.Sampler, strings.Join(Samplers, ", "))
+	}
+	if t.SamplerArg < 0 || t.SamplerArg > 1 {
+		add("telemetry.sampler_arg must be between 0 and 1, got %g", t.SamplerArg)
+	}
 }

@@ -67,6 +67,8 @@ type Request struct {
 	Session string `json:"session,omitempty"`
 	// Dropped lists request fields a translation between dialects could not carry.
 	Dropped []string `json:"dropped,omitempty"`
+	// TraceID is the OpenTelemetry trace id of the request, when tracing is on.
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // Attempt is one upstream try within a request.

@@ -27,6 +27,7 @@ func (x *exchange) finish() {
 	x.estimateUsage()
 	tokens := x.usage.Total()
 	ev := x.event(latency)
+	x.traceEnd(&ev) // telemetry
 	if ev.CostUSD != nil && x.p != nil {
 		g.o.Spend.Add(x.p.KeyID, *ev.CostUSD)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/jmanhype/runestone/internal/limits"
 	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/jmanhype/runestone/internal/resilience"
+	"github.com/jmanhype/runestone/internal/telemetry"
 	"github.com/tidwall/gjson"
 )
 
@@ -57,7 +58,8 @@ type exchange struct {
 	chunks    int
 	overhead  time.Duration
 	upstreamT time.Duration
-	di        dialectInfo // dialects, session and dropped fields, for the log (dialectinfo.go)
+	di        dialectInfo     // dialects, session and dropped fields, for the log (dialectinfo.go)
+	span      *telemetry.Span // telemetry; nil when off
 }
 
 func (g *Gateway) proxyHandler(ep provider.Endpoint) http.HandlerFunc {
@@ -70,6 +72,7 @@ func (g *Gateway) proxyHandler(ep provider.Endpoint) http.HandlerFunc {
 			// Anthropic's clients report this header's value in their errors.
 			w.Header().Set("Request-Id", x.id)
 		}
+		x.traceStart()
 		defer x.finish()
 		x.serve()
 	}
@@ -239,9 +242,9 @@ func (g *Gateway) authenticate(r *http.Request) (*auth.Principal, *apierr.Error)
 
 func (x *exchange) serveBody(call *provider.Call, targets []resilience.Target) {
 	res, err := x.g.o.Executor.Execute(x.r.Context(), x.id, targets,
-		func(ctx context.Context, t resilience.Target) (*provider.Response, error) {
+		x.traced(func(ctx context.Context, t resilience.Target) (*provider.Response, error) {
 			return x.do(ctx, t, call)
-		})
+		}))
 	if err != nil {
 		x.upstreamFailed(err)
 		return
@@ -353,7 +356,7 @@ func (x *exchange) serveStream(call *provider.Call, targets []resilience.Target)
 	sw := newStreamWriter(x.w, g.o.KeepAlive, g.o.StreamIdle)
 	defer sw.stop()
 	res, err := g.o.Executor.Execute(x.r.Context(), x.id, targets,
-		func(ctx context.Context, t resilience.Target) (*provider.Response, error) {
+		x.traced(func(ctx context.Context, t resilience.Target) (*provider.Response, error) {
 			resp, err := x.do(ctx, t, call)
 			if err != nil {
 				return nil, err
@@ -368,7 +371,7 @@ func (x *exchange) serveStream(call *provider.Call, targets []resilience.Target)
 			}
 			resp.Stream = &primed{Stream: resp.Stream, first: first}
 			return resp, nil
-		})
+		}))
 	if err != nil {
 		if !sw.headersSent() {
 			x.upstreamFailed(err)
