@@ -271,3 +271,44 @@ func testSessionFilter(t *testing.T, s *Store) {
 		t.Fatalf("usage: %v %+v", err, us)
 	}
 }
+
+// TestMigration3UpgradesALoggedTable applies 0003 to a request log that already has
+// rows, as an upgrade does: the old rows read back with empty dialect fields.
+func TestMigration3UpgradesALoggedTable(t *testing.T) { forEachDriver(t, testMigration3Upgrade) }
+
+func testMigration3Upgrade(t *testing.T, s *Store) {
+	ctx := context.Background()
+	// Back to the schema before 0003 (DROP COLUMN: SQLite 3.35+, any Postgres).
+	undo := []string{"DROP INDEX requests_session"}
+	for _, c := range []string{"dialect", "upstream_dialect", "session_id", "cache_write_tokens", "dropped"} {
+		undo = append(undo, "ALTER TABLE requests DROP COLUMN "+c)
+	}
+	undo = append(undo, "DELETE FROM schema_migrations WHERE version = 3")
+	for _, q := range undo {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if _, err := s.db.ExecContext(ctx, "INSERT INTO requests (id, ts, model, prompt_tokens) VALUES (?, ?, ?, ?)",
+		"old-row", time.Now().UnixMilli(), "gpt-4o", 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.RequestsByID(ctx, "old-row")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := got[0]
+	if r.PromptTokens != 7 || r.Dialect != "" || r.UpstreamDialect != "" || r.SessionID != "" || r.CacheWriteTokens != 0 || r.Dropped != nil {
+		t.Fatalf("old row after 0003: %+v", r)
+	}
+	// And the new columns take values.
+	if err := s.InsertRequests(ctx, []RequestRow{{ID: "new-row", SessionID: "s", Dialect: "responses"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ListRequests(ctx, RequestFilter{Session: "s"}); len(got) != 1 || got[0].Dialect != "responses" {
+		t.Fatalf("new row: %+v", got)
+	}
+}
