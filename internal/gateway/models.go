@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/dialect/messages"
 	"github.com/jmanhype/runestone/internal/router"
 )
 
@@ -134,58 +135,13 @@ func (g *Gateway) getModel(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeModelsError answers in the caller's dialect: OpenAI's envelope, or
-// Anthropic's {"type":"error","error":{type,message},"request_id"} with the error
-// type Anthropic uses for the status.
+// Anthropic's when the request carried anthropic-version.
 func (g *Gateway) writeModelsError(w http.ResponseWriter, anthropic bool, e *apierr.Error) {
 	if !anthropic {
 		apierr.Write(w, e)
 		return
 	}
-	for k, vs := range e.Header {
-		w.Header()[k] = vs
-	}
-	type body struct {
-		Type  string `json:"type"`
-		Error struct {
-			Type    string `json:"type"`
-			Message string `json:"message"`
-		} `json:"error"`
-		RequestID string `json:"request_id"`
-	}
-	var b body
-	b.Type, b.Error.Type, b.Error.Message = "error", anthropicErrorType(e.Status), e.Message
-	b.RequestID = w.Header().Get("X-Request-Id")
-	writeJSON(w, e.Status, b)
-}
-
-// anthropicErrorType is the error "type" Anthropic's API sends with status.
-func anthropicErrorType(status int) string {
-	switch status {
-	case http.StatusBadRequest:
-		return "invalid_request_error"
-	case http.StatusUnauthorized:
-		return "authentication_error"
-	case http.StatusPaymentRequired:
-		return "billing_error"
-	case http.StatusForbidden:
-		return "permission_error"
-	case http.StatusNotFound:
-		return "not_found_error"
-	case http.StatusConflict:
-		return "conflict_error"
-	case http.StatusRequestEntityTooLarge:
-		return "request_too_large"
-	case http.StatusTooManyRequests:
-		return "rate_limit_error"
-	case 529, http.StatusServiceUnavailable:
-		return "overloaded_error"
-	case http.StatusGatewayTimeout:
-		return "timeout_error"
-	}
-	if status < 500 {
-		return "invalid_request_error"
-	}
-	return "api_error"
+	messages.WriteError(w, e, w.Header().Get("X-Request-Id"))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -69,3 +69,10 @@ func BenchmarkUsageScannerText(b *testing.B) {
 		s.Event("content_block_delta", data)
 	}
 }
+
+func TestUsageOneHourCacheWrites(t *testing.T) {
+	u := BodyUsage([]byte(`{"usage":{"input_tokens":3,"cache_creation_input_tokens":100,"cache_read_input_tokens":10,"cache_creation":{"ephemeral_5m_input_tokens":40,"ephemeral_1h_input_tokens":60},"output_tokens":5}}`))
+	if u.PromptTokens != 113 || u.CacheWriteTokens != 100 || u.CacheWrite1hTokens != 60 || u.CachedTokens != 10 {
+		t.Fatalf("%+v", u)
+	}
+}
