@@ -17,6 +17,8 @@ type Config struct {
 	Router    Router           `toml:"router"`
 	Breaker   Breaker          `toml:"breaker"`
 	Log       Log              `toml:"log"`
+	Record    Record           `toml:"record"`
+	Replay    Replay           `toml:"replay"`
 	Providers []Provider       `toml:"providers"`
 	Routes    []Route          `toml:"routes"`
 	Pricing   map[string]Price `toml:"pricing"`
@@ -101,6 +103,20 @@ type Log struct {
 	Retention      Duration `toml:"retention"`
 }
 
+// Record turns on recording: every exchange becomes a cassette file (see
+// docs/record-replay.md).
+type Record struct {
+	Dir string `toml:"dir"`
+}
+
+// Replay answers matching requests from recorded cassettes instead of providers.
+type Replay struct {
+	Dir         string   `toml:"dir"`
+	Strict      bool     `toml:"strict"`
+	Speed       float64  `toml:"speed"`
+	MatchIgnore []string `toml:"match_ignore"`
+}
+
 // Provider is one upstream.
 type Provider struct {
 	Name        string            `toml:"name"`
@@ -157,6 +173,7 @@ func Default() *Config {
 		Router:  Router{Policy: "default", Retries: 2, BackoffBase: Duration{200 * time.Millisecond}, BackoffMax: Duration{5 * time.Second}},
 		Breaker: Breaker{FailureThreshold: 5, Cooldown: Duration{30 * time.Second}, HalfOpenMax: 1},
 		Log:     Log{CaptureBodies: true, MaxBodyCapture: 65536, Retention: Duration{168 * time.Hour}},
+		Replay:  Replay{MatchIgnore: []string{}},
 		Pricing: map[string]Price{},
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jmanhype/runestone/internal/auth"
+	"github.com/jmanhype/runestone/internal/cassette"
 	"github.com/jmanhype/runestone/internal/config"
 	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/gateway"
@@ -56,6 +57,11 @@ type Server struct {
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	shutOnce sync.Once
+
+	// Recorder and Replayer are nil unless record.dir / replay.dir are set; `runestone
+	// exec` reads their Stats for its summary.
+	Recorder *cassette.Recorder
+	Replayer *cassette.Replayer
 }
 
 // New builds everything but does not listen yet.
@@ -95,6 +101,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (_ *Server, err err
 	}
 	s.router = router.New(providers, routes)
 	s.metrics = metrics.New()
+	if s.Recorder, s.Replayer, err = newCassettes(cfg); err != nil {
+		return nil, err
+	}
 	s.exec = resilience.New(s.resilienceOptions(pricer), providers)
 	s.writer = reqlog.New(reqlog.Options{Store: s.Store, Queue: 8192, Batch: 512, FlushEvery: 100 * time.Millisecond,
 		Retention: cfg.Log.Retention.Duration, Logger: o.Logger})
@@ -105,6 +114,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (_ *Server, err err
 		Log: s.writer, Store: s.Store, Metrics: s.metrics, Bus: s.Bus, Spend: spend,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, BodyTimeout: cfg.Server.ReadBodyTimeout.Duration, CaptureBodies: cfg.Log.CaptureBodies, MaxBodyCapture: cfg.Log.MaxBodyCapture,
 		Logger: o.Logger, LogRequests: o.LogRequests, KeepAlive: o.KeepAlive, StreamIdle: o.StreamIdle,
+		Recorder: s.Recorder, Replayer: s.Replayer,
 	})
 	s.http = &http.Server{
 		Handler:           s.Gateway.Handler(),
