@@ -55,12 +55,29 @@ func (s *scrubber) scrub(v string) string {
 			v = strings.ReplaceAll(v, sec, Redacted)
 		}
 	}
+	if !mayHoldKey(v) {
+		return v
+	}
 	return keyPattern.ReplaceAllStringFunc(v, func(m string) string {
 		if len(m) > 6 && strings.EqualFold(m[:6], "bearer") {
 			return m[:6] + " " + Redacted
 		}
 		return Redacted
 	})
+}
+
+// keyMarks are literal pieces every keyPattern match contains. Looking for them first
+// spares the regexp (a backtracking scan, ~100µs per KB) on the usual body with no key:
+// the replay hot path scrubs every request.
+var keyMarks = []string{"sk-", "earer", "EARER", "AKIA", "ASIA", "AIza", "ghp_", "gho_", "ghu_", "ghs_", "ghr_"}
+
+func mayHoldKey(v string) bool {
+	for _, m := range keyMarks {
+		if strings.Contains(v, m) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *scrubber) scrubMap(m map[string]string) {
