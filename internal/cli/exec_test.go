@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -155,5 +156,38 @@ func TestLogsExportCassettes(t *testing.T) {
 	}
 	if sums, _ := cassette.Check(dir2); len(sums) != 1 || sums[0].Events != 4 || sums[0].Answer != `"Hello there" stop=stop` {
 		t.Errorf("by id: %+v", sums)
+	}
+}
+
+// TestExecForwardsSIGTERM signals this process, as a CI runner cancelling a job would,
+// and expects the command's trap to run and its exit code to come back.
+func TestExecForwardsSIGTERM(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh")
+	}
+	var out, errb logsBuffer
+	f := &Factory{Out: &out, Err: &errb, Getenv: func(string) string { return "" }}
+	done := make(chan int, 1)
+	go func() {
+		done <- Execute(context.Background(), f, BuildInfo{}, []string{"exec", "--replay", t.TempDir(), "--",
+			"sh", "-c", `trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.05; done`})
+	}()
+	for !strings.Contains(out.String(), "ready") {
+		select {
+		case code := <-done:
+			t.Fatalf("exec ended early with %d: %s %s", code, out.String(), errb.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != 42 || !strings.Contains(out.String(), "got-term") {
+			t.Errorf("exit %d, output %q", code, out.String())
+		}
+	case <-time.After(time.Minute): // a hang guard, not a timing assertion
+		t.Fatal("the command never saw SIGTERM")
 	}
 }
