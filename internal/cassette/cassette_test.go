@@ -497,3 +497,32 @@ func TestNilRecorder(t *testing.T) {
 		t.Error("nil recorder did something")
 	}
 }
+
+func TestAnswerOfDialects(t *testing.T) {
+	ev := func(name, data string) Event { return Event{Event: name, Data: data} }
+	for _, tc := range []struct {
+		name string
+		resp Response
+		want string
+	}{
+		{"anthropic body", Response{Status: 200, Body: []byte(`{"type":"message","content":[{"type":"text","text":"Hi"},{"type":"tool_use","name":"f","input":{"a":1}}],"stop_reason":"tool_use"}`)},
+			`"Hi" f({"a":1}) stop=tool_use`},
+		{"responses body", Response{Status: 200, Body: []byte(`{"object":"response","status":"completed","output":[{"type":"message","content":[{"type":"output_text","text":"Yo"}]},{"type":"function_call","name":"g","arguments":"{}"}]}`)},
+			`"Yo" g({}) stop=completed`},
+		{"responses stream", Response{Status: 200, Stream: true, Events: []Event{
+			ev("response.output_text.delta", `{"type":"response.output_text.delta","delta":"Y"}`),
+			ev("response.output_text.delta", `{"type":"response.output_text.delta","delta":"o"}`),
+			ev("response.completed", `{"type":"response.completed","response":{"object":"response","status":"completed","output":[{"type":"function_call","name":"g","arguments":"{\"x\":2}"}]}}`),
+		}}, `"Yo" g({"x":2}) stop=completed`},
+		{"chat stream tools", Response{Status: 200, Stream: true, Events: []Event{
+			ev("", `{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"name":"h","arguments":"{\"q\""}}]}}]}`),
+			ev("", `{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":":1}"}}]},"finish_reason":"tool_calls"}]}`),
+			ev("", `[DONE]`),
+		}}, `h({"q":1}) stop=tool_calls`},
+		{"error", Response{Status: 429, Body: []byte(`{"error":{"message":"slow down"}}`)}, `error=slow down`},
+	} {
+		if got := answerOf(&Record{Response: tc.resp}).String(); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
