@@ -1,6 +1,9 @@
 package server
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/jmanhype/runestone/internal/cassette"
 	"github.com/jmanhype/runestone/internal/config"
 )
@@ -14,6 +17,12 @@ func newCassettes(cfg *config.Config) (*cassette.Recorder, *cassette.Replayer, e
 	var err error
 	secrets := cfg.Secrets()
 	if d := cfg.Replay.Dir; d != "" {
+		if !cfg.Replay.Strict {
+			// Record-on-miss may start from nothing: the first run fills the folder.
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return nil, nil, fmt.Errorf("create cassette folder: %w", err)
+			}
+		}
 		rep, err = cassette.OpenReplayer(d, cassette.ReplayOptions{Strict: cfg.Replay.Strict, Speed: cfg.Replay.Speed,
 			Ignore: cfg.Replay.MatchIgnore, Secrets: secrets})
 		if err != nil {

@@ -15,6 +15,16 @@ func TestNewCassettes(t *testing.T) {
 	if rec, rp, err := newCassettes(cfg); rec != nil || rp != nil || err != nil {
 		t.Fatalf("nothing configured: %v %v %v", rec, rp, err)
 	}
+	cfg.Replay.Dir = filepath.Join(dir, "missing")
+	if _, rp, err := newCassettes(cfg); err != nil || rp.Len() != 0 {
+		t.Fatalf("non-strict replay of a folder not made yet: %v", err)
+	}
+	cfg.Replay.Strict = true
+	cfg.Replay.Dir = filepath.Join(dir, "missing-too")
+	if _, _, err := newCassettes(cfg); err == nil {
+		t.Fatal("strict replay of a missing folder started")
+	}
+	cfg.Replay.Strict = false
 	cfg.Replay.Dir = dir
 	rec, rp, err := newCassettes(cfg)
 	if err != nil || rp == nil || rec == nil || rec.Dir() != dir {
