@@ -229,6 +229,14 @@ func (rp *Replayer) Stats() ReplayStats {
 // ErrStopped is Play's error when write returned false (the client went away).
 var ErrStopped = errors.New("cassette: replay stopped by the writer")
 
+// CopyHeader sets the recorded headers on dst (a ResponseWriter's), copying the value
+// slices so dst may be changed without touching the shared cassette.
+func (c *Cassette) CopyHeader(dst http.Header) {
+	for k, vs := range c.Header {
+		dst[k] = append([]string(nil), vs...)
+	}
+}
+
 // Frames returns the stream's SSE frames as recorded (shared: do not modify).
 func (c *Cassette) Frames() [][]byte { return c.frames }
 

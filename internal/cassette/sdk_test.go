@@ -65,9 +65,7 @@ func miniGateway(rec *cassette.Recorder, rp *cassette.Replayer, upstream string,
 		if rp != nil {
 			c, miss := rp.Match(r.URL.Path, r.Header, body)
 			if c != nil {
-				for k, v := range c.Header {
-					w.Header()[k] = v
-				}
+				c.CopyHeader(w.Header())
 				w.WriteHeader(c.Status)
 				if !c.Stream {
 					_, _ = w.Write(c.Body)
