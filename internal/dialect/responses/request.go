@@ -86,7 +86,8 @@ type inRequest struct {
 // droppedWhenSet are request fields with no chat meaning: reported when present and
 // not null. store and metadata are the gateway's (it keeps responses itself).
 var droppedWhenSet = []string{"include", "truncation", "service_tier", "prompt_cache_key",
-	"prompt_cache_retention", "top_logprobs", "max_tool_calls", "stream_options", "context_management"}
+	"prompt_cache_retention", "prompt_cache_options", "top_logprobs", "max_tool_calls", "stream_options",
+	"context_management", "moderation", "image", "access_programs"}
 
 // chatRequest is the neutral body ToChat produces.
 type chatRequest struct {

@@ -166,3 +166,14 @@ func WithHistory(body []byte, prevInput, prevOutput []byte) ([]byte, error) {
 	}
 	return sjson.DeleteBytes(out, "previous_response_id")
 }
+
+// StoreRequested reports whether the client wants the response kept: store defaults
+// to true in the Responses API, so only an explicit false turns it off.
+func StoreRequested(body []byte) bool {
+	return gjson.GetBytes(body, "store").Type != gjson.False
+}
+
+// PreviousResponseID returns the request's previous_response_id, "" when absent.
+func PreviousResponseID(body []byte) string {
+	return gjson.GetBytes(body, "previous_response_id").Str
+}

@@ -113,3 +113,14 @@ func TestConversationRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestStoreAndPrevious(t *testing.T) {
+	for body, want := range map[string]bool{`{}`: true, `{"store":true}`: true, `{"store":null}`: true, `{"store":false}`: false} {
+		if StoreRequested([]byte(body)) != want {
+			t.Errorf("StoreRequested(%s) != %v", body, want)
+		}
+	}
+	if PreviousResponseID([]byte(`{"previous_response_id":"resp_1"}`)) != "resp_1" || PreviousResponseID([]byte(`{}`)) != "" {
+		t.Error("PreviousResponseID")
+	}
+}

@@ -1,12 +1,17 @@
 package responses
 
 import (
+	"bytes"
 	"unsafe"
 
 	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/jmanhype/runestone/internal/usage"
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 )
+
+// defaultCountModel is the model input_tokens counts for when the body names none.
+const defaultCountModel = "gpt-4o"
 
 // UsageScanner reads usage out of a native Responses event stream relayed unchanged:
 // the terminal event (response.completed, response.incomplete or response.failed)
@@ -61,7 +66,15 @@ func readUsage(u gjson.Result) provider.Usage {
 // EstimateInputTokens counts the prompt tokens of a Responses request body (for
 // /v1/responses/input_tokens) as the chat request it translates to would count:
 // instructions, input items and tool definitions.
+//
+// The input_tokens endpoint does not require a model: without one the count uses
+// the o200k tokenizer of current OpenAI models.
 func EstimateInputTokens(est *usage.Estimator, body []byte) (int, error) {
+	if m := gjson.GetBytes(body, "model"); m.Type == gjson.Null || !m.Exists() {
+		if b, err := sjson.SetBytes(bytes.Clone(body), "model", defaultCountModel); err == nil {
+			body = b
+		}
+	}
 	chat, _, err := ToChat(body)
 	if err != nil {
 		return 0, err

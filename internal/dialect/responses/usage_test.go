@@ -64,7 +64,10 @@ func TestEstimateInputTokens(t *testing.T) {
 	if short <= 0 || long <= short+10 {
 		t.Fatalf("short %d long %d", short, long)
 	}
-	if _, err := EstimateInputTokens(est, []byte(`{"input":"x"}`)); err == nil {
-		t.Fatal("no error without a model")
+	if n, err := EstimateInputTokens(est, []byte(`{"input":"hi"}`)); err != nil || n != short {
+		t.Fatalf("without a model: %d, %v; want %d", n, err, short)
+	}
+	if _, err := EstimateInputTokens(est, []byte(`{"model":"gpt-4o","input":5}`)); err == nil {
+		t.Fatal("no error for a bad input")
 	}
 }
