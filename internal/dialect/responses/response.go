@@ -1,6 +1,7 @@
 package responses
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -91,7 +92,14 @@ func (r *Request) buildEcho(root gjson.Result) []byte {
 		if f.name == "service_tier" || !v.Exists() || v.Type == gjson.Null {
 			b = append(b, f.def...)
 		} else {
-			b = append(b, v.Raw...)
+			// Compact: a pretty-printed request would otherwise put raw newlines into
+			// an SSE data line and break the frame.
+			var c bytes.Buffer
+			if json.Compact(&c, []byte(v.Raw)) == nil {
+				b = append(b, c.Bytes()...)
+			} else {
+				b = append(b, f.def...)
+			}
 		}
 	}
 	return b
