@@ -347,6 +347,12 @@ func (r *Request) FromChat(chat []byte, model string, u provider.Usage) ([]byte,
 	if o.status != "completed" {
 		o.completed = 0
 	}
+	if u == (provider.Usage{}) {
+		// Nothing accounted: report what the chat answer itself says.
+		if cu := gjson.GetBytes(chat, "usage"); cu.IsObject() {
+			u = chatUsage(cu)
+		}
+	}
 	return appendResponse(make([]byte, 0, 512+len(items)), r, &o, items, &u), nil
 }
 

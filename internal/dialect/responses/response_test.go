@@ -102,6 +102,10 @@ func TestFromChatStatuses(t *testing.T) {
 	if out, _ := FromChat([]byte(`{"choices":[{"message":{"content":null,"refusal":"no"}}]}`), "m", provider.Usage{}); gjson.GetBytes(out, "output.0.content.0.refusal").Str != "no" {
 		t.Fatalf("refusal: %s", out)
 	}
+	out, _ = FromChat([]byte(`{"choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":7,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":3}}}`), "m", provider.Usage{})
+	if gjson.GetBytes(out, "usage").Raw != `{"input_tokens":7,"input_tokens_details":{"cached_tokens":3},"output_tokens":2,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":9}` {
+		t.Fatalf("usage fallback: %s", gjson.GetBytes(out, "usage").Raw)
+	}
 	if _, err := FromChat([]byte(`nope`), "m", provider.Usage{}); err == nil {
 		t.Fatal("accepted invalid JSON")
 	}

@@ -124,3 +124,11 @@ func TestStoreAndPrevious(t *testing.T) {
 		t.Error("PreviousResponseID")
 	}
 }
+
+func TestPreviousNotFound(t *testing.T) {
+	e := PreviousNotFound("resp_1")
+	if e.Status != 400 || e.Code != "previous_response_not_found" || e.Param != "previous_response_id" ||
+		e.Message != "Previous response with id 'resp_1' not found." {
+		t.Fatalf("%+v", e)
+	}
+}
