@@ -78,3 +78,30 @@ func FuzzStreamEncoder(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkToChat translates a recorded tool-call follow-up request.
+func BenchmarkToChat(b *testing.B) {
+	body, err := os.ReadFile("testdata/request-function-call-followup.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for range b.N {
+		if _, _, err := ToChat(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFromChat converts a short text answer.
+func BenchmarkFromChat(b *testing.B) {
+	chat := []byte(`{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"The capital of PotatoLand is Potato City."},"finish_reason":"stop"}],"usage":{"prompt_tokens":287,"completion_tokens":11,"total_tokens":298}}`)
+	req := ParseRequest([]byte(`{"model":"gpt-4o","input":"x","tools":[{"type":"function","name":"get_capital","parameters":{"type":"object"}}]}`))
+	u := provider.Usage{PromptTokens: 287, CompletionTokens: 11, Reported: true}
+	b.ReportAllocs()
+	for range b.N {
+		if _, err := req.FromChat(chat, "gpt-4o", u); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
