@@ -17,7 +17,8 @@ const defaultCountModel = "gpt-4o"
 // the terminal event (response.completed, response.incomplete or response.failed)
 // carries the response object with its usage. Other events cost a string compare.
 type UsageScanner struct {
-	u provider.Usage
+	u     provider.Usage
+	final []byte
 }
 
 // Event observes one SSE event: its event name ("" when the stream has no event
@@ -35,10 +36,19 @@ func (s *UsageScanner) Event(name string, data []byte) {
 		return
 	}
 	js := unsafe.String(unsafe.SliceData(data), len(data))
-	if u := gjson.Get(js, "response.usage"); u.IsObject() {
+	resp := gjson.Get(js, "response")
+	if !resp.IsObject() {
+		return
+	}
+	s.final = append(s.final[:0], resp.Raw...)
+	if u := resp.Get("usage"); u.IsObject() {
 		s.u = readUsage(u)
 	}
 }
+
+// Response is a copy of the terminal event's response object (nil before it), for
+// keeping a natively relayed stream's answer.
+func (s *UsageScanner) Response() []byte { return s.final }
 
 // Usage is the usage seen so far (complete after the terminal event).
 func (s *UsageScanner) Usage() provider.Usage { return s.u }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/jmanhype/runestone/internal/usage"
+	"github.com/tidwall/gjson"
 )
 
 func TestUsageScannerRecorded(t *testing.T) {
@@ -24,6 +25,9 @@ func TestUsageScannerRecorded(t *testing.T) {
 		}
 		if s.Usage() != want || anon.Usage() != want {
 			t.Errorf("%s: %+v / %+v, want %+v", file, s.Usage(), anon.Usage(), want)
+		}
+		if gjson.GetBytes(s.Response(), "status").Str != "completed" || !gjson.ValidBytes(s.Response()) {
+			t.Errorf("%s: final response %.80s", file, s.Response())
 		}
 	}
 	var s UsageScanner
