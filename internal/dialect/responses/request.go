@@ -494,7 +494,7 @@ func mustJSON(v any) []byte {
 // the custom tools.
 func (t *translator) tools(list []json.RawMessage) (map[string]bool, *apierr.Error) {
 	var custom map[string]bool
-	var add func(at string, raw gjson.Result, nested bool)
+	var add func(at string, tool gjson.Result, nested bool)
 	add = func(at string, v gjson.Result, nested bool) {
 		switch typ := v.Get("type").Str; typ {
 		case "function":
