@@ -187,26 +187,27 @@ func appendIDOrNull(b []byte, items []gjson.Result, i int) []byte {
 // previous_response_id, no store, unknown id, or a response a native provider holds)
 // it returns body unchanged and local false: a native target may still know the id,
 // while a translated target must answer responses.PreviousNotFound when
-// responses.PreviousResponseID(body) != "".
-func (g *Gateway) continueResponse(ctx context.Context, keyID string, body []byte) ([]byte, bool, *apierr.Error) {
+// responses.PreviousResponseID(body) != "". holder names the provider that keeps a
+// natively relayed response ("" otherwise).
+func (g *Gateway) continueResponse(ctx context.Context, keyID string, body []byte) (out []byte, local bool, holder string, _ *apierr.Error) {
 	prev := responses.PreviousResponseID(body)
 	if prev == "" || g.o.Store == nil {
-		return body, false, nil
+		return body, false, "", nil
 	}
 	row, err := g.o.Store.GetResponse(ctx, keyID, prev)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return body, false, nil
+		return body, false, "", nil
 	case err != nil:
-		return nil, false, apierr.Internal(err)
+		return nil, false, "", apierr.Internal(err)
 	case row.Native:
-		return body, false, nil
+		return body, false, row.Provider, nil
 	}
-	out, err := responses.WithHistory(body, row.Input, row.Output)
+	out, err = responses.WithHistory(body, row.Input, row.Output)
 	if err != nil {
-		return nil, false, apierr.Internal(fmt.Errorf("continue response %s: %w", prev, err))
+		return nil, false, "", apierr.Internal(fmt.Errorf("continue response %s: %w", prev, err))
 	}
-	return out, true, nil
+	return out, true, "", nil
 }
 
 // saveResponse keeps a served answer for GET, input_items and previous_response_id,

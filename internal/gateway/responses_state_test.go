@@ -190,7 +190,7 @@ func TestContinueAndSave(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := []byte(`{"model":"m","input":"again","previous_response_id":"resp_one"}`)
-	full, local, aerr := g.continueResponse(ctx, "k1", second)
+	full, local, _, aerr := g.continueResponse(ctx, "k1", second)
 	if aerr != nil || !local {
 		t.Fatalf("continue: %v local=%v", aerr, local)
 	}
@@ -203,7 +203,7 @@ func TestContinueAndSave(t *testing.T) {
 		{"k1", `{"model":"m","input":"x","previous_response_id":"resp_nope"}`},
 		{"k1", `{"model":"m","input":"x"}`},
 	} {
-		out, local, aerr := g.continueResponse(ctx, tc.key, []byte(tc.body))
+		out, local, _, aerr := g.continueResponse(ctx, tc.key, []byte(tc.body))
 		if aerr != nil || local || string(out) != tc.body {
 			t.Fatalf("%s %s: local=%v %v", tc.key, tc.body, local, aerr)
 		}
@@ -211,8 +211,8 @@ func TestContinueAndSave(t *testing.T) {
 	if err := g.saveResponse(ctx, "k1", "m", "openai", true, first, first, []byte(`{"id":"resp_native","output":[]}`)); err != nil {
 		t.Fatal(err)
 	}
-	if _, local, _ := g.continueResponse(ctx, "k1", []byte(`{"model":"m","previous_response_id":"resp_native"}`)); local {
-		t.Fatal("a natively held response was continued locally")
+	if _, local, holder, _ := g.continueResponse(ctx, "k1", []byte(`{"model":"m","previous_response_id":"resp_native"}`)); local || holder != "openai" {
+		t.Fatalf("a natively held response: local=%v holder=%q", local, holder)
 	}
 	// store:false keeps nothing; the saved second turn holds the whole conversation.
 	noStore := []byte(`{"model":"m","input":"x","store":false}`)
