@@ -1,6 +1,7 @@
 package messages
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -210,6 +211,22 @@ func TestStreamEdges(t *testing.T) {
 	u := gjson.Get(evs[2].data, "usage")
 	if u.Raw != `{"input_tokens":3,"cache_creation_input_tokens":1,"cache_read_input_tokens":3,"output_tokens":2}` {
 		t.Errorf("usage %s", u.Raw)
+	}
+
+	// Parallel calls all numbered 0 (as some servers send them) are told apart by id.
+	e = NewStreamEncoder("m")
+	out = e.Chunk(nil, []byte(`{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c1","function":{"name":"a","arguments":"{}"}}]}}]}`))
+	buf := []byte(`{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c2","function":{"name":"b","arguments":"{}"}}]}}]}`)
+	out = e.Chunk(out, buf)
+	copy(buf, bytes.Repeat([]byte("x"), len(buf))) // the encoder must not keep the chunk's memory
+	out = e.Chunk(out, []byte(`{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c2","function":{"arguments":""}}]}}]}`))
+	out = e.Finish(out, provider.Usage{})
+	evs, _ = parseFrames(out)
+	if names(evs) != "message_start ping content_block_start content_block_delta content_block_stop content_block_start content_block_delta content_block_stop message_delta message_stop" {
+		t.Fatalf("%s", names(evs))
+	}
+	if gjson.Get(evs[5].data, "content_block.id").Str != "c2" || gjson.Get(evs[5].data, "index").Int() != 1 {
+		t.Errorf("%s", evs[5].data)
 	}
 
 	// A tool call without id gets a toolu_ id; without arguments it sends no delta.
