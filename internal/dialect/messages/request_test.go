@@ -261,3 +261,14 @@ func FuzzToChat(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkToChat(b *testing.B) {
+	body := testutil.ReadHTTPRR(b, "anthropic", "captures", "messages-nonstream-thinking-parallel-tool-use.httprr")[0].RequestBody
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, _, err := ToChat(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

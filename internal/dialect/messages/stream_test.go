@@ -387,3 +387,31 @@ func BenchmarkStreamEncoderText(b *testing.B) {
 		buf = e.Chunk(buf[:0], chunk)
 	}
 }
+
+// BenchmarkStreamEncoderToolArgs is one input_json_delta: a tool argument fragment.
+func BenchmarkStreamEncoderToolArgs(b *testing.B) {
+	first := []byte(`{"id":"chatcmpl-1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_capital","arguments":""}}]}}]}`)
+	chunk := []byte(`{"id":"chatcmpl-Dx0XpqH8w09uBXwq1zFGYdETjtnEl","object":"chat.completion.chunk","created":1782955817,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_d0469e1700","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"country"}}]},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"UqdZk18gUR"}`)
+	e := NewStreamEncoder("claude-x")
+	buf := e.Chunk(nil, first)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = e.Chunk(buf[:0], chunk)
+	}
+}
+
+// BenchmarkStreamEncoderRecorded is a whole recorded chat stream (role chunk, 8 text
+// deltas, finish, usage) plus Finish; divide by 11 for a per-chunk figure.
+func BenchmarkStreamEncoderRecorded(b *testing.B) {
+	chunks := chatChunks(b, "chat-stream-tool-call-then-text.yaml")[1]
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		e := NewStreamEncoder("claude-x")
+		buf = buf[:0]
+		for _, c := range chunks {
+			buf = e.Chunk(buf, c)
+		}
+		buf = e.Finish(buf, provider.Usage{PromptTokens: 78, CompletionTokens: 9})
+	}
+}
