@@ -28,10 +28,11 @@ func ToChat(body []byte) (chat []byte, dropped []string, err error) {
 
 // converter writes the chat body; every helper appends to out.
 type converter struct {
-	out     []byte
-	dropped []string
-	nmsg    int // chat messages written so far
-	scratch []byte
+	out      []byte
+	dropped  []string
+	nmsg     int // chat messages written so far
+	ndropped int // drops seen, including those past maxDropped
+	scratch  []byte
 }
 
 // partList is a chat content-part array being built.
@@ -60,8 +61,23 @@ func appendTextPart(dst []byte, s string) []byte {
 	return append(jsonx.AppendString(dst, s), '}')
 }
 
+// maxDropped bounds the dropped list: a long agent session drops a thinking block per
+// assistant turn, and the list is for a log row, not a transcript.
+const maxDropped = 32
+
 func (c *converter) drop(format string, args ...any) {
-	c.dropped = append(c.dropped, fmt.Sprintf(format, args...))
+	c.ndropped++
+	if c.ndropped <= maxDropped {
+		c.dropped = append(c.dropped, fmt.Sprintf(format, args...))
+	}
+}
+
+// droppedList is the dropped list, with a final "(N more)" when it was cut.
+func (c *converter) droppedList() []string {
+	if c.ndropped > maxDropped {
+		return append(c.dropped, fmt.Sprintf("(%d more)", c.ndropped-maxDropped))
+	}
+	return c.dropped
 }
 
 // toChat is ToChat for a body that inspect accepted (valid JSON, an object, with a
@@ -116,7 +132,7 @@ func toChat(body []byte) ([]byte, []string, *apierr.Error) {
 	c.out = jsonx.AppendString(c.out, f.model.Str)
 	c.out = append(c.out, `,"messages":[`...)
 	if err = c.system(f.system); err != nil {
-		return nil, c.dropped, err
+		return nil, c.droppedList(), err
 	}
 	i := 0
 	f.messages.ForEach(func(_, m gjson.Result) bool {
@@ -125,7 +141,7 @@ func toChat(body []byte) ([]byte, []string, *apierr.Error) {
 		return err == nil
 	})
 	if err != nil {
-		return nil, c.dropped, err
+		return nil, c.droppedList(), err
 	}
 	c.out = append(c.out, ']')
 	if f.maxTokens.Exists() && f.maxTokens.Type != gjson.Null {
@@ -148,16 +164,16 @@ func toChat(body []byte) ([]byte, []string, *apierr.Error) {
 		}
 	}
 	if err = c.stops(f.stops); err != nil {
-		return nil, c.dropped, err
+		return nil, c.droppedList(), err
 	}
 	if err = c.tools(f.tools, f.toolChoice); err != nil {
-		return nil, c.dropped, err
+		return nil, c.droppedList(), err
 	}
 	if err = c.metadata(f.metadata); err != nil {
-		return nil, c.dropped, err
+		return nil, c.droppedList(), err
 	}
 	if err = c.reasoning(f.thinking, f.outputConfig); err != nil {
-		return nil, c.dropped, err
+		return nil, c.droppedList(), err
 	}
 	switch f.stream.Type {
 	case gjson.True:
@@ -166,7 +182,7 @@ func toChat(body []byte) ([]byte, []string, *apierr.Error) {
 		c.out = append(c.out, `,"stream":false`...)
 	}
 	c.out = append(c.out, '}')
-	return c.out, c.dropped, nil
+	return c.out, c.droppedList(), nil
 }
 
 // system hoists the system prompt into one leading system message; text blocks are

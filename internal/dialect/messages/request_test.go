@@ -152,6 +152,20 @@ func TestToChatBudgetLevels(t *testing.T) {
 	}
 }
 
+func TestToChatDroppedCap(t *testing.T) {
+	var msgs []string
+	for range 40 {
+		msgs = append(msgs, `{"role":"user","content":"q"}`, `{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"},{"type":"text","text":"a"}]}`)
+	}
+	_, dropped, err := ToChat([]byte(`{"model":"m","max_tokens":5,"messages":[` + strings.Join(msgs, ",") + `]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dropped) != maxDropped+1 || dropped[maxDropped] != "(8 more)" || dropped[0] != "messages[1].content[0] (thinking)" {
+		t.Errorf("%d entries, last %q", len(dropped), dropped[len(dropped)-1])
+	}
+}
+
 func TestToChatErrors(t *testing.T) {
 	for _, tc := range []struct{ in, param string }{
 		{`not json`, ""},
