@@ -90,34 +90,41 @@ func toChat(body []byte) ([]byte, []string, *apierr.Error) {
 		tools, toolChoice, metadata, thinking, outputConfig gjson.Result
 	}
 	var err *apierr.Error
+	// The first of duplicate keys wins, as in Inspect (gjson.Get): the model that was
+	// routed and authorized is the model that is sent.
+	first := func(r *gjson.Result, v gjson.Result) {
+		if !r.Exists() {
+			*r = v
+		}
+	}
 	root.ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "model":
-			f.model = v
+			first(&f.model, v)
 		case "system":
-			f.system = v
+			first(&f.system, v)
 		case "messages":
-			f.messages = v
+			first(&f.messages, v)
 		case "max_tokens":
-			f.maxTokens = v
+			first(&f.maxTokens, v)
 		case "temperature":
-			f.temperature = v
+			first(&f.temperature, v)
 		case "top_p":
-			f.topP = v
+			first(&f.topP, v)
 		case "stop_sequences":
-			f.stops = v
+			first(&f.stops, v)
 		case "stream":
-			f.stream = v
+			first(&f.stream, v)
 		case "tools":
-			f.tools = v
+			first(&f.tools, v)
 		case "tool_choice":
-			f.toolChoice = v
+			first(&f.toolChoice, v)
 		case "metadata":
-			f.metadata = v
+			first(&f.metadata, v)
 		case "thinking":
-			f.thinking = v
+			first(&f.thinking, v)
 		case "output_config":
-			f.outputConfig = v
+			first(&f.outputConfig, v)
 		default:
 			// top_k, service_tier, container, mcp_servers, context_management,
 			// inference_geo and anything newer: chat has no counterpart.
@@ -160,7 +167,7 @@ func toChat(body []byte) ([]byte, []string, *apierr.Error) {
 			c.out = append(c.out, '"', ':')
 			c.out = append(c.out, n.v.Raw...)
 		default:
-			return nil, c.dropped, apierr.BadRequest(n.name, "%s: Input should be a valid number.", n.name)
+			return nil, c.droppedList(), apierr.BadRequest(n.name, "%s: Input should be a valid number.", n.name)
 		}
 	}
 	if err = c.stops(f.stops); err != nil {
