@@ -11,7 +11,8 @@ import (
 
 // FromChat converts a complete chat.completion answer into a Messages answer. model is
 // the model the client asked for; u is the usage the gateway accounted, written the
-// Anthropic way (input_tokens without the cached and cache-written tokens).
+// Anthropic way (input_tokens without the cached and cache-written tokens). A zero u
+// falls back to the chat answer's own usage.
 func FromChat(chat []byte, model string, u provider.Usage) ([]byte, error) {
 	if !gjson.ValidBytes(chat) {
 		return nil, apierr.BadUpstream("", "the chat answer is not valid JSON")
@@ -76,6 +77,11 @@ func FromChat(chat []byte, model string, u provider.Usage) ([]byte, error) {
 	out = append(out, `],"stop_reason":`...)
 	out = jsonx.AppendString(out, stopReason(finish, sawTool))
 	out = append(out, `,"stop_sequence":null,"usage":`...)
+	if u == (provider.Usage{}) {
+		if cu := root.Get("usage"); cu.IsObject() {
+			u = chatUsage(cu)
+		}
+	}
 	out = appendUsage(out, u)
 	return append(out, '}'), nil
 }

@@ -34,6 +34,12 @@ func TestFromChatCaptures(t *testing.T) {
 		t.Errorf("%+v", m)
 	}
 
+	// Without the gateway's usage, the answer's own counts are used.
+	out, _ = FromChat(ex.Body, "claude-x", provider.Usage{})
+	if m := decodeMessage(t, out); m.Usage.InputTokens != 81 || m.Usage.OutputTokens != 14 {
+		t.Errorf("fallback usage %+v", m.Usage)
+	}
+
 	ex = testutil.ReadHTTPRR(t, "openai", "chat-nonstream-text.httprr")[0]
 	out, err = FromChat(ex.Body, "claude-x", provider.Usage{PromptTokens: 100, CompletionTokens: 7, CachedTokens: 60, CacheWriteTokens: 30, Reported: true})
 	if err != nil {

@@ -132,8 +132,12 @@ func finishConst(s string) string {
 	return "stop"
 }
 
-func (e *StreamEncoder) recordUsage(u gjson.Result) {
-	e.usage = provider.Usage{
+func (e *StreamEncoder) recordUsage(u gjson.Result) { e.usage = chatUsage(u) }
+
+// chatUsage reads a chat usage object, including the cache-write count the gateway's
+// providers report in prompt_tokens_details.cache_write_tokens.
+func chatUsage(u gjson.Result) provider.Usage {
+	return provider.Usage{
 		PromptTokens:     int(u.Get("prompt_tokens").Int()),
 		CompletionTokens: int(u.Get("completion_tokens").Int()),
 		CachedTokens:     int(u.Get("prompt_tokens_details.cached_tokens").Int()),
