@@ -39,7 +39,7 @@ type converter struct {
 type partList struct {
 	buf      []byte // comma-separated parts
 	n        int
-	lastText string // the text of the only part, when that part is text
+	lastText string // the last part's text if it is a text part; with n == 1, the whole content
 }
 
 func (p *partList) addText(s string) {
