@@ -126,3 +126,18 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("dropped %q", dropped)
 	}
 }
+
+func FuzzFromChat(f *testing.F) {
+	f.Add([]byte(`{"id":"chatcmpl-1","choices":[{"message":{"role":"assistant","content":"hi","reasoning_content":"r","tool_calls":[{"id":"c","function":{"name":"f","arguments":"{\"a\":1}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":3}}`))
+	f.Add([]byte(`{"choices":[{"message":{"content":[{"type":"text","text":"\u00e9"}],"refusal":"no"}}]}`))
+	f.Fuzz(func(t *testing.T, chat []byte) {
+		out, err := FromChat(chat, "m", provider.Usage{})
+		if err != nil {
+			return
+		}
+		var m map[string]any
+		if err := json.Unmarshal(out, &m); err != nil {
+			t.Fatalf("invalid JSON out of %q: %v\n%s", chat, err, out)
+		}
+	})
+}
