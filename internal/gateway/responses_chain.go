@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"context"
+
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/dialect/responses"
 	"github.com/jmanhype/runestone/internal/provider"
@@ -53,7 +55,7 @@ func (x *exchange) keepResponse(t resilience.Target, object []byte, native bool)
 	if x.p == nil {
 		return
 	}
-	if err := x.g.saveResponse(x.r.Context(), x.p.KeyID, x.info.model, t.Provider.Name(), native, x.body, x.body, object); err != nil {
+	if err := x.g.saveResponse(context.WithoutCancel(x.r.Context()), x.p.KeyID, x.info.model, t.Provider.Name(), native, x.body, x.body, object); err != nil {
 		x.g.o.Logger.Warn("could not keep a response for previous_response_id", "error", err)
 	}
 }
