@@ -5,6 +5,8 @@ package config
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -112,6 +114,19 @@ type Provider struct {
 	Timeout     Duration          `toml:"timeout"`
 	Headers     map[string]string `toml:"headers"`
 	HealthCheck Duration          `toml:"health_check"`
+	// APIs lists the inbound dialects the upstream serves natively and gets relayed byte
+	// for byte ("chat", "responses" for kind openai); others are translated through chat.
+	APIs []string `toml:"apis"`
+}
+
+// ServesResponses reports whether an openai-kind provider natively serves the Responses
+// API: as configured by apis, else only OpenAI's own API (compatible servers such as
+// Ollama or vLLM mostly speak chat only).
+func (p Provider) ServesResponses() bool {
+	if p.APIs != nil {
+		return slices.Contains(p.APIs, "responses")
+	}
+	return p.Kind == KindOpenAI && strings.Contains(p.BaseURL, "://api.openai.com")
 }
 
 // Route maps a client-facing model name to several "provider:model" targets.

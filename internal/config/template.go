@@ -71,6 +71,7 @@ retention = "168h"
 # timeout = "120s"               # time to the upstream's response headers
 # headers = {}                   # extra upstream headers
 # health_check = "30s"           # optional active probe; off by default (probes spend tokens)
+# apis = ["chat", "responses"]   # dialects relayed natively; default: both for api.openai.com, chat for other bases
 #
 # [[providers]]
 # name = "ollama"

@@ -81,6 +81,11 @@ func (c *Config) Validate() error {
 		if p.Kind != KindMock && !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
 			add("provider %q: base_url %q must start with http:// or https://", p.Name, p.BaseURL)
 		}
+		for _, a := range p.APIs {
+			if a != "chat" && a != "responses" {
+				add("provider %q: apis: %q is not a dialect an %s provider can serve natively (want chat or responses)", p.Name, a, p.Kind)
+			}
+		}
 		if p.Kind != KindMock && pointsAtSelf(p.BaseURL, c.Server.Addr) {
 			add("provider %q: base_url %q is this gateway's own address (did OPENAI_BASE_URL meant for your app reach the gateway?)", p.Name, p.BaseURL)
 		}

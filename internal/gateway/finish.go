@@ -59,7 +59,11 @@ func (x *exchange) estimateUsage() {
 		return
 	}
 	model := x.info.model
-	x.usage.PromptTokens = x.g.o.Tokens.Prompt(model, x.ep.String(), x.body)
+	if x.codec != nil {
+		x.usage.PromptTokens, _ = x.codec.estimate(x.g.o.Tokens, x.body)
+	} else {
+		x.usage.PromptTokens = x.g.o.Tokens.Prompt(model, x.ep.String(), x.body)
+	}
 	if x.info.stream {
 		x.usage.CompletionTokens = x.g.o.Tokens.Text(model, x.text.String())
 	} else if len(x.respBody) > 0 {
@@ -160,8 +164,19 @@ func (x *exchange) startedEvent() events.Request {
 // answerText is a non-stream answer's text: the chat message (and tool-call
 // arguments) or the legacy completion text.
 func answerText(body []byte) string {
-	r := gjson.GetManyBytes(body, "choices.0.message.content", "choices.0.message.tool_calls.#.function.arguments", "choices.0.text")
-	return r[0].String() + r[1].String() + r[2].String()
+	r := gjson.GetManyBytes(body, "choices.0.message.content", "choices.0.message.tool_calls.#.function.arguments", "choices.0.text",
+		"content.#.text", "content.#.input", "output.#.content.#.text", "output.#.arguments")
+	var b []byte
+	for _, v := range r {
+		if v.IsArray() {
+			for _, e := range v.Array() {
+				b = append(b, e.String()...)
+			}
+		} else {
+			b = append(b, v.String()...)
+		}
+	}
+	return string(b)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -27,7 +27,7 @@ func buildProviders(cfg *config.Config, tokens *usage.Estimator) ([]provider.Pro
 				models = openai.DefaultModels
 			}
 			out = append(out, openai.New(openai.Options{Name: p.Name, BaseURL: p.BaseURL, APIKey: p.APIKey,
-				Models: models, Timeout: p.Timeout.Duration, Headers: p.Headers}))
+				Models: models, Timeout: p.Timeout.Duration, Headers: p.Headers, Responses: p.ServesResponses()}))
 		case config.KindAnthropic:
 			models := p.Models
 			if len(models) == 0 {
