@@ -309,10 +309,16 @@ func TestClaudeCodeCLI(t *testing.T) {
 	g.rows(t, "/v1/messages", 2)
 }
 
-// codexConfig is $CODEX_HOME/config.toml for a provider at the gateway.
+// codexConfig is $CODEX_HOME/config.toml for a provider at the gateway. Update checks and
+// analytics are off so Codex looks up no outside host for them (it still resolves
+// chatgpt.com and api.github.com for its plugin list; offline that fails quietly).
 func codexConfig(baseURL string, websockets bool) string {
 	return fmt.Sprintf(`model = "gpt-5-codex"
 model_provider = "runestone"
+check_for_update_on_startup = false
+
+[analytics]
+enabled = false
 
 [model_providers.runestone]
 name = "Runestone"
