@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -79,9 +80,10 @@ type seen struct {
 
 // recorder is a reverse proxy in front of the gateway that notes every request.
 type recorder struct {
-	URL string
-	mu  sync.Mutex
-	log []*seen
+	URL  string
+	mu   sync.Mutex
+	log  []*seen
+	errs syncBuffer // the proxy's own errors
 }
 
 func newRecorder(t *testing.T, target string) *recorder {
@@ -91,9 +93,15 @@ func newRecorder(t *testing.T, target string) *recorder {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
+	// Its own transport: httptest.Server.Close elsewhere in the package closes the idle
+	// connections of http.DefaultTransport.
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
 	rp := &httputil.ReverseProxy{
 		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(u) },
+		Transport:     tr,
 		FlushInterval: -1, // streams pass event by event
+		ErrorLog:      log.New(&rec.errs, "proxy: ", 0),
 		ModifyResponse: func(resp *http.Response) error {
 			if s, ok := resp.Request.Context().Value(seenKey{}).(*seen); ok {
 				rec.mu.Lock()
@@ -138,6 +146,9 @@ func (r *recorder) String() string {
 			up = " (Upgrade: websocket)"
 		}
 		fmt.Fprintf(&b, "  %s %s%s -> %d\n", s.method, s.uri, up, s.status)
+	}
+	if e := r.errs.String(); e != "" {
+		b.WriteString(e)
 	}
 	return b.String()
 }
@@ -278,7 +289,7 @@ func expectAnswer(t *testing.T, g *agentGateway, what string, r run, prompt stri
 	t.Helper()
 	if r.code != 0 || !strings.Contains(r.stdout, "You said:") || !strings.Contains(r.stdout, prompt) {
 		t.Fatalf("%s: exit %d, want 0 and the mock's \"You said: …%s\"\nstdout: %s\nstderr: %s\nrequests:\n%s\ngateway stderr:\n%s",
-			what, r.code, prompt, tail(r.stdout), tail(r.stderr), requestList(g.rec.since(r.start), r.start), tail(g.p.stderr.String()))
+			what, r.code, prompt, tail(r.stdout), tail(r.stderr), requestList(g.rec.since(r.start), r.start)+g.rec.errs.String(), tail(g.p.stderr.String()))
 	}
 }
 
@@ -397,7 +408,7 @@ func TestAgentsSDK(t *testing.T) {
 			final, _ := out.Final.(string)
 			if r.code != 0 || err != nil || len(out.ToolCalls) != 1 || strings.TrimSpace(final) == "" {
 				t.Fatalf("agents-loop: exit %d, %d tool calls, final %v; want 0, 1 call and a text answer\nstdout: %s\nstderr: %s\nrequests:\n%s\ngateway stderr:\n%s",
-					r.code, len(out.ToolCalls), out.Final, tail(r.stdout), tail(r.stderr), requestList(g.rec.since(r.start), r.start), tail(g.p.stderr.String()))
+					r.code, len(out.ToolCalls), out.Final, tail(r.stdout), tail(r.stderr), requestList(g.rec.since(r.start), r.start)+g.rec.errs.String(), tail(g.p.stderr.String()))
 			}
 			t.Logf("agents-loop exited 0 in %v: tool called with %v, final %q; requests:\n%s",
 				r.took.Round(time.Millisecond), out.ToolCalls[0], final, requestList(g.rec.since(r.start), r.start))
