@@ -284,27 +284,55 @@ func tail(s string) string {
 	return s
 }
 
-// expectAnswer fails unless the client exited 0 and printed the mock's echo of the prompt.
+// expectAnswer fails unless the client exited 0 and printed exactly the mock's echo of the
+// prompt (the mock echoes the last user text, not the reminders clients add before it).
 func expectAnswer(t *testing.T, g *agentGateway, what string, r run, prompt string) {
 	t.Helper()
-	if r.code != 0 || !strings.Contains(r.stdout, "You said:") || !strings.Contains(r.stdout, prompt) {
-		t.Fatalf("%s: exit %d, want 0 and the mock's \"You said: …%s\"\nstdout: %s\nstderr: %s\nrequests:\n%s\ngateway stderr:\n%s",
-			what, r.code, prompt, tail(r.stdout), tail(r.stderr), requestList(g.rec.since(r.start), r.start)+g.rec.errs.String(), tail(g.p.stderr.String()))
+	expectOutput(t, g, what, r, func(out string) bool { return out == "You said: "+prompt }, "\"You said: "+prompt+"\"")
+}
+
+// expectToolLoop fails unless the client exited 0 after a tool round trip: the mock called the
+// tool, the client ran it and sent its result back (a second request), and the mock answered
+// that result with text.
+func expectToolLoop(t *testing.T, g *agentGateway, what string, r run, path string) {
+	t.Helper()
+	expectOutput(t, g, what, r, func(out string) bool { return strings.HasPrefix(out, "The tool returned:") },
+		"the mock's \"The tool returned: …\"")
+	posts := 0
+	for _, s := range g.rec.since(r.start) {
+		if s.method == "POST" && strings.HasPrefix(s.uri, path) {
+			posts++
+		}
+	}
+	if posts < 2 {
+		t.Fatalf("%s: %d POST %s, want the call and the result", what, posts, path)
+	}
+}
+
+func expectOutput(t *testing.T, g *agentGateway, what string, r run, ok func(string) bool, want string) {
+	t.Helper()
+	if r.code != 0 || !ok(strings.TrimSpace(r.stdout)) {
+		t.Fatalf("%s: exit %d, want 0 and %s\nstdout: %s\nstderr: %s\nrequests:\n%s\ngateway stderr:\n%s",
+			what, r.code, want, tail(r.stdout), tail(r.stderr), requestList(g.rec.since(r.start), r.start)+g.rec.errs.String(), tail(g.p.stderr.String()))
 	}
 }
 
 // TestClaudeCodeCLI: `claude -p` (the real Claude Code, ANTHROPIC_BASE_URL at the gateway)
-// prints the mock's answer and exits 0, with the key in x-api-key and in Authorization, and
-// the request log shows the /v1/messages rows with tokens.
+// prints the mock's answer and exits 0, with the key in x-api-key and in Authorization; a
+// tool round trip works (the mock asks for Read, Claude Code runs it and sends the
+// tool_result back); the request log shows the /v1/messages rows with tokens.
 func TestClaudeCodeCLI(t *testing.T) {
 	nm := agentsDir(t)
 	g := startAgentGateway(t)
-	for _, c := range []struct{ name, env string }{
-		{"x-api-key", "ANTHROPIC_API_KEY=" + g.key},
-		{"bearer", "ANTHROPIC_AUTH_TOKEN=" + g.key},
+	for _, c := range []struct{ name, env, prompt string }{
+		{"x-api-key", "ANTHROPIC_API_KEY=" + g.key, "runestone claude check x-api-key"},
+		{"bearer", "ANTHROPIC_AUTH_TOKEN=" + g.key, "runestone claude check bearer"},
+		// Read is allowed without asking in -p mode; the mock's stub path does not exist,
+		// which Claude Code reports back as the tool's result.
+		{"tool loop", "ANTHROPIC_API_KEY=" + g.key, "call Read"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			prompt := "runestone claude check " + c.name
+			prompt := c.prompt
 			env := clientEnv(nm, t.TempDir(), c.env,
 				"ANTHROPIC_BASE_URL="+g.rec.URL,
 				"ANTHROPIC_MODEL=claude-sonnet-4-5",
@@ -313,11 +341,15 @@ func TestClaudeCodeCLI(t *testing.T) {
 				// Claude Code retries 401/429/5xx for minutes by default; fail in seconds.
 				"CLAUDE_CODE_MAX_RETRIES=1")
 			r := runClient(t, t.TempDir(), env, filepath.Join(nm, ".bin", "claude"), "-p", prompt)
-			expectAnswer(t, g, "claude -p", r, prompt)
+			if c.name == "tool loop" {
+				expectToolLoop(t, g, "claude -p", r, "/v1/messages")
+			} else {
+				expectAnswer(t, g, "claude -p", r, prompt)
+			}
 			t.Logf("claude -p exited 0 in %v; requests:\n%s", r.took.Round(time.Millisecond), requestList(g.rec.since(r.start), r.start))
 		})
 	}
-	g.rows(t, "/v1/messages", 2)
+	g.rows(t, "/v1/messages", 4)
 }
 
 // codexConfig is $CODEX_HOME/config.toml for a provider at the gateway. Update checks and
@@ -341,23 +373,37 @@ supports_websockets = %v
 }
 
 // TestCodexCLI: `codex exec` (the real Codex, a model_providers entry at the gateway) prints
-// the mock's answer and exits 0, over SSE and with supports_websockets = true. With
+// the mock's answer and exits 0, over SSE, with supports_websockets = true, and through a
+// tool round trip. With
 // WebSockets on, Codex tries GET /v1/responses with Upgrade first; the gateway's refusal must
 // send it to SSE at once: at most one upgrade attempt before the first POST (a refusal Codex
 // does not recognise costs it 7 attempts and about 6 s), measured and logged.
 func TestCodexCLI(t *testing.T) {
 	nm := agentsDir(t)
 	g := startAgentGateway(t)
-	for _, ws := range []bool{false, true} {
-		t.Run(fmt.Sprintf("websockets=%v", ws), func(t *testing.T) {
+	for _, c := range []struct {
+		name, prompt string
+		ws           bool
+	}{
+		{"sse", "runestone codex check sse", false},
+		{"websockets", "runestone codex check websockets", true},
+		// The mock asks for exec_command with a stub command ("example"); Codex runs it in
+		// its read-only sandbox and sends the output back as a function_call_output.
+		{"tool loop", "call exec_command", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ws := c.ws
 			codexHome := t.TempDir()
 			if err := os.WriteFile(filepath.Join(codexHome, "config.toml"), []byte(codexConfig(g.rec.URL, ws)), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			prompt := fmt.Sprintf("runestone codex check %v", ws)
 			env := clientEnv(nm, t.TempDir(), "CODEX_HOME="+codexHome, "RUNESTONE_KEY="+g.key)
-			r := runClient(t, t.TempDir(), env, filepath.Join(nm, ".bin", "codex"), "exec", "--skip-git-repo-check", prompt)
-			expectAnswer(t, g, "codex exec", r, prompt)
+			r := runClient(t, t.TempDir(), env, filepath.Join(nm, ".bin", "codex"), "exec", "--skip-git-repo-check", c.prompt)
+			if c.name == "tool loop" {
+				expectToolLoop(t, g, "codex exec", r, "/v1/responses")
+			} else {
+				expectAnswer(t, g, "codex exec", r, c.prompt)
+			}
 			reqs := g.rec.since(r.start)
 			upgrades, upgraded := 0, false
 			var firstPost time.Duration = -1
@@ -380,7 +426,7 @@ func TestCodexCLI(t *testing.T) {
 			}
 		})
 	}
-	g.rows(t, "/v1/responses", 2)
+	g.rows(t, "/v1/responses", 4)
 }
 
 // TestAgentsSDK: the OpenAI Agents SDK (its default model, its default Responses API) runs a
