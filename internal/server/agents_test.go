@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
@@ -113,6 +114,16 @@ func newRecorder(t *testing.T, target string) *recorder {
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := &seen{at: time.Now(), method: r.Method, uri: r.URL.RequestURI(), upgrade: r.Header.Get("Upgrade") != ""}
+		// Read the body before proxying: once the answer's headers are flushed (at once, for
+		// streams) the server may refuse further reads of the request body, and the transport's
+		// last read (checking for bytes past Content-Length) would then fail and close the
+		// upstream connection mid-stream.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		rec.mu.Lock()
 		rec.log = append(rec.log, s)
 		rec.mu.Unlock()
