@@ -142,8 +142,8 @@ func TestSpanTreeEventsAndRecord(t *testing.T) {
 		"runestone.cost_usd":                   "0.25",
 		"gen_ai.response.time_to_first_chunk":  "0.03",
 	} {
-		if v, ok := got[k]; !ok || v.Emit() != want {
-			t.Errorf("%s = %q, want %q", k, v.Emit(), want)
+		if v, ok := got[k]; !ok || v.String() != want {
+			t.Errorf("%s = %q, want %q", k, v.String(), want)
 		}
 	}
 	if _, ok := got["gen_ai.input.messages"]; ok {
@@ -166,7 +166,7 @@ func TestCaptureContentIsCappedAndRedacted(t *testing.T) {
 		ResponseBody: []byte(`{"id":"x","choices":[{"message":{"content":"answer"},"finish_reason":"stop"}]}`)})
 	attrs := map[attribute.Key]string{}
 	for _, kv := range flushed(t, tel, mem)[0].Attributes {
-		attrs[kv.Key] = kv.Value.Emit()
+		attrs[kv.Key] = kv.Value.String()
 	}
 	in := attrs["gen_ai.input.messages"]
 	if strings.Contains(in, "sk-planted-secret-123") || !strings.Contains(in, "…[truncated]") || len(in) > 60 {
