@@ -48,6 +48,10 @@ type Error struct {
 	Header http.Header
 	// Cause is the underlying error, if any (never shown to clients).
 	Cause error
+	// Body is the upstream's own error body (redacted), set by native relays: a client
+	// of the same dialect gets it unmodified with Status, because agents such as Claude
+	// Code match on the upstream's wording. Nil for errors in any other form.
+	Body []byte
 }
 
 func (e *Error) Error() string {

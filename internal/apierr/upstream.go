@@ -1,6 +1,7 @@
 package apierr
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -61,6 +62,9 @@ func (e *Error) Redact(secrets []string) *Error {
 		e.Message = strings.ReplaceAll(e.Message, s, masked)
 		e.Param = strings.ReplaceAll(e.Param, s, masked)
 		e.Code = strings.ReplaceAll(e.Code, s, masked)
+		if e.Body != nil {
+			e.Body = bytes.ReplaceAll(e.Body, []byte(s), []byte(masked))
+		}
 	}
 	return e
 }

@@ -5,6 +5,8 @@ package config
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -113,9 +115,22 @@ type Provider struct {
 	Timeout     Duration          `toml:"timeout"`
 	Headers     map[string]string `toml:"headers"`
 	HealthCheck Duration          `toml:"health_check"`
+	// APIs lists the inbound dialects the upstream serves natively and gets relayed byte
+	// for byte ("chat", "responses" for kind openai); others are translated through chat.
+	APIs []string `toml:"apis"`
 	// PropagateTrace sends the W3C trace context (traceparent, tracestate, baggage) to
 	// this upstream while tracing is on; nil = the kind's default (see PropagatesTrace).
 	PropagateTrace *bool `toml:"propagate_trace"`
+}
+
+// ServesResponses reports whether an openai-kind provider natively serves the Responses
+// API: as configured by apis, else only OpenAI's own API (compatible servers such as
+// Ollama or vLLM mostly speak chat only).
+func (p Provider) ServesResponses() bool {
+	if p.APIs != nil {
+		return slices.Contains(p.APIs, "responses")
+	}
+	return p.Kind == KindOpenAI && strings.Contains(p.BaseURL, "://api.openai.com")
 }
 
 // PropagatesTrace reports whether upstream requests carry the trace context. Unset, it
@@ -164,10 +179,14 @@ type Route struct {
 	Targets []string `toml:"targets"`
 }
 
-// Price is USD per million tokens.
+// Price is USD per million tokens. A cache rate left out (or 0) is unknown: a
+// request that read or wrote the cache is then recorded with an unknown cost.
 type Price struct {
-	Input  float64 `toml:"input"`
-	Output float64 `toml:"output"`
+	Input        float64 `toml:"input"`
+	Output       float64 `toml:"output"`
+	CacheRead    float64 `toml:"cache_read,omitempty"`
+	CacheWrite   float64 `toml:"cache_write,omitempty"`
+	CacheWrite1h float64 `toml:"cache_write_1h,omitempty"`
 }
 
 // Provider kinds.

@@ -71,7 +71,7 @@ var moreDocs = map[string]string{
 	"providers.base_url":         "the API root, e.g. `http://127.0.0.1:11434/v1` for Ollama",
 	"providers.api_key":          "the upstream's API key; write `${VAR}` to keep it out of the file",
 	"providers.models":           "model names this provider serves (exact names; empty = the built-in list for openai and anthropic); `name:model` reaches any other model",
-	"routes.model":               "the name clients ask for",
+	"routes.model":               "the name clients ask for, or a glob such as `claude-*` (`*` matches any characters)",
 	"routes.targets":             "`provider:model` pairs, tried in the router policy's order",
 	"pricing.input":              "USD per million prompt tokens",
 	"pricing.output":             "USD per million completion tokens",
@@ -103,7 +103,7 @@ type docSection struct {
 
 var (
 	reSection = regexp.MustCompile(`^(#\s*)?(\[\[?[^\]]+\]\]?)\s*(#\s*(.*))?$`)
-	reKey     = regexp.MustCompile(`^(#\s*)?([a-z_]+)\s*=\s*(.*?)(\s{2,}#\s*(.*))?$`)
+	reKey     = regexp.MustCompile(`^(#\s*)?([a-z0-9_]+)\s*=\s*(.*?)(\s{2,}#\s*(.*))?$`)
 )
 
 // parseTemplate reads the tables and keys of Template, active and commented out.
@@ -234,9 +234,10 @@ then environment variables, then command-line flags (` + "`--addr`, `--log-forma
 		case "providers":
 			w("%s\n\n", providersIntro(t))
 		case "routes":
-			w("A client-facing model name served by several `provider:model` targets, tried in the\nrouter policy's order (failover). Every target's provider must be configured.\n\n")
+			w("A client-facing model name served by several `provider:model` targets, tried in the\nrouter policy's order (failover). Every target's provider must be configured.\n\n" +
+				"`model` may be a glob: `*` matches any run of characters (`claude-*`, `*haiku*`; `?` and\n`[` are literal). A name resolves to, in order: the route with exactly that name, the first\nglob route that matches it (in file order), the providers listing it in `models`, the\nexplicit `provider:model` form, and the mock when it answers every name. Globs do not\napply to an explicit `provider:model` name, so that form still reaches a model a glob\nsends elsewhere. `runestone config check --model NAME` shows which rule a name hits.\n\n")
 		case "pricing":
-			w("Prices in USD per million tokens, by model name; they override the built-in table.\nA model with no price is counted as unpriced (its cost is unknown, not $0).\n\n")
+			w("Prices in USD per million tokens, by model name; they override the built-in table\n(an entry replaces the built-in one whole). A model with no price is counted as unpriced\n(its cost is unknown, not $0). Cached prompt tokens bill at their own rates: a request\nthat read or wrote a cache whose rate is not given has an unknown cost too.\n\n")
 		}
 		col := "default"
 		if s.example {

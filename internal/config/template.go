@@ -82,6 +82,7 @@ capture_content = false          # export prompt and completion text (capped at 
 # timeout = "120s"               # time to the upstream's response headers
 # headers = {}                   # extra upstream headers
 # health_check = "30s"           # optional active probe; off by default (probes spend tokens)
+# apis = ["chat", "responses"]   # dialects relayed natively; default: both for api.openai.com, chat for other bases
 # propagate_trace = true         # send traceparent/tracestate/baggage upstream when tracing is on; default: on for openai and mock, off for anthropic
 #
 # [[providers]]
@@ -94,9 +95,16 @@ capture_content = false          # export prompt and completion text (capped at 
 # model = "smart"
 # targets = ["anthropic:claude-sonnet-4-5", "openai:gpt-4o"]
 #
-# [pricing."gpt-4o-mini"]        # USD per million tokens; built-in prices cover common models
-# input = 0.15
-# output = 0.60
+# [[routes]]                     # a glob: every name it matches ('*' = any characters)
+# model = "*haiku*"
+# targets = ["ollama:llama3.2"]
+#
+# [pricing."claude-sonnet-4-5"]  # USD per million tokens; built-in prices cover common models
+# input = 3.0
+# output = 15.0
+# cache_read = 0.30              # per million prompt tokens read from a cache
+# cache_write = 3.75             # per million prompt tokens written to a 5-minute cache
+# cache_write_1h = 6.0           # per million prompt tokens written to a 1-hour cache
 `
 
 // Redacted returns a copy safe to print: secrets show only whether they are set.

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"slices"
@@ -83,19 +84,43 @@ func (c *Config) Validate() error {
 		if p.Kind != KindMock && !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
 			add("provider %q: base_url %q must start with http:// or https://", p.Name, p.BaseURL)
 		}
+		for _, a := range p.APIs {
+			if a != "chat" && a != "responses" {
+				add("provider %q: apis: %q is not a dialect an %s provider can serve natively (want chat or responses)", p.Name, a, p.Kind)
+			}
+		}
 		if p.Kind != KindMock && pointsAtSelf(p.BaseURL, c.Server.Addr) {
 			add("provider %q: base_url %q is this gateway's own address (did OPENAI_BASE_URL meant for your app reach the gateway?)", p.Name, p.BaseURL)
 		}
 	}
+	// A route's model is an exact name or a glob ("claude-*", "*haiku*": '*' matches
+	// any run of characters); exact names win over globs, then the first glob.
+	routeNames := map[string]bool{}
 	for _, r := range c.Routes {
 		if r.Model == "" || len(r.Targets) == 0 {
 			add("every [[routes]] entry needs model and targets")
 			continue
 		}
+		if routeNames[r.Model] {
+			add("two routes are named %q (only the first would ever match)", r.Model)
+		}
+		routeNames[r.Model] = true
 		for _, t := range r.Targets {
-			prov, _, ok := strings.Cut(t, ":")
-			if !ok || !names[prov] {
+			prov, model, ok := strings.Cut(t, ":")
+			switch {
+			case !ok || !names[prov]:
 				add("route %q: target %q must be provider:model with a configured provider", r.Model, t)
+			case model == "" || strings.Contains(model, "*"):
+				add("route %q: target %q must name one model (globs belong in the route's model)", r.Model, t)
+			}
+		}
+	}
+	for _, m := range slices.Sorted(maps.Keys(c.Pricing)) {
+		p := c.Pricing[m]
+		for _, v := range []float64{p.Input, p.Output, p.CacheRead, p.CacheWrite, p.CacheWrite1h} {
+			if v < 0 {
+				add("pricing %q: prices must be >= 0", m)
+				break
 			}
 		}
 	}

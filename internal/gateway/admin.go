@@ -170,7 +170,9 @@ func detailFromRow(row store.RequestRow) *events.RequestDetail {
 		Model: row.Model, Provider: row.Provider, UpstreamModel: row.UpstreamModel, Attempts: row.Attempts,
 		Stream: row.Stream, Started: row.Started, Status: row.Status, LatencyMS: row.LatencyMS,
 		OverheadMS: row.OverheadMS, PromptTokens: row.PromptTokens, CompletionTokens: row.CompletionTokens,
-		TokensEstimated: row.TokensEstimated, CostUSD: row.CostUSD, Error: row.Error}
+		TokensEstimated: row.TokensEstimated, CostUSD: row.CostUSD, Error: row.Error,
+		CachedTokens: row.CachedTokens, CacheWriteTokens: row.CacheWriteTokens, Dialect: row.Dialect,
+		UpstreamDialect: row.UpstreamDialect, Session: row.SessionID, Dropped: row.Dropped}
 	if row.TTFTMS != nil {
 		ev.TTFTMS = *row.TTFTMS
 	}

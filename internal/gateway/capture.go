@@ -33,7 +33,12 @@ func (t *textSink) add(chunk []byte, limit int) {
 	} else if bytes.Contains(chunk, []byte(`"text":"`)) {
 		piece = gjson.Get(js, "choices.0.text").String()
 	}
-	if piece == "" {
+	t.addText(piece, limit)
+}
+
+// addText appends a piece of answer text, within limit.
+func (t *textSink) addText(piece string, limit int) {
+	if piece == "" || limit <= 0 {
 		return
 	}
 	room := limit - len(t.b)

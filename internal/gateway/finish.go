@@ -53,6 +53,21 @@ func (x *exchange) finish() {
 	}
 }
 
+// upstreamDialect names the API spoken to the provider that answered: the client's
+// when relayed natively, else chat — which the Anthropic provider speaks to its
+// upstream as Messages.
+func (x *exchange) upstreamDialect() string {
+	switch {
+	case x.res.Target.Provider.Kind() == "anthropic":
+		return "messages"
+	case x.native:
+		return x.di.inbound(x.ep)
+	case x.codec != nil:
+		return "chat"
+	}
+	return x.di.inbound(x.ep)
+}
+
 // estimateUsage fills token counts the upstream did not report.
 func (x *exchange) estimateUsage() {
 	// A stream cut after some events still delivered (and was billed for) them.
@@ -60,7 +75,11 @@ func (x *exchange) estimateUsage() {
 		return
 	}
 	model := x.info.model
-	x.usage.PromptTokens = x.g.o.Tokens.Prompt(model, x.ep.String(), x.body)
+	if x.codec != nil {
+		x.usage.PromptTokens, _ = x.codec.estimate(x.g.o.Tokens, x.body)
+	} else {
+		x.usage.PromptTokens = x.g.o.Tokens.Prompt(model, x.ep.String(), x.body)
+	}
 	if x.info.stream {
 		x.usage.CompletionTokens = x.g.o.Tokens.Text(model, x.text.String())
 	} else if len(x.respBody) > 0 {
@@ -72,10 +91,19 @@ func (x *exchange) event(latency time.Duration) events.Request {
 	ev := events.Request{ID: x.id, Endpoint: x.ep.String(), Model: x.info.model, Stream: x.info.stream,
 		Started: x.start, Status: x.status, LatencyMS: ms(latency), Error: x.errMsg,
 		PromptTokens: x.usage.PromptTokens, CompletionTokens: x.usage.CompletionTokens,
+		CachedTokens: x.usage.CachedTokens, CacheWriteTokens: x.usage.CacheWriteTokens,
 		TokensEstimated: !x.usage.Reported && x.usage.Total() > 0}
+	if x.res != nil && x.di.upstream == "" {
+		x.di.upstream = x.upstreamDialect()
+	}
+	ev.Dialect, ev.UpstreamDialect, ev.Dropped = x.di.inbound(x.ep), x.di.upstream, x.di.dropped
 	if x.p != nil {
 		ev.KeyID, ev.KeyName, ev.Project = x.p.KeyID, x.p.Name, x.p.Project
 	}
+	if x.di.session == "" {
+		x.di.session = sessionID(x.r.Header)
+	}
+	ev.Session = x.di.session
 	if x.info.stream && x.chunks > 0 {
 		ev.TTFTMS = ms(x.ttft)
 	}
@@ -105,8 +133,9 @@ func (x *exchange) row(ev events.Request) store.RequestRow {
 		Endpoint: "/v1/" + ev.Endpoint, Model: ev.Model, Provider: ev.Provider, UpstreamModel: ev.UpstreamModel,
 		ProvidersTried: ev.Providers, Status: ev.Status, Stream: ev.Stream,
 		LatencyMS: ev.LatencyMS, OverheadMS: ev.OverheadMS, PromptTokens: ev.PromptTokens,
-		CompletionTokens: ev.CompletionTokens, CachedTokens: x.usage.CachedTokens,
+		CompletionTokens: ev.CompletionTokens, CachedTokens: ev.CachedTokens, CacheWriteTokens: ev.CacheWriteTokens,
 		TokensEstimated: ev.TokensEstimated, CostUSD: ev.CostUSD, Attempts: ev.Attempts, Error: ev.Error,
+		Dialect: ev.Dialect, UpstreamDialect: ev.UpstreamDialect, SessionID: ev.Session, Dropped: ev.Dropped,
 	}
 	if ev.Stream && x.chunks > 0 {
 		ttft := ev.TTFTMS
@@ -151,7 +180,8 @@ func (g *Gateway) progress(x *exchange) {
 // startedEvent describes x from fields set before it went in flight, so other
 // goroutines (the /admin/state snapshot) may call it.
 func (x *exchange) startedEvent() events.Request {
-	ev := events.Request{ID: x.id, Endpoint: x.ep.String(), Model: x.info.model, Stream: x.info.stream, Started: x.start}
+	ev := events.Request{ID: x.id, Endpoint: x.ep.String(), Model: x.info.model, Stream: x.info.stream, Started: x.start,
+		Dialect: x.di.inbound(x.ep)}
 	if x.p != nil {
 		ev.KeyID, ev.KeyName, ev.Project = x.p.KeyID, x.p.Name, x.p.Project
 	}
@@ -161,8 +191,19 @@ func (x *exchange) startedEvent() events.Request {
 // answerText is a non-stream answer's text: the chat message (and tool-call
 // arguments) or the legacy completion text.
 func answerText(body []byte) string {
-	r := gjson.GetManyBytes(body, "choices.0.message.content", "choices.0.message.tool_calls.#.function.arguments", "choices.0.text")
-	return r[0].String() + r[1].String() + r[2].String()
+	r := gjson.GetManyBytes(body, "choices.0.message.content", "choices.0.message.tool_calls.#.function.arguments", "choices.0.text",
+		"content.#.text", "content.#.input", "output.#.content.#.text", "output.#.arguments")
+	var b []byte
+	for _, v := range r {
+		if v.IsArray() {
+			for _, e := range v.Array() {
+				b = append(b, e.String()...)
+			}
+		} else {
+			b = append(b, v.String()...)
+		}
+	}
+	return string(b)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -14,6 +14,7 @@ import (
 	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/limits"
 	"github.com/jmanhype/runestone/internal/metrics"
+	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/jmanhype/runestone/internal/reqlog"
 	"github.com/jmanhype/runestone/internal/resilience"
 	"github.com/jmanhype/runestone/internal/router"
@@ -110,6 +111,14 @@ func (g *Gateway) Handler() http.Handler {
 		mux.HandleFunc("POST "+path, g.proxyHandler(ep))
 		mux.HandleFunc(path, methodNotAllowed("POST"))
 	}
+	mux.HandleFunc("POST /v1/messages/count_tokens", g.countTokens(provider.CountTokens))
+	mux.HandleFunc("POST /v1/responses/input_tokens", g.countTokens(provider.InputTokens))
+	mux.HandleFunc("GET /v1/responses", g.responsesUpgrade)
+	mux.HandleFunc("GET /v1/responses/{id}", g.getResponse)
+	mux.HandleFunc("DELETE /v1/responses/{id}", g.deleteResponse)
+	mux.HandleFunc("GET /v1/responses/{id}/input_items", g.listInputItems)
+	mux.HandleFunc("POST /v1/responses/{id}/cancel", g.cancelResponse)
+	mux.HandleFunc("GET /{$}", g.root)
 	mux.HandleFunc("GET /v1/models", g.listModels)
 	mux.HandleFunc("GET /v1/models/{model...}", g.getModel)
 	mux.HandleFunc("/v1/models", methodNotAllowed("GET"))

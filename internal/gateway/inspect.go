@@ -20,6 +20,8 @@ var proxyRoutes = map[string]provider.Endpoint{
 	"/v1/chat/completions": provider.Chat,
 	"/v1/completions":      provider.Completions,
 	"/v1/embeddings":       provider.Embeddings,
+	"/v1/messages":         provider.Messages,
+	"/v1/responses":        provider.Responses,
 }
 
 // readBody reads the whole body, capped at max bytes (413 past it) and at timeout

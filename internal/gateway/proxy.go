@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -16,7 +17,10 @@ import (
 	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/jmanhype/runestone/internal/resilience"
 	"github.com/jmanhype/runestone/internal/telemetry"
+	"github.com/tidwall/gjson"
 )
+
+var completedEvent = []byte("event: response.completed\n")
 
 // statusClientClosed records a request whose client went away (nginx's convention).
 const statusClientClosed = 499
@@ -29,6 +33,14 @@ type exchange struct {
 	ep    provider.Endpoint
 	id    string
 	start time.Time
+
+	// codec is the inbound dialect's translator (nil for chat, completions, embeddings).
+	codec *codec
+	// chat is the body translated to chat, made once when some target needs it (what
+	// the translation could not carry is in di.dropped).
+	chat []byte
+	// native is set when the answer came from a provider speaking the client's dialect.
+	native bool
 
 	p       *auth.Principal
 	body    []byte
@@ -46,13 +58,21 @@ type exchange struct {
 	chunks    int
 	overhead  time.Duration
 	upstreamT time.Duration
+	di        dialectInfo     // dialects, session and dropped fields, for the log (dialectinfo.go)
 	span      *telemetry.Span // telemetry; nil when off
 }
 
 func (g *Gateway) proxyHandler(ep provider.Endpoint) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		x := &exchange{g: g, w: w, r: r, ep: ep, id: reqIDFrom(r.Context()), start: time.Now()}
-		x.traceStart() // telemetry
+		x := &exchange{g: g, w: w, r: r, ep: ep, id: reqIDFrom(r.Context()), start: time.Now(), codec: codecs[ep]}
+		if x.codec != nil {
+			x.di.dialect = x.codec.name
+		}
+		if ep == provider.Messages {
+			// Anthropic's clients report this header's value in their errors.
+			w.Header().Set("Request-Id", x.id)
+		}
+		x.traceStart()
 		defer x.finish()
 		x.serve()
 	}
@@ -71,7 +91,12 @@ func (x *exchange) serve() {
 		x.fail(aerr)
 		return
 	}
-	if x.info, aerr = inspect(x.body, x.ep); aerr != nil {
+	if x.codec != nil {
+		x.info.model, x.info.stream, aerr = x.codec.inspect(x.body)
+	} else {
+		x.info, aerr = inspect(x.body, x.ep)
+	}
+	if aerr != nil {
 		x.fail(aerr)
 		return
 	}
@@ -84,6 +109,12 @@ func (x *exchange) serve() {
 	if len(targets) == 0 {
 		x.fail(apierr.ModelNotFound(model))
 		return
+	}
+	if x.ep == provider.Responses {
+		if targets, aerr = x.continueResponse(targets); aerr != nil {
+			x.fail(aerr)
+			return
+		}
 	}
 	if p.BudgetUSD != nil && g.o.Spend.Exhausted(p.KeyID, *p.BudgetUSD) {
 		g.denied(events.KindRateLimited, x.id, p, model, "budget exhausted")
@@ -112,15 +143,76 @@ func (x *exchange) serve() {
 		x.ticket = t
 		t.SetHeaders(x.w.Header())
 	}
+	if aerr := x.translateIfNeeded(targets); aerr != nil {
+		x.fail(aerr)
+		return
+	}
 	x.started = true
 	g.state.begin(x)
 	call := &provider.Call{Endpoint: x.ep, ClientModel: model, Body: x.body, Stream: x.info.stream,
-		IncludeUsage: x.info.includeUsage, Header: x.r.Header}
+		IncludeUsage: x.info.includeUsage, Header: x.r.Header, Query: x.r.URL.RawQuery}
 	if x.info.stream {
 		x.serveStream(call, targets)
 	} else {
 		x.serveBody(call, targets)
 	}
+}
+
+// translateIfNeeded makes the chat form of a Messages or Responses body once, before
+// any attempt, when some target does not speak the client's dialect: a body the
+// translation refuses is the client's error and must never count against a provider.
+func (x *exchange) translateIfNeeded(targets []resilience.Target) *apierr.Error {
+	if x.codec == nil {
+		return nil
+	}
+	for _, t := range targets {
+		if provider.Serves(t.Provider, x.ep) {
+			continue
+		}
+		chat, dropped, err := x.codec.toChat(x.body)
+		if err != nil {
+			if e := apierr.As(err); e != nil {
+				return e
+			}
+			return apierr.BadRequest("", "%v", err)
+		}
+		x.chat, x.di.dropped = chat, dropped
+		return nil
+	}
+	return nil
+}
+
+// do performs one attempt on t: relayed as bytes when t speaks the client's dialect,
+// otherwise translated through chat and answered in the client's dialect.
+func (x *exchange) do(ctx context.Context, t resilience.Target, call *provider.Call) (*provider.Response, error) {
+	if x.codec == nil || provider.Serves(t.Provider, x.ep) {
+		call.Model = t.Model // attempts run one after another
+		return t.Provider.Do(ctx, call)
+	}
+	c := provider.Call{Endpoint: provider.Chat, Model: t.Model, ClientModel: call.ClientModel, Body: x.chat,
+		Stream: call.Stream, IncludeUsage: true, Header: call.Header}
+	resp, err := t.Provider.Do(ctx, &c)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Stream != nil {
+		limit := x.g.captureLimit()
+		enc := &encodedStream{Stream: resp.Stream, enc: x.codec.encoder(call.ClientModel, x.body),
+			onChunk: func(chunk []byte) { x.text.add(chunk, limit) }}
+		if x.ep == provider.Responses {
+			enc.onFinish = func(e encoder) {
+				if f, ok := e.(interface{ Response() []byte }); ok {
+					x.keepResponse(t, f.Response(), false)
+				}
+			}
+		}
+		return &provider.Response{Header: resp.Header, Stream: enc}, nil
+	}
+	body, ferr := x.codec.fromChat(x.body, resp.Body, call.ClientModel, resp.Usage)
+	if ferr != nil {
+		return nil, apierr.BadUpstream(t.Provider.Name(), "its answer could not be translated: "+ferr.Error())
+	}
+	return &provider.Response{Header: resp.Header, Body: body, Usage: resp.Usage}, nil
 }
 
 // authenticate returns the caller, or the anonymous caller when auth is off.
@@ -133,14 +225,25 @@ func (g *Gateway) authenticate(r *http.Request) (*auth.Principal, *apierr.Error)
 	if len(r.Header.Values("Authorization")) > 1 {
 		return nil, apierr.InvalidAPIKey("Send exactly one Authorization header (Authorization: Bearer <key>), not several.")
 	}
-	return g.o.Auth.Authenticate(r.Header.Get("Authorization"))
+	authz := r.Header.Get("Authorization")
+	// Anthropic's SDKs and Claude Code send the key as x-api-key (sometimes beside a
+	// Bearer token): either is accepted, two different keys are refused.
+	if keys := r.Header.Values("X-Api-Key"); len(keys) > 0 {
+		if len(keys) > 1 {
+			return nil, apierr.InvalidAPIKey("Send exactly one x-api-key header, not several.")
+		}
+		if authz != "" && authz != "Bearer "+keys[0] {
+			return nil, apierr.InvalidAPIKey("The x-api-key and Authorization headers carry different keys; send one key (either header) or the same key in both.")
+		}
+		authz = "Bearer " + keys[0]
+	}
+	return g.o.Auth.Authenticate(authz)
 }
 
 func (x *exchange) serveBody(call *provider.Call, targets []resilience.Target) {
 	res, err := x.g.o.Executor.Execute(x.r.Context(), x.id, targets,
-		x.traced(func(ctx context.Context, t resilience.Target) (*provider.Response, error) { // telemetry: x.traced
-			call.Model = t.Model
-			return t.Provider.Do(ctx, call)
+		x.traced(func(ctx context.Context, t resilience.Target) (*provider.Response, error) {
+			return x.do(ctx, t, call)
 		}))
 	if err != nil {
 		x.upstreamFailed(err)
@@ -149,6 +252,10 @@ func (x *exchange) serveBody(call *provider.Call, targets []resilience.Target) {
 	x.res = res
 	resp := res.Response
 	x.usage, x.respBody, x.upstreamT = resp.Usage, resp.Body, res.Upstream
+	x.native = resp.Raw
+	if x.ep == provider.Responses {
+		x.keepResponse(res.Target, resp.Body, resp.Raw)
+	}
 	h := x.w.Header()
 	x.proxyHeaders(h, resp)
 	h.Set("Content-Type", "application/json")
@@ -184,15 +291,49 @@ func (x *exchange) upstreamFailed(err error) {
 	x.fail(e)
 }
 
-// fail writes an error answer (headers not yet sent) and records it.
+// fail writes an error answer (headers not yet sent) in the client's dialect and
+// records it.
 func (x *exchange) fail(e *apierr.Error) {
 	if x.body == nil && x.r.ContentLength != 0 {
 		// Refused before its body was read: close the connection rather than have
 		// net/http read (and wait for) the rest of a body nobody wants.
 		x.w.Header().Set("Connection", "close")
 	}
-	apierr.Write(x.w, e)
+	switch {
+	case x.codec != nil && e.Body != nil:
+		// A provider speaking the client's dialect refused: its own status and words.
+		h := x.w.Header()
+		for k, v := range e.Header {
+			h[k] = v
+		}
+		h.Set("Content-Type", "application/json")
+		x.w.WriteHeader(e.Status)
+		_, _ = x.w.Write(e.Body)
+	case x.codec != nil:
+		x.codec.writeError(x.w, e, x.id)
+	default:
+		apierr.Write(x.w, e)
+	}
 	x.status, x.errMsg = e.Status, e.Message
+}
+
+// streamFail ends a stream whose headers are out with the dialect's error event.
+func (x *exchange) streamFail(sw *streamWriter, stream provider.Stream, e *apierr.Error) {
+	switch {
+	case x.codec == nil:
+		sw.fail(e)
+	case stream != nil && !x.native:
+		if p, ok := stream.(*primed); ok {
+			stream = p.Stream
+		}
+		if es, ok := stream.(*encodedStream); ok {
+			sw.failFrames(es.enc.Fail(nil, e))
+			return
+		}
+		fallthrough
+	default:
+		sw.failFrames(x.codec.errorFrame(nil, e))
+	}
 }
 
 // primed replays the first chunk an attempt already read, so a stream that fails
@@ -215,9 +356,8 @@ func (x *exchange) serveStream(call *provider.Call, targets []resilience.Target)
 	sw := newStreamWriter(x.w, g.o.KeepAlive, g.o.StreamIdle)
 	defer sw.stop()
 	res, err := g.o.Executor.Execute(x.r.Context(), x.id, targets,
-		x.traced(func(ctx context.Context, t resilience.Target) (*provider.Response, error) { // telemetry: x.traced
-			call.Model = t.Model
-			resp, err := t.Provider.Do(ctx, call)
+		x.traced(func(ctx context.Context, t resilience.Target) (*provider.Response, error) {
+			resp, err := x.do(ctx, t, call)
 			if err != nil {
 				return nil, err
 			}
@@ -241,11 +381,12 @@ func (x *exchange) serveStream(call *provider.Call, targets []resilience.Target)
 		if e == nil {
 			e = apierr.Internal(err)
 		}
-		sw.fail(e)
+		x.streamFail(sw, nil, e)
 		x.status, x.errMsg = e.Status, e.Message
 		return
 	}
 	x.res = res
+	x.native = res.Response.Raw
 	stream := res.Response.Stream
 	defer stream.Close()
 	sw.begin(func(h http.Header) { x.proxyHeaders(h, res.Response) }, stream.Close)
@@ -263,7 +404,11 @@ func (x *exchange) relay(sw *streamWriter, stream provider.Stream) error {
 	for {
 		chunk, err := stream.Next()
 		if err == io.EOF {
-			sw.done()
+			if x.codec == nil {
+				sw.done()
+			} else {
+				sw.end()
+			}
 			return nil
 		}
 		if err != nil {
@@ -278,7 +423,7 @@ func (x *exchange) relay(sw *streamWriter, stream provider.Stream) error {
 			} else if e == nil {
 				e = apierr.Unreachable(x.res.Target.Provider.Name(), err)
 			}
-			sw.fail(e)
+			x.streamFail(sw, stream, e)
 			x.status, x.errMsg = e.Status, e.Message
 			return e
 		}
@@ -286,11 +431,24 @@ func (x *exchange) relay(sw *streamWriter, stream provider.Stream) error {
 			x.ttft = time.Since(x.start)
 		}
 		x.chunks++
-		if !sw.event(chunk) {
-			x.status, x.errMsg = statusClientClosed, "client disconnected mid-stream"
-			return context.Canceled
+		if x.codec != nil {
+			if x.native && x.ep == provider.Responses && bytes.HasPrefix(chunk, completedEvent) {
+				x.keepResponse(x.res.Target, []byte(gjson.GetBytes(frameData(chunk), "response").Raw), true)
+			}
+			if !sw.frame(chunk) {
+				x.status, x.errMsg = statusClientClosed, "client disconnected mid-stream"
+				return context.Canceled
+			}
+			if x.native {
+				x.text.addText(x.codec.text(chunk), x.g.captureLimit())
+			}
+		} else {
+			if !sw.event(chunk) {
+				x.status, x.errMsg = statusClientClosed, "client disconnected mid-stream"
+				return context.Canceled
+			}
+			x.text.add(chunk, x.g.captureLimit())
 		}
-		x.text.add(chunk, x.g.captureLimit())
 		if x.g.o.Bus.Active() {
 			if now := time.Now(); now.Sub(lastProgress) > 250*time.Millisecond {
 				lastProgress = now

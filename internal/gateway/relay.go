@@ -116,6 +116,31 @@ func (sw *streamWriter) event(payload []byte) bool {
 	return ok
 }
 
+// frame writes one complete SSE frame (a Messages or Responses event) and flushes it.
+func (sw *streamWriter) frame(b []byte) bool {
+	sw.last.Store(time.Now().UnixNano())
+	sw.mu.Lock()
+	ok := sw.writeLocked(b)
+	sw.mu.Unlock()
+	return ok
+}
+
+// end marks a framed stream finished: its dialect has no terminator line.
+func (sw *streamWriter) end() {
+	sw.mu.Lock()
+	sw.ended = true
+	sw.mu.Unlock()
+}
+
+// failFrames ends a framed stream with the dialect's error event(s).
+func (sw *streamWriter) failFrames(b []byte) {
+	sw.mu.Lock()
+	sw.writeHeaderLocked(nil)
+	sw.writeLocked(b)
+	sw.ended = true
+	sw.mu.Unlock()
+}
+
 // done writes the [DONE] terminator.
 func (sw *streamWriter) done() {
 	sw.mu.Lock()

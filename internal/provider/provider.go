@@ -1,6 +1,9 @@
 // Package provider defines the seam between the gateway and the upstreams it relays to:
-// one call in, an OpenAI-format answer (a body or a stream of chunks) out, and errors
-// that say whether another attempt may help.
+// one call in, an answer (a body or a stream of events) out, and errors that say whether
+// another attempt may help. Every provider serves Chat Completions (the neutral form the
+// gateway translates other dialects through); a provider that natively speaks another
+// dialect (Anthropic Messages, OpenAI Responses) says so with Relayer and then gets the
+// client's bytes unchanged and answers with raw bytes and SSE frames.
 package provider
 
 import (
@@ -16,6 +19,14 @@ const (
 	Chat Endpoint = iota
 	Completions
 	Embeddings
+	// Messages is Anthropic's Messages API (/v1/messages).
+	Messages
+	// Responses is OpenAI's Responses API (/v1/responses).
+	Responses
+	// CountTokens is Anthropic's /v1/messages/count_tokens.
+	CountTokens
+	// InputTokens is OpenAI's /v1/responses/input_tokens.
+	InputTokens
 )
 
 func (e Endpoint) String() string {
@@ -26,6 +37,14 @@ func (e Endpoint) String() string {
 		return "completions"
 	case Embeddings:
 		return "embeddings"
+	case Messages:
+		return "messages"
+	case Responses:
+		return "responses"
+	case CountTokens:
+		return "messages/count_tokens"
+	case InputTokens:
+		return "responses/input_tokens"
 	}
 	return "unknown"
 }
@@ -42,8 +61,12 @@ type Call struct {
 	// Stream and IncludeUsage are read from Body once by the gateway.
 	Stream       bool
 	IncludeUsage bool
-	// Header is the client's request header (for x-mock-* and the like).
+	// Header is the client's request header (for x-mock-* and the like; a native
+	// relay forwards the dialect's own headers such as anthropic-beta from it).
 	Header http.Header
+	// Query is the client's raw query string (Claude Code sends ?beta=true), forwarded
+	// by native relays.
+	Query string
 }
 
 // Usage is token accounting for one answer.
@@ -52,6 +75,9 @@ type Usage struct {
 	CompletionTokens int
 	CachedTokens     int // prompt tokens read from a cache (part of PromptTokens)
 	CacheWriteTokens int // prompt tokens written to a cache (part of PromptTokens)
+	// CacheWrite1hTokens are the CacheWriteTokens written with a 1-hour lifetime
+	// (Anthropic's cache_creation.ephemeral_1h_input_tokens); they bill higher.
+	CacheWrite1hTokens int
 	// Reported is true when the upstream sent the counts; false means absent or estimated.
 	Reported bool
 }
@@ -69,6 +95,10 @@ type Response struct {
 	Usage Usage
 	// Stream is set for stream calls instead of Body.
 	Stream Stream
+	// Raw marks a native relay in a dialect other than chat: Body is the upstream's
+	// answer as is, and Stream yields complete SSE frames ("event: x\ndata: y\n\n")
+	// to be written unchanged.
+	Raw bool
 }
 
 // Stream yields OpenAI SSE data payloads (chat.completion.chunk or text_completion JSON).
@@ -94,6 +124,24 @@ type Provider interface {
 	// Do performs one attempt. For streams it returns once the upstream accepted the
 	// request; errors are *apierr.Error values whose Retryable field is set.
 	Do(ctx context.Context, call *Call) (*Response, error)
+}
+
+// Relayer is implemented by providers that natively serve endpoints beyond the
+// OpenAI ones every provider answers (Messages, Responses, their token counters).
+type Relayer interface {
+	Serves(ep Endpoint) bool
+}
+
+// Serves reports whether p answers ep natively. Chat, Completions and Embeddings are
+// every provider's (an Anthropic provider translates them itself); other dialects
+// reach a provider that does not serve them through the gateway's translation.
+func Serves(p Provider, ep Endpoint) bool {
+	switch ep {
+	case Chat, Completions, Embeddings:
+		return true
+	}
+	r, ok := p.(Relayer)
+	return ok && r.Serves(ep)
 }
 
 // ModelMatcher is optionally implemented by providers (the zero-config mock) that

@@ -135,6 +135,41 @@ func (f failure) String() string {
 	return b.String()
 }
 
+// upstreamVerdict returns the upstream's own error when it should reach the client as
+// is rather than as a 502: every provider called answered 429 (the client then gets
+// 429 and the upstream's Retry-After, so SDKs wait instead of failing), or the only
+// provider called answered in the client's own dialect (its body is kept: agents such
+// as Claude Code match on the upstream's wording).
+func upstreamVerdict(fails []failure) *apierr.Error {
+	var last *apierr.Error
+	all429, called := true, 0
+	for _, f := range fails {
+		if f.attempts == 0 {
+			continue
+		}
+		called++
+		if f.apiErr == nil {
+			return nil
+		}
+		last = f.apiErr
+		all429 = all429 && f.apiErr.Status == http.StatusTooManyRequests
+	}
+	if last == nil || !(all429 || called == 1 && last.Body != nil) {
+		return nil
+	}
+	e := *last
+	e.Header = last.Header.Clone()
+	if e.Header == nil {
+		e.Header = http.Header{}
+	}
+	// The gateway has retried already; SDKs must not multiply the calls.
+	e.Header.Set("X-Should-Retry", "false")
+	if e.RetryAfter > 0 && e.Header.Get("Retry-After") == "" {
+		e.Header.Set("Retry-After", strconv.Itoa(max(int((e.RetryAfter+time.Second-1)/time.Second), 1)))
+	}
+	return &e
+}
+
 func skipReason(err error) string {
 	if errors.Is(err, gobreaker.ErrTooManyRequests) {
 		return "breaker half-open, probe in flight"
@@ -146,6 +181,9 @@ func skipReason(err error) string {
 // no upstream was even called (every breaker open), 502 when upstreams answered badly.
 // The gateway has already retried, so it tells SDKs not to multiply the calls.
 func (x *Executor) unavailable(fails []failure, calls int) *apierr.Error {
+	if e := upstreamVerdict(fails); e != nil {
+		return e
+	}
 	e := &apierr.Error{
 		Status: http.StatusBadGateway,
 		Type:   apierr.TypeServer,

@@ -35,7 +35,7 @@ func buildProviders(cfg *config.Config, tokens *usage.Estimator, tel *telemetry.
 				models = openai.DefaultModels
 			}
 			out = append(out, openai.New(openai.Options{Name: p.Name, BaseURL: p.BaseURL, APIKey: p.APIKey,
-				Models: models, Timeout: p.Timeout.Duration, Headers: p.Headers, Transport: rt}))
+				Models: models, Timeout: p.Timeout.Duration, Headers: p.Headers, Responses: p.ServesResponses(), Transport: rt}))
 		case config.KindAnthropic:
 			models := p.Models
 			if len(models) == 0 {

@@ -164,7 +164,7 @@ func (s *Server) resilienceOptions(pricer *usage.Pricer) resilience.Options {
 func prices(cfg *config.Config) map[string]usage.Price {
 	out := make(map[string]usage.Price, len(cfg.Pricing))
 	for m, p := range cfg.Pricing {
-		out[m] = usage.Price{Input: p.Input, Output: p.Output}
+		out[m] = usage.Price{Input: p.Input, Output: p.Output, CachedInput: p.CacheRead, CacheWrite: p.CacheWrite, CacheWrite1h: p.CacheWrite1h}
 	}
 	return out
 }

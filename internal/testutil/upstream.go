@@ -23,6 +23,7 @@ type Upstream struct {
 // Received is one request the fake saw.
 type Received struct {
 	Path   string
+	Query  string // raw query string
 	Header http.Header
 	Body   []byte
 	// Done is closed when the request's context ends (client gone or answer sent).
@@ -35,7 +36,7 @@ func NewUpstream(t testing.TB, respond func(w http.ResponseWriter, r *http.Reque
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		u.mu.Lock()
-		u.requests = append(u.requests, Received{Path: r.URL.Path, Header: r.Header.Clone(), Body: body, Done: r.Context().Done()})
+		u.requests = append(u.requests, Received{Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body, Done: r.Context().Done()})
 		u.mu.Unlock()
 		u.Respond(w, r, body)
 	}))

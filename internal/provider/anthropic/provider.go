@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/dialect/messages"
 	"github.com/jmanhype/runestone/internal/provider"
+	"github.com/tidwall/sjson"
 )
 
 // DefaultBaseURL is Anthropic's API root; requests go to {base}/v1/messages.
@@ -154,6 +156,8 @@ func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Respo
 	case provider.Embeddings:
 		err = &apierr.Error{Status: http.StatusBadRequest, Type: apierr.TypeInvalidRequest, Param: "model",
 			Message: fmt.Sprintf("provider %s (anthropic) does not offer embeddings", p.name)}
+	case provider.Messages, provider.CountTokens:
+		return p.relay(ctx, call)
 	default:
 		err = apierr.BadRequest("", "provider %s (anthropic) does not serve %s", p.name, call.Endpoint)
 	}
@@ -162,7 +166,7 @@ func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Respo
 		return nil, err
 	}
 
-	resp, cancel, serr := p.send(ctx, body)
+	resp, cancel, serr := p.send(ctx, p.url, body, nil)
 	if serr != nil {
 		return nil, serr
 	}
@@ -199,12 +203,80 @@ func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Respo
 // errHeaderTimeout is the cause set when the upstream took longer than Timeout to answer.
 var errHeaderTimeout = errors.New("timed out waiting for response headers")
 
-// send posts body to the Messages endpoint. On success the returned cancel must be
-// called once the body is done with; it also ends the header timer.
-func (p *Provider) send(ctx context.Context, body []byte) (*http.Response, context.CancelFunc, error) {
+// Serves implements provider.Relayer: Messages requests are relayed byte for byte.
+func (p *Provider) Serves(ep provider.Endpoint) bool {
+	return ep == provider.Messages || ep == provider.CountTokens
+}
+
+// relay sends a Messages (or count_tokens) request as the client wrote it: only the
+// model is rewritten when aliased, the client's anthropic-* headers (version, the open
+// list of betas) go along as sent, and the answer comes back as bytes or SSE frames.
+func (p *Provider) relay(ctx context.Context, call *provider.Call) (*provider.Response, error) {
+	body := call.Body
+	if call.Model != call.ClientModel {
+		var err error
+		if body, err = sjson.SetBytes(body, "model", call.Model); err != nil {
+			return nil, apierr.Internal(err)
+		}
+	}
+	url := p.url
+	if call.Endpoint == provider.CountTokens {
+		url += "/count_tokens"
+	}
+	if call.Query != "" {
+		url += "?" + call.Query
+	}
+	resp, cancel, serr := p.send(ctx, url, body, func(h http.Header) {
+		for k, v := range call.Header {
+			if len(k) > 10 && strings.EqualFold(k[:10], "anthropic-") {
+				h[k] = v
+			}
+		}
+	})
+	if serr != nil {
+		return nil, serr
+	}
+	hdr := forwardHeaders(resp.Header, time.Now())
+	if resp.StatusCode/100 != 2 {
+		defer cancel()
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		e := mapHTTPError(p.name, resp.StatusCode, raw, resp.Header)
+		if e.Status == resp.StatusCode {
+			e.Body = raw // the client speaks Messages: it gets Anthropic's own words
+		}
+		e = e.Redact(p.secrets())
+		e.Header = hdr
+		return nil, e
+	}
+	if call.Stream && call.Endpoint == provider.Messages {
+		return &provider.Response{Header: hdr, Raw: true,
+			Stream: provider.NewFrameStream(p.name, resp.Body, &messages.UsageScanner{}, p.secrets(), cancel)}, nil
+	}
+	defer cancel()
+	defer resp.Body.Close()
+	raw, rerr := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBody))
+	if rerr != nil {
+		return nil, p.transportError(ctx, rerr)
+	}
+	if call.Model != call.ClientModel && call.Endpoint == provider.Messages {
+		raw, _ = sjson.SetBytes(raw, "model", call.ClientModel)
+	}
+	r := &provider.Response{Header: hdr, Body: raw, Raw: true}
+	if call.Endpoint == provider.Messages {
+		r.Usage = messages.BodyUsage(raw)
+	}
+	return r, nil
+}
+
+// send posts body to url (the Messages endpoint or its count_tokens). extra, when set,
+// adds the headers a native relay forwards; configured headers and the key are set
+// after it. On success the returned cancel must be called once the body is done with;
+// it also ends the header timer.
+func (p *Provider) send(ctx context.Context, url string, body []byte, extra func(http.Header)) (*http.Response, context.CancelFunc, error) {
 	rctx, cancelCause := context.WithCancelCause(ctx)
 	cancel := func() { cancelCause(context.Canceled) }
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, p.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		cancel()
 		return nil, nil, &apierr.Error{Status: http.StatusInternalServerError, Type: apierr.TypeServer,
@@ -214,7 +286,14 @@ func (p *Provider) send(ctx context.Context, body []byte) (*http.Response, conte
 	h := req.Header
 	h.Set("anthropic-version", apiVersion) // configured headers may pin another version
 	h.Set("accept", "application/json")
+	if extra != nil {
+		extra(h) // the client's own anthropic-version and betas win over the default
+	}
 	for k, v := range p.headers {
+		if extra != nil && h.Get(k) != "" && strings.EqualFold(k, "anthropic-beta") {
+			h.Add(k, v) // betas are an open list: the operator's join the client's
+			continue
+		}
 		h.Set(k, v)
 	}
 	h.Set("x-api-key", p.key)

@@ -21,6 +21,7 @@ func (p *Provider) answer(ctx context.Context, call *provider.Call, k knobs, a a
 		usage.CompletionTokens = p.o.Tokens(a.toolName + " " + a.toolArgs)
 	}
 	id := responseID(call)
+	a.callID = id[len(id)-8:]
 	created := time.Now().Unix()
 	if !call.Stream {
 		var b []byte
@@ -95,6 +96,8 @@ func appendToolCall(b []byte, a answer, withIndex bool) []byte {
 	}
 	b = append(b, `"id":"call_mock_`...)
 	b = append(b, a.toolName...)
+	b = append(b, '_')
+	b = append(b, a.callID...)
 	b = append(b, `","type":"function","function":{"name":`...)
 	b = jsonx.AppendString(b, a.toolName)
 	b = append(b, `,"arguments":`...)

@@ -126,31 +126,68 @@ type answer struct {
 	prompt   string // text counted as the prompt
 	toolName string // set when answering with a tool call
 	toolArgs string
+	callID   string // unique per conversation state: a loop never sees one id twice
 }
 
 func (p *Provider) chatAnswer(body []byte) answer {
 	msgs := gjson.GetBytes(body, "messages").Array()
 	var prompt strings.Builder
-	last := ""
+	last, lastRole, lastTool := "", "", ""
 	for _, m := range msgs {
-		t := contentText(m.Get("content"))
-		prompt.WriteString(t)
+		c := m.Get("content")
+		prompt.WriteString(contentText(c))
 		prompt.WriteByte('\n')
-		if m.Get("role").String() == "user" {
-			last = t
+		switch lastRole = m.Get("role").String(); lastRole {
+		case "user":
+			// Agents put reminders before the prompt in one message: the last part is it.
+			last = lastText(c)
+		case "tool":
+			lastTool = contentText(c)
 		}
 	}
 	a := answer{text: "You said: " + last, prompt: prompt.String()}
+	if lastRole == "tool" {
+		// A tool loop's next turn: answer with the result, never call the tool again.
+		a.text = "The tool returned: " + lastTool
+		return a
+	}
+	tools := gjson.GetBytes(body, "tools").Array()
+	want := ""
 	if name, ok := strings.CutPrefix(strings.TrimSpace(last), "call "); ok {
-		name = strings.Trim(strings.Fields(name + " ")[0], ".!?`'\"")
-		for _, t := range gjson.GetBytes(body, "tools").Array() {
-			if t.Get("function.name").String() == name {
-				a.toolName, a.toolArgs = name, stubArgs(t.Get("function.parameters"))
-				break
-			}
+		want = strings.Trim(strings.Fields(name + " ")[0], ".!?`'\"")
+	}
+	switch tc := gjson.GetBytes(body, "tool_choice"); {
+	case tc.Str == "none":
+		return a
+	case tc.Get("function.name").Exists():
+		want = tc.Get("function.name").Str
+	case tc.Str == "required" && want == "" && len(tools) > 0:
+		want = tools[0].Get("function.name").Str
+	}
+	if want == "" {
+		return a
+	}
+	for _, t := range tools {
+		if t.Get("function.name").String() == want {
+			a.toolName, a.toolArgs = want, stubArgs(t.Get("function.parameters"))
+			break
 		}
 	}
 	return a
+}
+
+// lastText is the last text part of a message content (all of it when a string).
+func lastText(c gjson.Result) string {
+	if c.Type == gjson.String {
+		return c.Str
+	}
+	parts := c.Array()
+	for i := len(parts) - 1; i >= 0; i-- {
+		if parts[i].Get("type").Str == "text" {
+			return parts[i].Get("text").Str
+		}
+	}
+	return ""
 }
 
 // contentText flattens a message content (string or parts) to its text.

@@ -201,3 +201,38 @@ func TestServesModel(t *testing.T) {
 		t.Fatal("model matching")
 	}
 }
+
+// TestToolLoop: the mock behaves like a model in an agent's tool loop: it honours
+// tool_choice, answers a tool result with text instead of calling again, and gives
+// each conversation state its own call id.
+func TestToolLoop(t *testing.T) {
+	p := New(Options{Name: "mock", CatchAll: true, Tokens: func(s string) int { return len(s) / 4 }})
+	tools := `"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]`
+	do := func(body string) string {
+		resp, err := p.Do(context.Background(), &provider.Call{Endpoint: provider.Chat, Model: "m", ClientModel: "m", Body: []byte(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(resp.Body)
+	}
+	first := do(`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"<reminder>"},{"type":"text","text":"call get_weather"}]}],` + tools + `}`)
+	if gjson.Get(first, "choices.0.message.tool_calls.0.function.name").Str != "get_weather" {
+		t.Fatalf("first turn: %s", first)
+	}
+	id := gjson.Get(first, "choices.0.message.tool_calls.0.id").Str
+	second := do(`{"model":"m","messages":[{"role":"user","content":"call get_weather"},{"role":"assistant","tool_calls":[{"id":"` + id +
+		`","type":"function","function":{"name":"get_weather","arguments":"{}"}}]},{"role":"tool","tool_call_id":"` + id + `","content":"sunny"}],` + tools + `}`)
+	if gjson.Get(second, "choices.0.message.content").Str != "The tool returned: sunny" {
+		t.Fatalf("after the tool result: %s", second)
+	}
+	none := do(`{"model":"m","tool_choice":"none","messages":[{"role":"user","content":"call get_weather"}],` + tools + `}`)
+	if gjson.Get(none, "choices.0.message.tool_calls").Exists() {
+		t.Fatalf("tool_choice none: %s", none)
+	}
+	named := do(`{"model":"m","tool_choice":{"type":"function","function":{"name":"get_weather"}},"messages":[{"role":"user","content":"hello"}],` + tools + `}`)
+	other := do(`{"model":"m","tool_choice":{"type":"function","function":{"name":"get_weather"}},"messages":[{"role":"user","content":"hello again"}],` + tools + `}`)
+	a, b := gjson.Get(named, "choices.0.message.tool_calls.0.id").Str, gjson.Get(other, "choices.0.message.tool_calls.0.id").Str
+	if a == "" || a == b || a == id {
+		t.Fatalf("named tool_choice ids %q %q %q: %s", a, b, id, named)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/dialect/responses"
 	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -26,6 +27,10 @@ type Options struct {
 	Models  []string
 	Timeout time.Duration // time to the upstream's response headers
 	Headers map[string]string
+	// Responses says the upstream natively serves the Responses API (/responses and
+	// /responses/input_tokens); requests in that dialect are then relayed byte for
+	// byte instead of translated to chat.
+	Responses bool
 	// Transport overrides the tuned default (tests).
 	Transport http.RoundTripper
 }
@@ -44,7 +49,7 @@ const maxErrorBody = 1 << 20
 type Provider struct {
 	o      Options
 	client *http.Client
-	urls   [3]string // per provider.Endpoint
+	urls   [provider.InputTokens + 1]string // per provider.Endpoint
 	header http.Header
 	// secrets are what an upstream error must never carry back: the API key and the
 	// extra header values.
@@ -61,6 +66,8 @@ func New(o Options) *Provider {
 	p.urls[provider.Chat] = o.BaseURL + "/chat/completions"
 	p.urls[provider.Completions] = o.BaseURL + "/completions"
 	p.urls[provider.Embeddings] = o.BaseURL + "/embeddings"
+	p.urls[provider.Responses] = o.BaseURL + "/responses"
+	p.urls[provider.InputTokens] = o.BaseURL + "/responses/input_tokens"
 	p.header.Set("Content-Type", "application/json")
 	if o.APIKey != "" {
 		p.header.Set("Authorization", "Bearer "+o.APIKey)
@@ -82,6 +89,11 @@ func (p *Provider) Kind() string { return "openai" }
 // Models implements provider.Provider.
 func (p *Provider) Models() []string { return p.o.Models }
 
+// Serves implements provider.Relayer.
+func (p *Provider) Serves(ep provider.Endpoint) bool {
+	return p.o.Responses && (ep == provider.Responses || ep == provider.InputTokens)
+}
+
 // Do implements provider.Provider.
 func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Response, error) {
 	body, err := p.upstreamBody(call)
@@ -98,6 +110,12 @@ func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Respo
 	if call.Stream {
 		req.Header.Set("Accept", "text/event-stream")
 	}
+	raw := call.Endpoint == provider.Responses || call.Endpoint == provider.InputTokens
+	if raw {
+		if v := call.Header.Values("Openai-Beta"); len(v) > 0 {
+			req.Header["Openai-Beta"] = v
+		}
+	}
 	resp, err := p.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -108,9 +126,16 @@ func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Respo
 	if resp.StatusCode >= 300 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		resp.Body.Close()
-		return nil, apierr.FromUpstream(p.o.Name, resp.StatusCode, resp.Header, b).Redact(p.secrets)
+		e := apierr.FromUpstream(p.o.Name, resp.StatusCode, resp.Header, b)
+		if raw && e.Status == resp.StatusCode {
+			e.Body = b // same dialect: the client gets the upstream's own words
+		}
+		return nil, e.Redact(p.secrets)
 	}
 	fwd := forwardHeaders(resp.Header)
+	if raw {
+		return p.relay(ctx, call, resp, fwd)
+	}
 	if call.Stream {
 		return &provider.Response{Header: fwd, Stream: newStream(p.o.Name, call, resp.Body, p.secrets)}, nil
 	}
@@ -134,6 +159,27 @@ func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Respo
 	return &provider.Response{Header: fwd, Body: b, Usage: ParseUsage(b)}, nil
 }
 
+// relay answers a native Responses call: the body or the SSE frames as the upstream
+// sent them, with usage read on the way.
+func (p *Provider) relay(ctx context.Context, call *provider.Call, resp *http.Response, fwd http.Header) (*provider.Response, error) {
+	if call.Stream {
+		return &provider.Response{Header: fwd, Raw: true,
+			Stream: provider.NewFrameStream(p.o.Name, resp.Body, &responses.UsageScanner{}, p.secrets, nil)}, nil
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, apierr.Unreachable(p.o.Name, fmt.Errorf("read answer: %w", err))
+	}
+	if call.Model != call.ClientModel && call.Endpoint == provider.Responses {
+		b, _ = sjson.SetBytes(b, "model", call.ClientModel)
+	}
+	return &provider.Response{Header: fwd, Body: b, Raw: true, Usage: responses.BodyUsage(b)}, nil
+}
+
 // upstreamBody rewrites only what must change; the client's bytes are never edited in place.
 func (p *Provider) upstreamBody(call *provider.Call) ([]byte, error) {
 	body := call.Body
@@ -143,7 +189,7 @@ func (p *Provider) upstreamBody(call *provider.Call) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if call.Stream && !call.IncludeUsage {
+	if call.Stream && !call.IncludeUsage && (call.Endpoint == provider.Chat || call.Endpoint == provider.Completions) {
 		if body, err = sjson.SetBytes(body, "stream_options.include_usage", true); err != nil {
 			return nil, err
 		}

@@ -1,0 +1,147 @@
+package gateway
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"unsafe"
+
+	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/dialect/messages"
+	"github.com/jmanhype/runestone/internal/dialect/responses"
+	"github.com/jmanhype/runestone/internal/jsonx"
+	"github.com/jmanhype/runestone/internal/provider"
+	"github.com/jmanhype/runestone/internal/usage"
+	"github.com/tidwall/gjson"
+)
+
+// codec is one inbound dialect's side of the translation seam (see docs/architecture.md).
+// Chat has none: it is the neutral form every provider answers. A request in a codec's
+// dialect is relayed as bytes to a provider that serves the dialect natively and
+// translated through chat for every other provider; the gateway picks per attempt, so
+// failover may cross dialects.
+type codec struct {
+	name     string
+	inspect  func(body []byte) (model string, stream bool, err *apierr.Error)
+	toChat   func(body []byte) ([]byte, []string, error)
+	fromChat func(req, chat []byte, model string, u provider.Usage) ([]byte, error)
+	encoder  func(model string, req []byte) encoder
+	// writeError answers with an error made by the gateway, in the dialect's envelope.
+	writeError func(w http.ResponseWriter, e *apierr.Error, requestID string)
+	// errorFrame is the mid-stream error event for a native relay that breaks.
+	errorFrame func(dst []byte, e *apierr.Error) []byte
+	// text returns the answer text an event carries, for the log and estimates.
+	text     func(frame []byte) string
+	estimate func(est *usage.Estimator, body []byte) (int, error)
+}
+
+// encoder turns a chat.completion.chunk stream into a dialect's SSE frames.
+type encoder interface {
+	Chunk(dst, chunk []byte) []byte
+	Finish(dst []byte, u provider.Usage) []byte
+	Fail(dst []byte, e *apierr.Error) []byte
+}
+
+var codecs = map[provider.Endpoint]*codec{
+	provider.Messages: {
+		name: "messages", inspect: messages.Inspect, toChat: messages.ToChat,
+		fromChat: func(_, chat []byte, model string, u provider.Usage) ([]byte, error) {
+			return messages.FromChat(chat, model, u)
+		},
+		encoder:    func(model string, _ []byte) encoder { return messages.NewStreamEncoder(model) },
+		writeError: messages.WriteError,
+		errorFrame: func(dst []byte, e *apierr.Error) []byte {
+			dst = append(dst, "event: error\ndata: "...)
+			return append(messages.AppendError(dst, e, ""), '\n', '\n')
+		},
+		text:     messagesText,
+		estimate: messages.EstimateInputTokens,
+	},
+	provider.Responses: {
+		name: "responses", inspect: responses.Inspect, toChat: responses.ToChat,
+		fromChat: func(req, chat []byte, model string, u provider.Usage) ([]byte, error) {
+			return responses.ParseRequest(req).FromChat(chat, model, u)
+		},
+		encoder: func(model string, req []byte) encoder {
+			return responses.ParseRequest(req).NewStreamEncoder(model)
+		},
+		writeError: responses.WriteError,
+		errorFrame: func(dst []byte, e *apierr.Error) []byte {
+			dst = append(dst, `event: error`+"\n"+`data: {"type":"error","code":`...)
+			dst = jsonx.AppendString(dst, e.Code)
+			dst = append(dst, `,"message":`...)
+			dst = jsonx.AppendString(dst, e.Message)
+			return append(dst, `,"param":null}`+"\n\n"...)
+		},
+		text:     responsesText,
+		estimate: responses.EstimateInputTokens,
+	},
+}
+
+// frameData returns the data of a frame as the gateway writes it (one data line).
+func frameData(frame []byte) []byte {
+	i := bytes.Index(frame, []byte("data: "))
+	if i < 0 {
+		return nil
+	}
+	return bytes.TrimRight(frame[i+6:], "\n")
+}
+
+// view is a string over b without a copy, for gjson lookups whose results are
+// appended elsewhere before b changes.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+func messagesText(frame []byte) string {
+	if !bytes.Contains(frame, []byte(`_delta"`)) {
+		return ""
+	}
+	d := gjson.Get(view(frameData(frame)), "delta")
+	if t := d.Get("text"); t.Exists() {
+		return t.Str
+	}
+	return d.Get("partial_json").Str
+}
+
+func responsesText(frame []byte) string {
+	if !bytes.Contains(frame, []byte(`.delta"`)) {
+		return ""
+	}
+	return gjson.Get(view(frameData(frame)), "delta").Str
+}
+
+// encodedStream translates a chat stream into the client's dialect as it is relayed.
+type encodedStream struct {
+	provider.Stream
+	enc      encoder
+	buf      []byte
+	finished bool
+	onChunk  func(chunk []byte) // sees each chat chunk (text capture)
+	onFinish func(e encoder)    // runs before the closing frames go out (state kept)
+}
+
+func (s *encodedStream) Next() ([]byte, error) {
+	for {
+		if s.finished {
+			return nil, io.EOF
+		}
+		chunk, err := s.Stream.Next()
+		if err == io.EOF {
+			s.finished = true
+			s.buf = s.enc.Finish(s.buf[:0], s.Stream.Usage())
+			if s.onFinish != nil {
+				s.onFinish(s.enc)
+			}
+			return s.buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if s.onChunk != nil {
+			s.onChunk(chunk)
+		}
+		s.buf = s.enc.Chunk(s.buf[:0], chunk)
+		if len(s.buf) > 0 {
+			return s.buf, nil
+		}
+	}
+}
