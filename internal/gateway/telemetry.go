@@ -21,13 +21,16 @@ func (x *exchange) traceStart() {
 	x.span = x.g.o.Telemetry.StartRequest(x.r, operation(x.ep))
 }
 
-// operation is the GenAI operation name of an endpoint.
+// operation is the GenAI operation name of an endpoint: chat, Messages and Responses
+// are all "chat" in the conventions.
 func operation(ep provider.Endpoint) string {
 	switch ep {
 	case provider.Completions:
 		return telemetry.OpTextCompletion
 	case provider.Embeddings:
 		return telemetry.OpEmbeddings
+	case provider.CountTokens, provider.InputTokens:
+		return telemetry.OpCountTokens
 	}
 	return telemetry.OpChat
 }

@@ -45,6 +45,9 @@ const (
 	OpChat           = "chat"
 	OpTextCompletion = "text_completion"
 	OpEmbeddings     = "embeddings"
+	// OpCountTokens is not a GenAI convention name: token counting (Anthropic's
+	// count_tokens, OpenAI's input_tokens) generates nothing.
+	OpCountTokens = "runestone.count_tokens"
 )
 
 // Span is one request's server span. A nil *Span (telemetry off) does nothing.
@@ -65,6 +68,7 @@ type Span struct {
 
 // streamInfo is what a streamed answer says about itself (its chunks are peeked).
 type streamInfo struct {
+	peeked    bool // the first chunk was read for id and model
 	id, model string
 	finish    []string
 }
@@ -199,7 +203,7 @@ func (s *Span) End(rec Record) {
 	respModel := rec.ResponseModel
 	respID, finish := si.id, si.finish
 	if len(rec.ResponseBody) > 0 {
-		r := gjson.GetManyBytes(rec.ResponseBody, "id", "model", "choices.#.finish_reason")
+		r := gjson.GetManyBytes(rec.ResponseBody, "id", "model", "choices.#.finish_reason", "stop_reason", "status")
 		respID = r[0].String()
 		if respModel == "" {
 			respModel = r[1].String()
@@ -207,6 +211,11 @@ func (s *Span) End(rec Record) {
 		finish = finish[:0:0]
 		for _, f := range r[2].Array() {
 			finish = append(finish, f.String())
+		}
+		if len(finish) == 0 { // native Anthropic (stop_reason) or Responses (status) body
+			if f := firstNonEmpty(r[3].String(), r[4].String()); f != "" {
+				finish = append(finish, f)
+			}
 		}
 	} else if respModel == "" {
 		respModel = si.model
@@ -417,11 +426,23 @@ func (s *Span) PeekChunk(chunk []byte) {
 	if s == nil {
 		return
 	}
+	if len(chunk) > 0 && chunk[0] != '{' {
+		// A native relay's complete SSE frame ("event: x\ndata: {...}").
+		i := bytes.Index(chunk, []byte("data:"))
+		if i < 0 {
+			return
+		}
+		chunk = bytes.TrimSpace(chunk[i+len("data:"):])
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.stream.id == "" {
-		r := gjson.GetManyBytes(chunk, "id", "model")
-		s.stream.id, s.stream.model = r[0].String(), r[1].String()
+	if !s.stream.peeked {
+		// OpenAI chunks carry both at the top; a native relay's first event (Anthropic
+		// message_start, Responses response.created) nests them.
+		s.stream.peeked = true
+		r := gjson.GetManyBytes(chunk, "id", "model", "message.id", "message.model", "response.id", "response.model")
+		s.stream.id = firstNonEmpty(r[0].String(), r[2].String(), r[4].String())
+		s.stream.model = firstNonEmpty(r[1].String(), r[3].String(), r[5].String())
 	}
 	if bytes.Contains(chunk, []byte(`"finish_reason":"`)) {
 		gjson.GetBytes(chunk, "choices.#.finish_reason").ForEach(func(_, v gjson.Result) bool {
@@ -430,5 +451,9 @@ func (s *Span) PeekChunk(chunk []byte) {
 			}
 			return true
 		})
+	} else if bytes.Contains(chunk, []byte(`"stop_reason":"`)) { // Anthropic message_delta
+		if v := gjson.GetBytes(chunk, "delta.stop_reason"); v.Type == gjson.String {
+			s.stream.finish = append(s.stream.finish, v.Str)
+		}
 	}
 }
