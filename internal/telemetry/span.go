@@ -87,12 +87,13 @@ func (t *Telemetry) StartRequest(r *http.Request, operation string) *Span {
 	return s
 }
 
-// TraceID is the request's trace id (32 hex digits), "" when off.
+// TraceID is the request's trace id (32 hex digits), "" when off or when the trace
+// is not sampled (nothing would be found under it in the backend).
 func (s *Span) TraceID() string {
 	if s == nil {
 		return ""
 	}
-	if sc := s.span.SpanContext(); sc.HasTraceID() {
+	if sc := s.span.SpanContext(); sc.HasTraceID() && sc.IsSampled() {
 		return sc.TraceID().String()
 	}
 	return ""

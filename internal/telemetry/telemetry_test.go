@@ -264,6 +264,9 @@ func TestSamplerOffRecordsNothing(t *testing.T) {
 	tel, mem := newTest(t, func(o *Options) { o.Config.Sampler = "always_off" })
 	s := tel.StartRequest(httptest.NewRequest("POST", "/", nil), OpEmbeddings)
 	s.End(Record{Status: 200})
+	if s.TraceID() != "" {
+		t.Fatalf("unsampled request has trace id %q", s.TraceID())
+	}
 	if len(flushed(t, tel, mem)) != 0 {
 		t.Fatal("always_off exported a span")
 	}
