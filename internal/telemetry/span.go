@@ -445,6 +445,10 @@ func (s *Span) PeekChunk(chunk []byte) {
 		s.stream.id = firstNonEmpty(r[0].String(), r[2].String(), r[4].String())
 		s.stream.model = firstNonEmpty(r[1].String(), r[3].String(), r[5].String())
 	}
+	// One scan per chunk for both spellings; most chunks say "finish_reason":null.
+	if !bytes.Contains(chunk, []byte(`_reason":"`)) {
+		return
+	}
 	if bytes.Contains(chunk, []byte(`"finish_reason":"`)) {
 		gjson.GetBytes(chunk, "choices.#.finish_reason").ForEach(func(_, v gjson.Result) bool {
 			if v.Type == gjson.String {
@@ -452,9 +456,7 @@ func (s *Span) PeekChunk(chunk []byte) {
 			}
 			return true
 		})
-	} else if bytes.Contains(chunk, []byte(`"stop_reason":"`)) { // Anthropic message_delta
-		if v := gjson.GetBytes(chunk, "delta.stop_reason"); v.Type == gjson.String {
-			s.stream.finish = append(s.stream.finish, v.Str)
-		}
+	} else if v := gjson.GetBytes(chunk, "delta.stop_reason"); v.Type == gjson.String { // Anthropic message_delta
+		s.stream.finish = append(s.stream.finish, v.Str)
 	}
 }
