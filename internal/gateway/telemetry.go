@@ -85,6 +85,7 @@ func (x *exchange) traceEnd(ev *events.Request) {
 		CacheReadTokens: x.usage.CachedTokens, CacheWrite: x.usage.CacheWriteTokens,
 		KeyName: ev.KeyName, Project: ev.Project, Attempts: ev.Attempts, CostUSD: ev.CostUSD,
 		RequestBody: x.body, ResponseBody: x.respBody,
+		Dialect: ev.Dialect, UpstreamDialect: ev.UpstreamDialect, Conversation: ev.Session,
 	}
 	if x.info.model != "" && ev.UpstreamModel != "" && x.info.model != ev.UpstreamModel {
 		rec.Route = x.info.model // a [[routes]] name or an alias resolved to another model

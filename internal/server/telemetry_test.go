@@ -433,6 +433,9 @@ func TestTelemetryMessagesNativeStream(t *testing.T) {
 	if v := attr(srv, "gen_ai.response.finish_reasons"); v == nil || v.GetArrayValue().Values[0].GetStringValue() != "tool_use" {
 		t.Errorf("finish reasons %v", v)
 	}
+	if attr(srv, "runestone.dialect").GetStringValue() != "messages" {
+		t.Errorf("dialect %v", attr(srv, "runestone.dialect"))
+	}
 	if attr(srv, "gen_ai.provider.name").GetStringValue() != "anthropic" ||
 		attr(srv, "gen_ai.usage.input_tokens").GetIntValue() != int64(row.PromptTokens) ||
 		attr(srv, "gen_ai.usage.output_tokens").GetIntValue() != int64(row.CompletionTokens) || row.CompletionTokens == 0 {

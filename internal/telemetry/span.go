@@ -182,6 +182,8 @@ type Record struct {
 	QueueWait                   time.Duration
 	KeyName, Project, Route     string
 	Attempts                    int
+	Dialect, UpstreamDialect    string // API spoken by the client / to the provider (chat, messages, …)
+	Conversation                string // the client's session id (gen_ai.conversation.id)
 	CostUSD                     *float64
 	RequestBody                 []byte // request parameters are read from it (and content, when captured)
 	ResponseBody                []byte // non-stream answer (id, finish reasons)
@@ -262,6 +264,15 @@ func (s *Span) End(rec Record) {
 		attrs = append(attrs, attribute.String("runestone.route", rec.Route))
 	}
 	attrs = append(attrs, attribute.Int("runestone.attempts", rec.Attempts))
+	if rec.Dialect != "" {
+		attrs = append(attrs, attribute.String("runestone.dialect", rec.Dialect))
+	}
+	if rec.UpstreamDialect != "" {
+		attrs = append(attrs, attribute.String("runestone.upstream_dialect", rec.UpstreamDialect))
+	}
+	if rec.Conversation != "" {
+		attrs = append(attrs, attribute.String("gen_ai.conversation.id", rec.Conversation))
+	}
 	if rec.CostUSD != nil {
 		attrs = append(attrs, attribute.Float64("runestone.cost_usd", *rec.CostUSD))
 	}
