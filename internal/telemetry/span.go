@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -63,6 +64,7 @@ type Span struct {
 	attempts int
 	open     trace.Span // the successful attempt, ended with the request
 	provider string     // gen_ai.provider.name of the last attempt
+	tried    []string   // configured names of the providers attempted
 	stream   streamInfo
 }
 
@@ -121,6 +123,9 @@ func (s *Span) Attempt(ctx context.Context, providerName, providerKind, model st
 	s.attempts++
 	n := s.attempts
 	s.provider = genAIProvider(providerKind)
+	if !slices.Contains(s.tried, providerName) {
+		s.tried = append(s.tried, providerName)
+	}
 	s.mu.Unlock()
 	// The executor's ctx is the request's (deadline, cancellation); the span parent
 	// comes from s.ctx.
@@ -198,7 +203,7 @@ func (s *Span) End(rec Record) {
 	now := time.Now()
 	t := s.t
 	s.mu.Lock()
-	open, provider, si := s.open, s.provider, s.stream
+	open, provider, si, tried := s.open, s.provider, s.stream, s.tried
 	s.mu.Unlock()
 	if rec.RequestModel != "" {
 		s.span.SetName(s.op + " " + rec.RequestModel)
@@ -302,6 +307,9 @@ func (s *Span) End(rec Record) {
 	}
 	s.span.SetAttributes(attrs...)
 	for _, b := range t.breakers.since(s.brk) {
+		if !slices.Contains(tried, b.provider) {
+			continue // another request's provider
+		}
 		s.span.AddEvent("runestone.breaker.state_change", trace.WithTimestamp(b.at), trace.WithAttributes(
 			attribute.String("runestone.provider", b.provider), attribute.String("runestone.breaker.from", b.from),
 			attribute.String("runestone.breaker.to", b.to)))

@@ -96,6 +96,7 @@ func TestSpanTreeEventsAndRecord(t *testing.T) {
 	_, end := s.Attempt(r.Context(), "primary", "openai", "gpt-4o")
 	end(&apierr.Error{Status: 503, Type: "server_error", Code: "upstream_unavailable", Message: "key sk-planted-secret-123 rejected"})
 	tel.BreakerChanged("primary", "closed", "open")
+	tel.BreakerChanged("elsewhere", "closed", "open") // not tried by this request: no event
 	_, end = s.Attempt(r.Context(), "backup", "mock", "gpt-4o")
 	end(nil)
 	s.PeekChunk([]byte(`{"id":"resp-1","model":"gpt-4o-x","choices":[{"delta":{"content":"hi"},"finish_reason":null}]}`))
