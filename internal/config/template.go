@@ -19,11 +19,16 @@ max_body_bytes = 10485760        # larger request bodies get 413
 read_header_timeout = "10s"
 read_body_timeout = "60s"        # longest a client may take to send its request body (then 408)
 shutdown_timeout = "30s"         # graceful drain of in-flight requests and streams
+allowed_hosts = []               # Host names answered besides localhost, 127.0.0.1, [::1] (e.g. a proxy's name); others get 403
+allowed_origins = []             # browser origins answered with CORS (e.g. "http://localhost:5173"); other web pages get 403
+max_connections = 1024           # open client connections at once; more wait in the kernel's backlog
+idle_timeout = "120s"            # idle keep-alive client connections are closed after this
+max_event_bytes = 8388608        # one upstream stream line larger than this ends the stream with a 502 error event
 
 [auth]
 enabled = true                   # RUNESTONE_AUTH_ENABLED
 keys = []                        # static client keys, besides keys made with 'runestone keys create'
-admin_key = ""                   # bearer key for /admin/* from non-loopback clients
+admin_key = ""                   # bearer key for /admin/*, /metrics, /health/*; once set, required from every client
 
 [store]
 driver = "sqlite"                # sqlite (runestone.db in the home folder) | postgres (shared by several replicas)

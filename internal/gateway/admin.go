@@ -22,8 +22,8 @@ import (
 func (g *Gateway) admin(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !g.adminAllowed(r) {
-			apierr.Write(w, &apierr.Error{Status: http.StatusUnauthorized, Type: apierr.TypeInvalidRequest,
-				Code: apierr.CodeInvalidAPIKey, Message: "Operations endpoints answer loopback clients, or others with the admin key (auth.admin_key)."})
+			g.refuse(w, r, &apierr.Error{Status: http.StatusUnauthorized, Type: apierr.TypeInvalidRequest,
+				Code: apierr.CodeInvalidAPIKey, Message: "Operations endpoints answer loopback clients when no admin key is set; once auth.admin_key is set they need it from every client (Authorization: Bearer <admin key>)."})
 			return
 		}
 		next(w, r)
@@ -31,12 +31,16 @@ func (g *Gateway) admin(next http.HandlerFunc) http.HandlerFunc {
 }
 
 func (g *Gateway) adminAllowed(r *http.Request) bool {
-	if g.o.AdminKey != "" && len(r.Header.Values("Authorization")) == 1 {
+	if g.o.AdminKey != "" {
+		// Once an admin key is set it is required from every peer, loopback included:
+		// a same-host reverse proxy, an ssh -R tunnel or a rebinding page all arrive
+		// from 127.0.0.1.
+		if len(r.Header.Values("Authorization")) != 1 {
+			return false
+		}
 		tok, ok := bearer(r.Header.Get("Authorization"))
 		a, b := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(g.o.AdminKey))
-		if ok && subtle.ConstantTimeCompare(a[:], b[:]) == 1 {
-			return true
-		}
+		return ok && subtle.ConstantTimeCompare(a[:], b[:]) == 1
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

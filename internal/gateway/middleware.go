@@ -30,6 +30,10 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 			// readBody lifts the deadline once a proxied body is in.
 			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.o.BodyTimeout))
 		}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, id))
+		if g.guard(w, r) {
+			return
+		}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -40,22 +44,20 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 				apierr.Write(w, apierr.Internal(errors.New("panic")))
 			}
 		}()
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
+		next.ServeHTTP(w, r)
 	})
 }
 
-func methodNotAllowed(allow string) http.HandlerFunc {
+func (g *Gateway) methodNotAllowed(allow string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		closeIfBody(w, r)
 		w.Header().Set("Allow", allow)
-		apierr.Write(w, &apierr.Error{Status: http.StatusMethodNotAllowed, Type: apierr.TypeInvalidRequest,
+		g.refuse(w, r, &apierr.Error{Status: http.StatusMethodNotAllowed, Type: apierr.TypeInvalidRequest,
 			Code: "method_not_allowed", Message: r.Method + " is not allowed on " + r.URL.Path + "; use " + allow + "."})
 	}
 }
 
-func notFound(w http.ResponseWriter, r *http.Request) {
-	closeIfBody(w, r)
-	apierr.Write(w, &apierr.Error{Status: http.StatusNotFound, Type: apierr.TypeInvalidRequest, Code: "unknown_url",
+func (g *Gateway) notFound(w http.ResponseWriter, r *http.Request) {
+	g.refuse(w, r, &apierr.Error{Status: http.StatusNotFound, Type: apierr.TypeInvalidRequest, Code: "unknown_url",
 		Message: "Unknown request URL: " + r.Method + " " + r.URL.Path + ". See the README for the endpoints Runestone serves."})
 }
 

@@ -91,7 +91,7 @@ func TestSlowlorisHeadersAreCutOff(t *testing.T) {
 	}
 	defer conn.Close()
 	start := time.Now()
-	for _, b := range []byte("GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ") {
+	for _, b := range []byte("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ") {
 		if _, err := conn.Write([]byte{b}); err != nil {
 			break
 		}

@@ -1,0 +1,375 @@
+package server_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jmanhype/runestone/internal/testutil"
+	"github.com/tidwall/gjson"
+)
+
+// send issues one request with full control over Host and headers (no defaults added).
+func send(t *testing.T, g *gw, method, path, host, body string, hdr map[string]string) (int, http.Header, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, g.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 20 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, b
+}
+
+var jsonHdr = map[string]string{"Content-Type": "application/json"}
+
+// TestHostAllowList is DNS rebinding: a page at http://evil.example whose name later
+// resolves to 127.0.0.1 sends Host: evil.example. Every path refuses it, before auth,
+// body or provider; loopback names and configured names pass.
+func TestHostAllowList(t *testing.T) {
+	var calls atomic.Int32
+	up := testutil.NewUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}`)
+	})
+	g := startGateway(t, "[server]\nallowed_hosts = [\"proxy.internal\", \"*.corp.test\"]\n[auth]\nenabled = false\n"+
+		strings.Replace(upstreamConfig(up.URL, ""), "[auth]\nkeys = [\"sk-test-static-key-0123456789abcdef\"]\n", "", 1),
+		map[string]string{"RUNESTONE_ALLOWED_HOSTS": "env.internal"})
+	paths := []struct{ method, path, body string }{
+		{"POST", "/v1/chat/completions", `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`},
+		{"POST", "/v1/messages", `{"model":"gpt-4o-mini","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`},
+		{"POST", "/v1/responses", `{"model":"gpt-4o-mini","input":"hi"}`},
+		{"GET", "/v1/models", ""},
+		{"GET", "/admin/state", ""},
+		{"GET", "/admin/events", ""},
+		{"GET", "/metrics", ""},
+		{"GET", "/health", ""},
+		{"GET", "/health/providers", ""},
+		{"GET", "/nope", ""},
+	}
+	for _, host := range []string{"evil.example", "evil.example:4001", "127.0.0.1.evil.example", "localhost.evil.example",
+		"10.0.0.7", "proxy.internal.evil.example", "corp.test", ""} {
+		for _, p := range paths {
+			if host == "" && p.method == "POST" {
+				continue
+			}
+			h := host
+			if h == "" {
+				h = " " // net/http sends an empty Host only via a raw connection; a blank one is as good
+			}
+			status, _, body := send(t, g, p.method, p.path, h, p.body, jsonHdr)
+			if status != http.StatusForbidden || gjson.GetBytes(body, "error.code").String() != "host_not_allowed" &&
+				gjson.GetBytes(body, "error.type").String() != "permission_error" {
+				t.Errorf("Host %q %s %s: %d %.200s", host, p.method, p.path, status, body)
+			}
+		}
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("refused requests reached the upstream %d times", n)
+	}
+	for _, host := range []string{"localhost", "localhost:4001", "LOCALHOST.", "127.0.0.1:9", "[::1]:4001", "proxy.internal",
+		"proxy.internal:8443", "a.corp.test", "env.internal"} {
+		if status, _, body := send(t, g, "POST", "/v1/chat/completions", host, paths[0].body, jsonHdr); status != 200 {
+			t.Errorf("Host %q refused: %d %.200s", host, status, body)
+		}
+	}
+	// The refusal message says how to allow a name.
+	_, _, body := send(t, g, "GET", "/health", "evil.example", "", nil)
+	if msg := gjson.GetBytes(body, "error.message").String(); !strings.Contains(msg, "server.allowed_hosts") {
+		t.Fatalf("message %q", msg)
+	}
+}
+
+// TestBrowserOrigins: a request from a web page not allowed on purpose is refused
+// before it costs anything; an allowed origin gets CORS, preflight included.
+func TestBrowserOrigins(t *testing.T) {
+	g := startGateway(t, "[server]\nallowed_origins = [\"http://localhost:5173\"]\n[auth]\nkeys = [\""+staticKey+"\"]\n", nil)
+	auth := "Bearer " + staticKey
+	for _, hdr := range []map[string]string{
+		{"Origin": "http://evil.example"},
+		{"Origin": "null"},
+		{"Origin": "http://localhost:5174"},
+		{"Origin": "https://localhost:5173"},
+		{"Sec-Fetch-Site": "cross-site"},
+		{"Sec-Fetch-Site": "same-site"},
+	} {
+		for _, p := range []struct{ method, path, body string }{
+			{"POST", "/v1/chat/completions", chatBody}, {"GET", "/admin/state", ""}, {"GET", "/v1/models", ""},
+			{"OPTIONS", "/v1/chat/completions", ""},
+		} {
+			h := map[string]string{"Content-Type": "application/json", "Authorization": auth}
+			for k, v := range hdr {
+				h[k] = v
+			}
+			if p.method == "OPTIONS" {
+				h["Access-Control-Request-Method"] = "POST"
+			}
+			status, rh, body := send(t, g, p.method, p.path, "", p.body, h)
+			if status != http.StatusForbidden || gjson.GetBytes(body, "error.code").String() != "origin_not_allowed" {
+				t.Errorf("%v %s %s: %d %.200s", hdr, p.method, p.path, status, body)
+			}
+			if rh.Get("Access-Control-Allow-Origin") != "" {
+				t.Errorf("%v: CORS header on a refusal", hdr)
+			}
+		}
+	}
+	// Preflight from the allowed origin, with the headers the OpenAI and Anthropic SDKs send.
+	want := "authorization, content-type, x-api-key, anthropic-version, anthropic-beta, openai-beta, x-stainless-os, x-stainless-retry-count"
+	status, rh, body := send(t, g, "OPTIONS", "/v1/chat/completions", "", "", map[string]string{
+		"Origin": "http://localhost:5173", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": want,
+		"Sec-Fetch-Site": "same-site"})
+	if status != http.StatusNoContent || rh.Get("Access-Control-Allow-Origin") != "http://localhost:5173" ||
+		!strings.Contains(rh.Get("Access-Control-Allow-Methods"), "POST") || rh.Get("Access-Control-Allow-Headers") != want {
+		t.Fatalf("preflight: %d %v %s", status, rh, body)
+	}
+	status, rh, body = send(t, g, "POST", "/v1/chat/completions", "", chatBody, map[string]string{
+		"Origin": "http://localhost:5173", "Content-Type": "application/json", "Authorization": auth, "Sec-Fetch-Site": "same-site"})
+	if status != 200 || rh.Get("Access-Control-Allow-Origin") != "http://localhost:5173" ||
+		!strings.Contains(rh.Get("Access-Control-Expose-Headers"), "x-request-id") {
+		t.Fatalf("allowed origin: %d %v %s", status, rh, body)
+	}
+	// A page served by the gateway itself (same origin) and a typed URL are not foreign.
+	if status, _, body := send(t, g, "GET", "/health", "", "", map[string]string{"Origin": g.URL, "Sec-Fetch-Site": "same-origin"}); status != 200 {
+		t.Fatalf("same origin: %d %s", status, body)
+	}
+	if status, _, body := send(t, g, "GET", "/health", "", "", map[string]string{"Sec-Fetch-Site": "none"}); status != 200 {
+		t.Fatalf("typed URL: %d %s", status, body)
+	}
+}
+
+// TestJSONContentTypeRequired: a form or text/plain POST needs no CORS preflight, so
+// /v1/* takes JSON only; the message shows the header to send.
+func TestJSONContentTypeRequired(t *testing.T) {
+	g := startGateway(t, "[auth]\nenabled = false\n", nil)
+	for _, path := range []string{"/v1/chat/completions", "/v1/completions", "/v1/embeddings"} {
+		for _, ct := range []string{"", "text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonx"} {
+			h := map[string]string{}
+			if ct != "" {
+				h["Content-Type"] = ct
+			}
+			status, _, body := send(t, g, "POST", path, "", chatBody, h)
+			if status != http.StatusUnsupportedMediaType || !strings.Contains(gjson.GetBytes(body, "error.message").String(), "-H 'Content-Type: application/json'") {
+				t.Errorf("%s with %q: %d %.200s", path, ct, status, body)
+			}
+		}
+	}
+	for _, ct := range []string{"application/json", "application/json; charset=utf-8", "Application/JSON"} {
+		if status, _, body := send(t, g, "POST", "/v1/chat/completions", "", chatBody, map[string]string{"Content-Type": ct}); status != 200 {
+			t.Errorf("%q: %d %s", ct, status, body)
+		}
+	}
+}
+
+// TestAdminKeyFromLoopbackToo: once an admin key is set, a loopback peer without it
+// is refused (a same-host proxy or tunnel looks like loopback).
+func TestAdminKeyFromLoopbackToo(t *testing.T) {
+	g := startGateway(t, "[auth]\nenabled = false\nadmin_key = \"admin-0123456789abcdef\"\n", nil)
+	for _, path := range []string{"/admin/state", "/metrics", "/health/providers", "/health/metrics", "/admin/requests/x"} {
+		if status, _, body := send(t, g, "GET", path, "", "", nil); status != http.StatusUnauthorized {
+			t.Errorf("%s without the admin key: %d %.200s", path, status, body)
+		}
+		if status, _, body := send(t, g, "GET", path, "", "", map[string]string{"Authorization": "Bearer wrong"}); status != http.StatusUnauthorized {
+			t.Errorf("%s with a wrong key: %d %.200s", path, status, body)
+		}
+	}
+	if status, _, body := send(t, g, "GET", "/admin/state", "", "", map[string]string{"Authorization": "Bearer admin-0123456789abcdef"}); status != 200 {
+		t.Fatalf("with the admin key: %d %s", status, body)
+	}
+	// /health stays open: it is what load balancers and `runestone status` poll.
+	if status, _, _ := send(t, g, "GET", "/health", "", "", nil); status != 200 {
+		t.Fatalf("/health: %d", status)
+	}
+}
+
+// TestDeepJSONDoesNotCrash: before, a 9 MB "[[[[" body overflowed the recursive
+// validator's stack and killed the process (fatal error: stack overflow).
+func TestDeepJSONDoesNotCrash(t *testing.T) {
+	g := startGateway(t, "[auth]\nenabled = false\n", nil)
+	deep := strings.Repeat("[", 9<<20)
+	inside := `{"model":"mock","messages":[{"role":"user","content":"hi"}],"x":` + strings.Repeat(`{"a":`, 1<<20) + "1" + strings.Repeat("}", 1<<20) + "}"
+	shallow := `{"model":"mock","messages":[{"role":"user","content":"hi"}],"x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + "}"
+	for _, path := range []string{"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages", "/v1/responses"} {
+		for _, body := range []string{deep, inside} {
+			status, _, b := send(t, g, "POST", path, "", body, jsonHdr)
+			if path != "/v1/messages" && path != "/v1/responses" || status != 404 {
+				if status != http.StatusBadRequest || !bytes.Contains(b, []byte("deeper than 128")) {
+					t.Errorf("%s deep body (%d bytes): %d %.200s", path, len(body), status, b)
+				}
+			}
+		}
+	}
+	if status, _, b := send(t, g, "POST", "/v1/chat/completions", "", shallow, jsonHdr); status != 200 {
+		t.Fatalf("depth 101: %d %s", status, b)
+	}
+	if status, _, _ := send(t, g, "GET", "/health", "", "", nil); status != 200 {
+		t.Fatalf("health after deep bodies: %d", status)
+	}
+}
+
+// TestDuplicateKeysRefused: the gateway must act on the body it forwards. Before, a
+// key limited to gpt-4o-mini got gpt-5 served and priced as gpt-4o-mini (the gateway
+// read the first "model", the upstream the last), and {"stream":false,...,"stream":true}
+// failed as a provider error and tripped the breaker for every tenant.
+func TestDuplicateKeysRefused(t *testing.T) {
+	var calls atomic.Int32
+	up := testutil.NewUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}`)
+	})
+	g := startGateway(t, upstreamConfig(up.URL, "[breaker]\nfailure_threshold = 2\n"), nil)
+	msgs := `"messages":[{"role":"user","content":"hi"}]`
+	cases := []struct{ body, param string }{
+		{`{"model":"gpt-4o-mini",` + msgs + `,"model":"gpt-5"}`, "model"},
+		{`{"model":"gpt-4o-mini",` + msgs + `,"mod\u0065l":"gpt-5"}`, "model"},
+		{`{"model":"gpt-4o-mini","stream":false,` + msgs + `,"stream":true}`, "stream"},
+		{`{"model":"gpt-4o-mini",` + msgs + `,"max_tokens":1,"max_tokens":100000}`, "max_tokens"},
+		{`{"model":"gpt-4o-mini",` + msgs + `,"tools":[],"tools":[{"type":"function","function":{"name":"f"}}]}`, "tools"},
+		{`{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":false,"include_usage":true},` + msgs + `}`, "stream_options.include_usage"},
+		{`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi","role":"system"}]}`, "messages[0].role"},
+	}
+	for i := 0; i < 3; i++ {
+		for _, tc := range cases {
+			status, _, body := g.do("POST", "/v1/chat/completions", tc.body, nil)
+			env := gjson.GetBytes(body, "error")
+			if status != 400 || env.Get("type").String() != "invalid_request_error" || env.Get("param").String() != tc.param ||
+				!strings.Contains(env.Get("message").String(), tc.param) {
+				t.Errorf("%s: %d %s", tc.body, status, body)
+			}
+		}
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("duplicate-key bodies reached the upstream %d times", n)
+	}
+	// The provider's breaker is untouched: a good request is served.
+	if status, _, body := g.do("POST", "/v1/chat/completions", `{"model":"gpt-4o-mini",`+msgs+`}`, nil); status != 200 {
+		t.Fatalf("after malformed requests: %d %s", status, body)
+	}
+	_, _, health := g.do("GET", "/health/providers", "", nil)
+	if strings.Contains(string(health), `"open"`) {
+		t.Fatalf("a breaker opened: %s", health)
+	}
+}
+
+// TestModelNamesCapped: before, 150 requests with 1 MB model names left 370 MiB held,
+// a 300 MB /admin/state and a multi-GB /metrics.
+func TestModelNamesCapped(t *testing.T) {
+	g := startGateway(t, "[auth]\nenabled = false\n", nil)
+	for _, m := range []string{strings.Repeat("m", 1<<20), strings.Repeat("m", 257), "mock\u0000x", "mock\nx", "mock\u202ex"} {
+		body := `{"model":` + string(mustJSON(m)) + `,"messages":[{"role":"user","content":"hi"}]}`
+		status, _, b := send(t, g, "POST", "/v1/chat/completions", "", body, jsonHdr)
+		if status != 400 || gjson.GetBytes(b, "error.param").String() != "model" {
+			t.Errorf("model %.20q (%d bytes): %d %.200s", m, len(m), status, b)
+		}
+	}
+	if status, _, b := send(t, g, "POST", "/v1/chat/completions", "", `{"model":"mock-`+strings.Repeat("x", 251)+`","messages":[{"role":"user","content":"hi"}]}`, jsonHdr); status != 200 {
+		t.Fatalf("256-byte name: %d %s", status, b)
+	}
+	_, _, state := send(t, g, "GET", "/admin/state", "", "", nil)
+	_, _, metrics := send(t, g, "GET", "/metrics", "", "", nil)
+	if len(state) > 64<<10 || len(metrics) > 256<<10 {
+		t.Fatalf("/admin/state %d bytes, /metrics %d bytes", len(state), len(metrics))
+	}
+}
+
+func mustJSON(s string) []byte {
+	var b bytes.Buffer
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.Bytes()
+}
+
+// TestEveryRefusalLeavesATrace: a client calling a wrong URL used to fail while the
+// gateway showed nothing. Now each early refusal has a log row and counts in metrics.
+func TestEveryRefusalLeavesATrace(t *testing.T) {
+	g := startGateway(t, "[auth]\nkeys = [\""+staticKey+"\"]\n", nil)
+	cases := []struct {
+		method, path, host string
+		status             int
+	}{
+		{"POST", "/v1/chat/completion", "", 404},
+		{"GET", "/v1/chat/completions", "", 405},
+		{"GET", "/health", "evil.example", 403},
+	}
+	for _, tc := range cases {
+		status, hdr, body := send(t, g, tc.method, tc.path, tc.host, "", map[string]string{"Authorization": "Bearer " + staticKey})
+		if status != tc.status {
+			t.Fatalf("%s %s: %d %s", tc.method, tc.path, status, body)
+		}
+		row := waitRow(t, g, hdr.Get("X-Request-Id"))
+		if row.Status != tc.status || row.Endpoint != tc.path || !strings.Contains(row.Error, tc.method+" "+tc.path) {
+			t.Errorf("%s %s: row %+v", tc.method, tc.path, row)
+		}
+		if tc.status == 404 && row.KeyName != "static" {
+			t.Errorf("404 row does not name the key: %+v", row)
+		}
+	}
+	_, _, m := g.do("GET", "/metrics", "", nil)
+	if !strings.Contains(string(m), `status_class="4xx"`) {
+		t.Fatalf("refusals not in metrics")
+	}
+}
+
+// TestHugeStreamLineEndsTheStream: one upstream SSE line past server.max_event_bytes
+// ends the stream with a 502 error event instead of being buffered (before, a 300 MiB
+// line cost 1.1 GiB of RSS).
+func TestHugeStreamLineEndsTheStream(t *testing.T) {
+	up := testutil.NewUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprintf(w, chunkFmt, "one")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "data: {\"x\":\"")
+		chunk := bytes.Repeat([]byte("a"), 64<<10)
+		for i := 0; i < 64; i++ { // 4 MiB, against a 1 MiB cap
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+		io.WriteString(w, "\"}\n\ndata: [DONE]\n\n")
+	})
+	g := startGateway(t, "[server]\nmax_event_bytes = 1048576\n"+upstreamConfig(up.URL, ""), nil)
+	status, hdr, body := g.do("POST", "/v1/chat/completions", `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`, nil)
+	evs := sseEvents(body)
+	if status != 200 || len(evs) < 2 || !strings.Contains(evs[0], "one") || gjson.Get(evs[len(evs)-1], "error.message").String() == "" {
+		t.Fatalf("%d %d events, last %.300s", status, len(evs), evs[len(evs)-1])
+	}
+	if !strings.Contains(evs[len(evs)-1], "max_event_bytes") {
+		t.Fatalf("error event does not name the limit: %s", evs[len(evs)-1])
+	}
+	if row := waitRow(t, g, hdr.Get("X-Request-Id")); row.Status != 502 {
+		t.Fatalf("row status %d", row.Status)
+	}
+}
