@@ -373,3 +373,27 @@ func TestHugeStreamLineEndsTheStream(t *testing.T) {
 		t.Fatalf("row status %d", row.Status)
 	}
 }
+
+// TestMockKnobsCapped: before, x-mock-chunks: 10^12 allocated a slice of 10^12 pieces
+// and the process died out of memory.
+func TestMockKnobsCapped(t *testing.T) {
+	g := startGateway(t, "[auth]\nenabled = false\n", nil)
+	for _, stream := range []string{"true", "false"} {
+		status, _, body := send(t, g, "POST", "/v1/chat/completions", "", `{"model":"mock","stream":`+stream+`,"messages":[{"role":"user","content":"hi there"}]}`,
+			map[string]string{"Content-Type": "application/json", "X-Mock-Chunks": "1000000000000", "X-Mock-Cut-After": "99999999999999"})
+		if status != 200 {
+			t.Fatalf("stream %s: %d %.200s", stream, status, body)
+		}
+		if stream == "true" {
+			if n := len(sseEvents(body)); n > 10010 || n < 10000 {
+				t.Fatalf("%d events, want the 10000-chunk cap", n)
+			}
+		}
+	}
+	// A 10 MB prompt echoed back is not cut into one piece per word.
+	big := strings.Repeat("a ", 4<<20)
+	status, _, body := send(t, g, "POST", "/v1/chat/completions", "", `{"model":"mock","stream":true,"messages":[{"role":"user","content":"`+big+`"}]}`, jsonHdr)
+	if status != 200 || len(sseEvents(body)) > 10010 {
+		t.Fatalf("big prompt: %d, %d events", status, len(sseEvents(body)))
+	}
+}

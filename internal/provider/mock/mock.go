@@ -66,13 +66,27 @@ type knobs struct {
 	status              int
 }
 
+// Caps on the knobs: a client-chosen number must not size an allocation or hold a
+// concurrency slot for ever (x-mock-chunks: 10^12 used to end in out-of-memory).
+const (
+	MaxChunks     = 10000
+	MaxLatency    = 60 * time.Second
+	MaxChunkDelay = 10 * time.Second
+)
+
 func readKnobs(h http.Header) knobs {
-	ms := func(k string) time.Duration { return time.Duration(atoi(h.Get(k))) * time.Millisecond }
+	ms := func(k string, limit time.Duration) time.Duration {
+		n := atoi(h.Get(k))
+		if int64(n) > int64(limit/time.Millisecond) {
+			return limit
+		}
+		return time.Duration(n) * time.Millisecond
+	}
 	return knobs{
-		latency:    ms("X-Mock-Latency-Ms"),
-		chunkDelay: ms("X-Mock-Chunk-Delay-Ms"),
-		chunks:     atoi(h.Get("X-Mock-Chunks")),
-		cutAfter:   atoi(h.Get("X-Mock-Cut-After")),
+		latency:    ms("X-Mock-Latency-Ms", MaxLatency),
+		chunkDelay: ms("X-Mock-Chunk-Delay-Ms", MaxChunkDelay),
+		chunks:     min(atoi(h.Get("X-Mock-Chunks")), MaxChunks),
+		cutAfter:   min(atoi(h.Get("X-Mock-Cut-After")), MaxChunks),
 		status:     atoi(h.Get("X-Mock-Status")),
 	}
 }
@@ -97,7 +111,7 @@ func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Respo
 		case <-t.C:
 		}
 	}
-	if k.status >= 400 {
+	if k.status >= 400 && k.status <= 599 {
 		return nil, p.statusError(k.status)
 	}
 	switch call.Endpoint {
