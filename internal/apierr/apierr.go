@@ -48,6 +48,8 @@ type Error struct {
 	Header http.Header
 	// Cause is the underlying error, if any (never shown to clients).
 	Cause error
+
+	cut bool // Message quotes a long upstream body: Redact cuts it after masking
 }
 
 func (e *Error) Error() string {

@@ -397,3 +397,36 @@ func TestMockKnobsCapped(t *testing.T) {
 		t.Fatalf("big prompt: %d, %d events", status, len(sseEvents(body)))
 	}
 }
+
+// TestUpstreamErrorsNeverLeakTheKey: before, the body snippet was cut at 200 bytes and
+// then redacted, so a key straddling the cut leaked its first part; type and param
+// were not redacted at all.
+func TestUpstreamErrorsNeverLeakTheKey(t *testing.T) {
+	const secret = "sk-upstream-secret-value"
+	var shape atomic.Int32
+	up := testutil.NewUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		w.WriteHeader(400)
+		switch shape.Load() {
+		case 0: // plain text, the key across the 200-byte cut
+			io.WriteString(w, strings.Repeat("x", 190)+" key "+secret+" was sent")
+		case 1:
+			io.WriteString(w, `{"error":{"message":"bad key `+secret+`","type":"`+secret+`","param":"`+secret+`","code":"`+secret+`"}}`)
+		default: // another key-shaped credential the gateway does not know
+			io.WriteString(w, `{"error":{"message":"header was Bearer abcdefghijklmnopqrstuvwxyz0123 and sk-proj-ABCDEFGHIJKLMNOPQRSTUV","type":"invalid_request_error"}}`)
+		}
+	})
+	g := startGateway(t, upstreamConfig(up.URL, ""), nil)
+	for i := int32(0); i < 3; i++ {
+		shape.Store(i)
+		status, hdr, body := g.do("POST", "/v1/chat/completions", `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`, nil)
+		row := waitRow(t, g, hdr.Get("X-Request-Id"))
+		for _, leak := range []string{secret[:5], "abcdefghijklmnop", "ABCDEFGHIJKLMNOP"} {
+			if strings.Contains(string(body), leak) || strings.Contains(row.Error, leak) {
+				t.Errorf("shape %d (%d) leaks %q: %s / row %q", i, status, leak, body, row.Error)
+			}
+		}
+		if status != 400 {
+			t.Errorf("shape %d: status %d", i, status)
+		}
+	}
+}
