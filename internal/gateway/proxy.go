@@ -218,7 +218,7 @@ func (x *exchange) serveStream(call *provider.Call, targets []resilience.Target)
 			if err != nil {
 				return nil, err
 			}
-			first, err := resp.Stream.Next()
+			first, err := firstEvent(resp.Stream, g.o.StreamIdle, t.Provider.Name())
 			if err != nil {
 				_ = resp.Stream.Close()
 				if err == io.EOF {

@@ -39,6 +39,13 @@ func Check(b []byte, maxDepth int) *CheckError {
 	return c.run()
 }
 
+// CheckDepth is Check without the duplicate-key rule, for documents the gateway only
+// reads (upstream answers), where a duplicate is the upstream's business.
+func CheckDepth(b []byte, maxDepth int) *CheckError {
+	c := checker{b: b, max: maxDepth, dupsOK: true}
+	return c.run()
+}
+
 type frame struct {
 	object bool
 	index  int    // array: index of the current element
@@ -56,6 +63,8 @@ type checker struct {
 	max   int
 	stack []frame
 	keys  []span // keys of the open small objects, innermost last (shared, no per-object allocation)
+	// dupsOK turns the duplicate-key rule off.
+	dupsOK bool
 }
 
 func (c *checker) syntax(what string) *CheckError {
@@ -212,7 +221,7 @@ func (c *checker) member() *CheckError {
 			return c.syntax("invalid string escape")
 		}
 	}
-	if c.seen(f) {
+	if !c.dupsOK && c.seen(f) {
 		p := c.path()
 		return &CheckError{Kind: "duplicate", Path: p, Offset: start, msg: "duplicate key " + strconv.Quote(p)}
 	}

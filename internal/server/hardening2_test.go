@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmanhype/runestone/internal/server"
 	"github.com/jmanhype/runestone/internal/testutil"
 	"github.com/tidwall/gjson"
 )
@@ -428,5 +429,50 @@ func TestUpstreamErrorsNeverLeakTheKey(t *testing.T) {
 		if status != 400 {
 			t.Errorf("shape %d: status %d", i, status)
 		}
+	}
+}
+
+// TestUpstreamHeadersThenNothing: before, a non-stream upstream that sent its headers
+// and then nothing held the request (and the key's concurrency slot) for ever, and a
+// stream with headers but no first event was never cut by the idle limit.
+func TestUpstreamHeadersThenNothing(t *testing.T) {
+	var calls atomic.Int32
+	up := testutil.NewUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		calls.Add(1)
+		if strings.Contains(r.Header.Get("Accept"), "event-stream") {
+			w.Header().Set("Content-Type", "text/event-stream")
+		} else {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
+	cfg := strings.Replace(upstreamConfig(up.URL, "[limits]\nconcurrent = 1\nqueue = 0\n"), "models = [", "timeout = \"300ms\"\nmodels = [", 1)
+	cfg = strings.Replace(cfg, "[router]\n", "[router]\nretries = 0\n", 1)
+	g := startGatewayWith(t, cfg, nil, server.Options{StreamIdle: 400 * time.Millisecond})
+	for _, stream := range []bool{false, true, false} {
+		done := make(chan struct{})
+		var status int
+		var hdr http.Header
+		var body []byte
+		go func() {
+			defer close(done)
+			status, hdr, body = g.do("POST", "/v1/chat/completions", fmt.Sprintf(`{"model":"gpt-4o-mini","stream":%v,"messages":[{"role":"user","content":"hi"}]}`, stream), nil)
+		}()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Fatalf("stream=%v: the gateway waits on a silent upstream", stream)
+		}
+		if !stream && (status != 504 && status != 502 || hdr.Get("X-Should-Retry") == "") {
+			t.Fatalf("non-stream: %d %v %s", status, hdr, body)
+		}
+		if stream && status != 504 && status != 502 && !strings.Contains(string(body), "error") {
+			t.Fatalf("stream: %d %s", status, body)
+		}
+	}
+	if calls.Load() != 3 {
+		t.Fatalf("%d upstream calls, want 3 (the concurrency slot must free each time)", calls.Load())
 	}
 }

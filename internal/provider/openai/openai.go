@@ -7,12 +7,12 @@ package openai
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"time"
 
 	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/jsonx"
 	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -114,15 +114,11 @@ func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Respo
 	if call.Stream {
 		return &provider.Response{Header: fwd, Stream: newStream(p.o.Name, call, resp.Body, p.secrets)}, nil
 	}
-	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	b, err := provider.ReadAnswer(ctx, resp, p.o.Timeout, p.o.Name)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, apierr.Unreachable(p.o.Name, fmt.Errorf("read answer: %w", err))
+		return nil, err
 	}
-	if !gjson.ValidBytes(b) || !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
+	if jsonx.CheckDepth(b, provider.MaxAnswerDepth) != nil || !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
 		return nil, apierr.BadUpstream(p.o.Name, "the body is not a JSON object")
 	}
 	if call.Model != call.ClientModel {
