@@ -3,8 +3,8 @@ package apierr
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -100,9 +100,9 @@ func mask(s string) string {
 }
 
 const (
-	maxSnippet    = 200     // upstream body quoted in a message
+	maxSnippet    = 200      // upstream body quoted in a message
 	maxRawSnippet = 64 << 10 // kept until Redact cuts it
-	maxField      = 200     // type, code, param
+	maxField      = 200      // type, code, param
 )
 
 func cutText(s string, n int) string {
