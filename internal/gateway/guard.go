@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/auth"
 	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/jsonx"
 	"github.com/jmanhype/runestone/internal/store"
@@ -344,4 +345,13 @@ func (g *Gateway) traceRefusal(r *http.Request, e *apierr.Error) {
 	}
 	g.o.Logger.Info("request refused", "id", ev.ID, "method", r.Method, "path", path, "host", quoteShort(r.Host),
 		"origin", r.Header.Get("Origin"), "status", e.Status, "code", e.Code, "peer", r.RemoteAddr)
+}
+
+// keyOwner names the stored key of a refused request (revoked or expired), nil when
+// the key is unknown or auth is off.
+func (g *Gateway) keyOwner(r *http.Request) *auth.Principal {
+	if !g.o.AuthEnabled || g.o.Auth == nil {
+		return nil
+	}
+	return g.o.Auth.Owner(r.Header.Get("Authorization"))
 }

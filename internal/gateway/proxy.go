@@ -59,7 +59,8 @@ func (x *exchange) serve() {
 	g := x.g
 	p, aerr := g.authenticate(x.r)
 	if aerr != nil {
-		g.denied(events.KindAuthFailed, x.id, nil, "", aerr.Message)
+		x.p = g.keyOwner(x.r) // a revoked or expired key's 401 row names the key
+		g.denied(events.KindAuthFailed, x.id, x.p, "", aerr.Message)
 		x.fail(aerr)
 		return
 	}

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jmanhype/runestone/internal/server"
+	"github.com/jmanhype/runestone/internal/store"
 	"github.com/jmanhype/runestone/internal/testutil"
 	"github.com/tidwall/gjson"
 )
@@ -474,5 +476,47 @@ func TestUpstreamHeadersThenNothing(t *testing.T) {
 	}
 	if calls.Load() != 3 {
 		t.Fatalf("%d upstream calls, want 3 (the concurrency slot must free each time)", calls.Load())
+	}
+}
+
+// TestNewKeyWorksAtOnce: before, requests in the first ~0.5 s after `keys create` got
+// 401 (the index reloads on a poll). And a revoked key's 401 row names the key.
+func TestNewKeyWorksAtOnce(t *testing.T) {
+	g := startGateway(t, "[auth]\nkeys = [\""+staticKey+"\"]\n", nil)
+	st := openStore(t, g.Home)
+	for i := 0; i < 5; i++ {
+		k, secret, err := st.CreateKey(context.Background(), store.NewKey{Name: fmt.Sprintf("fresh%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, hdr, body := g.do("POST", "/v1/chat/completions", chatBody, map[string]string{"Authorization": "Bearer " + secret})
+		if status != 200 {
+			t.Fatalf("first request with a new key: %d %s", status, body)
+		}
+		if row := waitRow(t, g, hdr.Get("X-Request-Id")); row.KeyID != k.ID {
+			t.Fatalf("row key %q, want %q", row.KeyID, k.ID)
+		}
+		if i == 0 {
+			if err := st.RevokeKey(context.Background(), k.ID); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				status, hdr, _ = g.do("POST", "/v1/chat/completions", chatBody, map[string]string{"Authorization": "Bearer " + secret})
+				if status == 401 || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if row := waitRow(t, g, hdr.Get("X-Request-Id")); status != 401 || row.KeyID != k.ID || row.Status != 401 {
+				t.Fatalf("revoked key: %d, row %+v", status, row)
+			}
+		}
+	}
+	// Unknown keys still get 401, and a flood of them does not slow the gateway down.
+	for i := 0; i < 200; i++ {
+		if status, _, _ := g.do("POST", "/v1/chat/completions", chatBody, map[string]string{"Authorization": fmt.Sprintf("Bearer sk-rs-nope%04d", i)}); status != 401 {
+			t.Fatalf("unknown key: %d", status)
+		}
 	}
 }
