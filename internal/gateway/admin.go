@@ -150,10 +150,19 @@ func (g *Gateway) adminState(w http.ResponseWriter, r *http.Request) {
 
 // Detail returns one request's log rows as a dashboard detail (newest match).
 func (g *Gateway) Detail(id string) (*events.RequestDetail, error) {
+	return g.DetailContext(context.Background(), id)
+}
+
+// DetailContext is Detail under ctx. An id the log does not hold is ErrNotFound
+// (whichever way the store says so); other errors are the database's.
+func (g *Gateway) DetailContext(ctx context.Context, id string) (*events.RequestDetail, error) {
 	if g.o.Store == nil {
 		return nil, errNoStore
 	}
-	rows, err := g.o.Store.RequestsByID(context.Background(), id)
+	rows, err := g.o.Store.RequestsByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -183,10 +192,17 @@ func detailFromRow(row store.RequestRow) *events.RequestDetail {
 }
 
 func (g *Gateway) adminRequest(w http.ResponseWriter, r *http.Request) {
-	d, err := g.Detail(r.PathValue("id"))
-	if err != nil {
+	d, err := g.DetailContext(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, ErrNotFound) || errors.Is(err, errNoStore):
 		apierr.Write(w, &apierr.Error{Status: http.StatusNotFound, Type: apierr.TypeInvalidRequest, Code: "not_found",
 			Message: "no logged request with that id"})
+		return
+	case err != nil:
+		// A database failure is not "not found": say so, so the dashboard and
+		// scripts do not conclude the request never happened.
+		g.o.Logger.Warn("read request detail", "id", r.PathValue("id"), "err", err)
+		apierr.Write(w, apierr.Internal(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, d)

@@ -3,14 +3,17 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jmanhype/runestone/internal/gateway"
 	"github.com/jmanhype/runestone/internal/server"
 	"github.com/jmanhype/runestone/internal/store"
 	"github.com/jmanhype/runestone/internal/testutil"
@@ -518,5 +521,34 @@ func TestNewKeyWorksAtOnce(t *testing.T) {
 		if status, _, _ := g.do("POST", "/v1/chat/completions", chatBody, map[string]string{"Authorization": fmt.Sprintf("Bearer sk-rs-nope%04d", i)}); status != 401 {
 			t.Fatalf("unknown key: %d", status)
 		}
+	}
+}
+
+// TestRequestDetailErrors: an unknown id is "not found" (the dashboard shows a red
+// "not found", not its hint); a database error is a 500, not a 404; and the lookup
+// runs under the request's context.
+func TestRequestDetailErrors(t *testing.T) {
+	g := startGateway(t, "[auth]\nenabled = false\n", nil)
+	if _, err := g.Srv.Gateway.Detail("req_nope"); !errors.Is(err, gateway.ErrNotFound) {
+		t.Fatalf("Detail of an unknown id: %v", err)
+	}
+	if status, _, body := send(t, g, "GET", "/admin/requests/req_nope", "", "", nil); status != 404 {
+		t.Fatalf("unknown id: %d %s", status, body)
+	}
+	_, hdr, _ := g.do("POST", "/v1/chat/completions", chatBody, nil)
+	id := hdr.Get("X-Request-Id")
+	waitRow(t, g, id)
+	if status, _, body := send(t, g, "GET", "/admin/requests/"+id, "", "", nil); status != 200 {
+		t.Fatalf("known id: %d %s", status, body)
+	}
+	// A request whose context is gone: the store fails, and that is a 500.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := httptest.NewRequestWithContext(ctx, "GET", "/admin/requests/"+id, nil)
+	r.Host, r.RemoteAddr = "127.0.0.1", "127.0.0.1:1"
+	w := httptest.NewRecorder()
+	g.Srv.Gateway.Handler().ServeHTTP(w, r)
+	if w.Code != 500 {
+		t.Fatalf("database error: %d %s", w.Code, w.Body)
 	}
 }
