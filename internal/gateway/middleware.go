@@ -5,9 +5,11 @@ import (
 	"errors"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/sse"
 )
 
 type ctxKey struct{}
@@ -41,7 +43,15 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 				}
 				g.o.Logger.Error("panic serving request", "request_id", id, "path", r.URL.Path,
 					"panic", v, "stack", string(debug.Stack()))
-				apierr.Write(w, apierr.Internal(errors.New("panic")))
+				e := apierr.Internal(errors.New("panic"))
+				if strings.HasPrefix(w.Header().Get("Content-Type"), "text/event-stream") {
+					// A stream is under way: a JSON body appended to it would be
+					// garbage to an SSE parser. End it with an error event instead.
+					_, _ = w.Write(sse.AppendData(nil, e.AppendJSON(nil)))
+					_ = http.NewResponseController(w).Flush()
+					return
+				}
+				apierr.Write(w, e)
 			}
 		}()
 		next.ServeHTTP(w, r)
