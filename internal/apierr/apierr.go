@@ -49,6 +49,11 @@ type Error struct {
 	// Cause is the underlying error, if any (never shown to clients).
 	Cause error
 
+	// Attempts and Tried record the upstream calls behind a final error (set by the
+	// resilience executor), so the request's log row can name them.
+	Attempts int
+	Tried    []string
+
 	cut bool // Message quotes a long upstream body: Redact cuts it after masking
 }
 

@@ -38,6 +38,7 @@ type exchange struct {
 
 	status    int
 	errMsg    string
+	failErr   *apierr.Error // the error answered, for the log row's provider and attempts
 	ttft      time.Duration
 	usage     provider.Usage
 	respBody  []byte // non-stream answer, for capture and estimation
@@ -190,7 +191,7 @@ func (x *exchange) fail(e *apierr.Error) {
 		x.w.Header().Set("Connection", "close")
 	}
 	apierr.Write(x.w, e)
-	x.status, x.errMsg = e.Status, e.Message
+	x.status, x.errMsg, x.failErr = e.Status, e.Message, e
 }
 
 // primed replays the first chunk an attempt already read, so a stream that fails

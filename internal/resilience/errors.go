@@ -135,6 +135,22 @@ func (f failure) String() string {
 	return b.String()
 }
 
+// all429 returns the last upstream error when every target that was called last
+// answered 429, nil otherwise.
+func all429(fails []failure) *apierr.Error {
+	var last *apierr.Error
+	for _, f := range fails {
+		if f.attempts == 0 {
+			continue // skipped by its breaker: it said nothing
+		}
+		if f.apiErr == nil || f.apiErr.Status != http.StatusTooManyRequests {
+			return nil
+		}
+		last = f.apiErr
+	}
+	return last
+}
+
 func skipReason(err error) string {
 	if errors.Is(err, gobreaker.ErrTooManyRequests) {
 		return "breaker half-open, probe in flight"
@@ -186,11 +202,26 @@ func (x *Executor) unavailable(fails []failure, calls int) *apierr.Error {
 		for i := len(fails) - 1; i >= 0; i-- {
 			if fails[i].attempts > 0 {
 				e.Cause = fails[i].err
+				e.Provider = fails[i].provider
 				if ae := fails[i].apiErr; ae != nil {
 					retryAfter = ae.RetryAfter
 				}
 				break
 			}
+		}
+		if last := all429(fails); last != nil {
+			// Every upstream that answered said "slow down": that is what the client
+			// must hear (SDKs raise their rate-limit error and wait retry-after), not
+			// a 502 that reads as an outage. The SDK may retry, after the wait.
+			e.Status = http.StatusTooManyRequests
+			e.Type, e.Code = last.Type, last.Code
+			if e.Type == "" || e.Type == apierr.TypeServer {
+				e.Type = apierr.TypeRateLimit
+			}
+			if e.Code == "" {
+				e.Code = apierr.CodeRateLimitExceeded
+			}
+			e.Header.Del("X-Should-Retry")
 		}
 	}
 	if retryAfter > 0 {

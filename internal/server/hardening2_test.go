@@ -552,3 +552,49 @@ func TestRequestDetailErrors(t *testing.T) {
 		t.Fatalf("database error: %d %s", w.Code, w.Body)
 	}
 }
+
+// TestUpstream429StaysA429: before, every target answering 429 became 502
+// provider_unavailable, and SDKs treated a rate limit as an outage. Log rows of
+// upstream-rejected requests name the provider and the attempts (before: provider ""
+// and attempts 0 while the message said "(2 attempts)").
+func TestUpstream429StaysA429(t *testing.T) {
+	limited := func() *testutil.Upstream {
+		return testutil.NewUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+			w.Header().Set("Retry-After", "7")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(429)
+			io.WriteString(w, `{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}`)
+		})
+	}
+	a, b := limited(), limited()
+	cfg := strings.Replace(twoProviders(a.URL, b.URL, ""), "retries = 2", "retries = 1", 1)
+	cfg = strings.Replace(cfg, "backoff_max = \"10ms\"", "backoff_max = \"1ms\"", 1)
+	cfg = strings.Replace(cfg, "failure_threshold = 3", "failure_threshold = 100", 1)
+	g := startGateway(t, cfg, nil)
+	for _, stream := range []bool{false, true} {
+		status, hdr, body := chat(g, stream)
+		if status != 429 || hdr.Get("Retry-After") != "7" || gjson.GetBytes(body, "error.code").String() != "rate_limit_exceeded" ||
+			hdr.Get("X-Should-Retry") == "false" {
+			t.Fatalf("stream %v: %d %v %s", stream, status, hdr, body)
+		}
+		row := waitRow(t, g, hdr.Get("X-Request-Id"))
+		if row.Provider == "" || row.Attempts != 4 || len(row.ProvidersTried) != 4 {
+			t.Fatalf("row: provider %q attempts %d tried %v", row.Provider, row.Attempts, row.ProvidersTried)
+		}
+	}
+	// One 429 and one real failure: that is an outage, 502.
+	bad, _ := scripted(t, "bad", 500, 500, 500, 500)
+	g2 := startGateway(t, strings.Replace(strings.Replace(twoProviders(a.URL, bad.URL, ""), "retries = 2", "retries = 0", 1),
+		"failure_threshold = 3", "failure_threshold = 100", 1), nil)
+	if status, _, body := chat(g2, false); status != 502 {
+		t.Fatalf("429 + 500: %d %s", status, body)
+	}
+	// An upstream 400 (the caller's fault) is logged with its provider and one attempt.
+	four, _ := scripted(t, "four", 400)
+	g3 := startGateway(t, twoProviders(four.URL, b.URL, ""), nil)
+	status, hdr, _ := chat(g3, false)
+	row := waitRow(t, g3, hdr.Get("X-Request-Id"))
+	if status != 400 || row.Provider != "primary" || row.Attempts != 1 {
+		t.Fatalf("upstream 400: %d, row provider %q attempts %d", status, row.Provider, row.Attempts)
+	}
+}
