@@ -598,3 +598,64 @@ func TestUpstream429StaysA429(t *testing.T) {
 		t.Fatalf("upstream 400: %d, row provider %q attempts %d", status, row.Provider, row.Attempts)
 	}
 }
+
+// TestMockInAToolLoop: before, the mock ignored tool_choice (the Vercel AI SDK raised
+// ToolChoiceViolationError), called the tool again after its result (the OpenAI Agents
+// SDK looped until MaxTurnsExceededError) and reused one tool call id.
+func TestMockInAToolLoop(t *testing.T) {
+	g := startGateway(t, "[auth]\nenabled = false\n", nil)
+	tools := `"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}},{"type":"function","function":{"name":"other","parameters":{"type":"object"}}}]`
+	ask := func(extra, msgs string, stream bool) gjson.Result {
+		t.Helper()
+		body := fmt.Sprintf(`{"model":"mock","stream":%v,%s,%s"messages":%s}`, stream, tools, extra, msgs)
+		status, _, b := g.do("POST", "/v1/chat/completions", body, nil)
+		if status != 200 {
+			t.Fatalf("%s: %d %s", body, status, b)
+		}
+		if !stream {
+			return gjson.GetBytes(b, "choices.0.message")
+		}
+		// Reassemble the streamed message's content and first tool call.
+		var content, id, name string
+		for _, ev := range sseEvents(b) {
+			d := gjson.Get(ev, "choices.0.delta")
+			content += d.Get("content").String()
+			if tc := d.Get("tool_calls.0"); tc.Exists() {
+				id, name = tc.Get("id").String(), tc.Get("function.name").String()
+			}
+		}
+		out := `{"content":` + string(mustJSON(content)) + `}`
+		if name != "" {
+			out = `{"content":null,"tool_calls":[{"id":"` + id + `","function":{"name":"` + name + `"}}]}`
+		}
+		return gjson.Parse(out)
+	}
+	user := `[{"role":"user","content":"call get_weather"}]`
+	for _, stream := range []bool{false, true} {
+		if m := ask(`"tool_choice":"none",`, user, stream); m.Get("tool_calls").Exists() || m.Get("content").String() == "" {
+			t.Errorf("stream %v, tool_choice none: %s", stream, m.Raw)
+		}
+		if m := ask(`"tool_choice":{"type":"function","function":{"name":"other"}},`, `[{"role":"user","content":"hi"}]`, stream); m.Get("tool_calls.0.function.name").String() != "other" {
+			t.Errorf("stream %v, named tool_choice: %s", stream, m.Raw)
+		}
+		if m := ask(`"tool_choice":"required",`, `[{"role":"user","content":"hi"}]`, stream); !m.Get("tool_calls.0").Exists() {
+			t.Errorf("stream %v, required: %s", stream, m.Raw)
+		}
+		first := ask("", user, stream)
+		id1 := first.Get("tool_calls.0.id").String()
+		if first.Get("tool_calls.0.function.name").String() != "get_weather" || id1 == "" {
+			t.Fatalf("stream %v, auto: %s", stream, first.Raw)
+		}
+		// The tool's result comes back: the mock answers with text quoting it.
+		turn2 := `[{"role":"user","content":"call get_weather"},{"role":"assistant","content":null,"tool_calls":[{"id":"` + id1 +
+			`","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Oslo\"}"}}]},{"role":"tool","tool_call_id":"` + id1 + `","content":"sunny, 21C"}]`
+		if m := ask("", turn2, stream); m.Get("tool_calls").Exists() || !strings.Contains(m.Get("content").String(), "sunny, 21C") {
+			t.Errorf("stream %v, after the tool result: %s", stream, m.Raw)
+		}
+		// A new question in the same conversation calls again, with a new id.
+		turn3 := strings.TrimSuffix(turn2, "]") + `,{"role":"assistant","content":"ok"},{"role":"user","content":"call get_weather"}]`
+		if m := ask("", turn3, stream); m.Get("tool_calls.0.id").String() == id1 || m.Get("tool_calls.0.id").String() == "" {
+			t.Errorf("stream %v: tool call id reused: %s", stream, m.Raw)
+		}
+	}
+}

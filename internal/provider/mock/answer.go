@@ -113,9 +113,9 @@ func appendToolCall(b []byte, a answer, withIndex bool) []byte {
 	if withIndex {
 		b = append(b, `"index":0,`...)
 	}
-	b = append(b, `"id":"call_mock_`...)
-	b = append(b, a.toolName...)
-	b = append(b, `","type":"function","function":{"name":`...)
+	b = append(b, `"id":`...)
+	b = jsonx.AppendString(b, a.toolID)
+	b = append(b, `,"type":"function","function":{"name":`...)
 	b = jsonx.AppendString(b, a.toolName)
 	b = append(b, `,"arguments":`...)
 	b = jsonx.AppendString(b, a.toolArgs)

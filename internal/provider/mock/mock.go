@@ -5,6 +5,8 @@ package mock
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"strconv"
 	"strings"
@@ -139,32 +141,73 @@ type answer struct {
 	text     string
 	prompt   string // text counted as the prompt
 	toolName string // set when answering with a tool call
+	toolID   string // that call's id, unique per conversation turn
 	toolArgs string
 }
 
+// chatAnswer behaves like a model in a tool loop: it honours tool_choice ("none": no
+// call; "required" or a named function: that call), calls a tool when the last user
+// message says "call NAME" (auto), and answers a conversation that ends with a tool
+// result with text quoting it instead of calling the tool again.
 func (p *Provider) chatAnswer(body []byte) answer {
 	msgs := gjson.GetBytes(body, "messages").Array()
 	var prompt strings.Builder
-	last := ""
+	last, lastRole, lastTool := "", "", ""
 	for _, m := range msgs {
 		t := contentText(m.Get("content"))
 		prompt.WriteString(t)
 		prompt.WriteByte('\n')
-		if m.Get("role").String() == "user" {
+		lastRole = m.Get("role").String()
+		switch lastRole {
+		case "user":
 			last = t
+		case "tool":
+			lastTool = t
 		}
 	}
 	a := answer{text: "You said: " + last, prompt: prompt.String()}
-	if name, ok := strings.CutPrefix(strings.TrimSpace(last), "call "); ok {
-		name = strings.Trim(strings.Fields(name + " ")[0], ".!?`'\"")
-		for _, t := range gjson.GetBytes(body, "tools").Array() {
+	tools := gjson.GetBytes(body, "tools").Array()
+	find := func(name string) bool {
+		for _, t := range tools {
 			if t.Get("function.name").String() == name {
 				a.toolName, a.toolArgs = name, stubArgs(t.Get("function.parameters"))
-				break
+				return true
 			}
 		}
+		return false
+	}
+	choice := gjson.GetBytes(body, "tool_choice")
+	switch {
+	case choice.Type == gjson.String && choice.Str == "none":
+		// No tool call, whatever the message says.
+	case choice.IsObject() && choice.Get("function.name").String() != "":
+		if !find(choice.Get("function.name").String()) {
+			a.toolName, a.toolArgs = choice.Get("function.name").String(), "{}"
+		}
+	case choice.Type == gjson.String && choice.Str == "required" && len(tools) > 0:
+		if !find(callTarget(last)) {
+			find(tools[0].Get("function.name").String())
+		}
+	case lastRole == "tool":
+		a.text = "The tool returned: " + lastTool
+	default:
+		find(callTarget(last))
+	}
+	if a.toolName != "" {
+		// Unique per turn (the body grows each turn) and stable for a replayed body.
+		sum := sha256.Sum256(body)
+		a.toolID = "call_" + hex.EncodeToString(sum[:12])
 	}
 	return a
+}
+
+// callTarget is NAME in a message "call NAME", "" otherwise.
+func callTarget(msg string) string {
+	name, ok := strings.CutPrefix(strings.TrimSpace(msg), "call ")
+	if !ok {
+		return ""
+	}
+	return strings.Trim(strings.Fields(name + " ")[0], ".!?`'\"")
 }
 
 // contentText flattens a message content (string or parts) to its text.
