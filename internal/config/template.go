@@ -105,6 +105,7 @@ func (c *Config) Redacted() *Config {
 	r.Providers = make([]Provider, len(c.Providers))
 	for i, p := range c.Providers {
 		p.APIKey = Mask(p.APIKey)
+		p.BaseURL = MaskURL(p.BaseURL)
 		h := make(map[string]string, len(p.Headers))
 		for k, v := range p.Headers {
 			if isSecretHeader(k) {
@@ -130,9 +131,56 @@ func Mask(s string) string {
 	}
 }
 
-func isSecretHeader(k string) bool {
+func isSecretHeader(k string) bool { return IsSecretName(k) }
+
+// IsSecretName reports a header (or query parameter) whose value is a credential:
+// cookies, and any name containing key, token, secret, auth or password.
+func IsSecretName(k string) bool {
 	k = strings.ToLower(k)
-	return strings.Contains(k, "key") || strings.Contains(k, "auth") || strings.Contains(k, "token") || strings.Contains(k, "secret")
+	switch k {
+	case "cookie", "set-cookie", "proxy-authorization":
+		return true
+	}
+	for _, w := range []string{"key", "auth", "token", "secret", "password", "passwd", "signature"} {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// MaskURL hides the password in a URL's userinfo and the values of credential-like
+// query parameters (?api_key=…). A URL that does not parse still has anything between
+// "//" and "@" masked.
+func MaskURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		if i := strings.Index(s, "//"); i >= 0 {
+			if j := strings.LastIndex(s[i+2:], "@"); j >= 0 {
+				return s[:i+2] + "****@" + s[i+2+j+1:]
+			}
+		}
+		return s
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "****")
+		} else if u.User.Username() != "" {
+			u.User = url.User("****") // a token used as the user name
+		}
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k, vs := range q {
+			if IsSecretName(k) {
+				for i := range vs {
+					vs[i] = "****"
+				}
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 // TOML renders the configuration (call Redacted first when printing).
@@ -147,13 +195,4 @@ func (c *Config) TOML() (string, error) {
 }
 
 // maskURLPassword hides the password of a postgres:// or redis:// URL.
-func maskURLPassword(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "****")
-	}
-	return u.String()
-}
+func maskURLPassword(s string) string { return MaskURL(s) }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/jmanhype/runestone/internal/apierr"
@@ -70,6 +71,7 @@ func New(o Options) *Provider {
 		p.header.Set(k, v)
 		p.secrets = append(p.secrets, v)
 	}
+	p.secrets = append(p.secrets, urlSecrets(o.BaseURL)...)
 	return p
 }
 
@@ -103,7 +105,8 @@ func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Respo
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, apierr.Unreachable(p.o.Name, err)
+		// The transport's error quotes the URL: redact what the base URL carries.
+		return nil, apierr.Unreachable(p.o.Name, err).Redact(p.secrets)
 	}
 	if resp.StatusCode >= 300 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
@@ -187,6 +190,25 @@ func forwardHeaders(h http.Header) http.Header {
 			}
 			out[k] = v
 		}
+	}
+	return out
+}
+
+// urlSecrets are the credentials a base URL may carry: userinfo and query values.
+func urlSecrets(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	if u.User != nil {
+		out = append(out, u.User.Username())
+		if pw, ok := u.User.Password(); ok {
+			out = append(out, pw)
+		}
+	}
+	for _, vs := range u.Query() {
+		out = append(out, vs...)
 	}
 	return out
 }
