@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -657,5 +658,39 @@ func TestMockInAToolLoop(t *testing.T) {
 		if m := ask("", turn3, stream); m.Get("tool_calls.0.id").String() == id1 || m.Get("tool_calls.0.id").String() == "" {
 			t.Errorf("stream %v: tool call id reused: %s", stream, m.Raw)
 		}
+	}
+}
+
+// TestBudgetSurvivesLogRetention: before, spend was summed from log rows, so once
+// log.retention pruned a key's old rows (and the gateway restarted) the key could
+// spend its budget again. The spend ledger is not pruned.
+func TestBudgetSurvivesLogRetention(t *testing.T) {
+	home := t.TempDir()
+	st, err := store.Open(context.Background(), filepath.Join(home, store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	budget := 1.0
+	k, secret, err := st.CreateKey(context.Background(), store.NewKey{Name: "spent", BudgetUSD: &budget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cost := 2.0
+	if err := st.InsertRequests(context.Background(), []store.RequestRow{{ID: "old", Started: time.Now().Add(-60 * 24 * time.Hour),
+		KeyID: k.ID, KeyName: "spent", Status: 200, CostUSD: &cost}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	for run := 0; run < 2; run++ { // the first start prunes the old row; the second starts without it
+		g := startIn(t, home, "[log]\nretention = \"168h\"\n", nil, server.Options{})
+		status, _, body := g.do("POST", "/v1/chat/completions", chatBody, map[string]string{"Authorization": "Bearer " + secret})
+		if status != 429 || gjson.GetBytes(body, "error.code").String() != "insufficient_quota" {
+			t.Fatalf("run %d: %d %s", run, status, body)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := g.Srv.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
 	}
 }
