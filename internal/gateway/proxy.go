@@ -87,7 +87,7 @@ func (x *exchange) serve() {
 	if p.BudgetUSD != nil && g.o.Spend.Exhausted(p.KeyID, *p.BudgetUSD) {
 		g.denied(events.KindRateLimited, x.id, p, model, "budget exhausted")
 		x.fail(apierr.InsufficientQuota("This key has spent its budget of $" +
-			strconv.FormatFloat(*p.BudgetUSD, 'f', 2, 64) + ". Raise it or create a new key."))
+			strconv.FormatFloat(*p.BudgetUSD, 'f', 2, 64) + ". Raise it with `runestone keys update " + p.KeyID + " --budget USD`."))
 		return
 	}
 	if g.o.Limiter != nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmanhype/runestone/internal/cli"
 	"github.com/jmanhype/runestone/internal/gateway"
 	"github.com/jmanhype/runestone/internal/server"
 	"github.com/jmanhype/runestone/internal/store"
@@ -692,5 +693,44 @@ func TestBudgetSurvivesLogRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 		cancel()
+	}
+}
+
+// TestKeysUpdateIsLive: `runestone keys update` changes a key's budget and models, and
+// the running gateway applies it within a second (before, no command could raise a
+// budget, though the budget error told users to).
+func TestKeysUpdateIsLive(t *testing.T) {
+	g := startGateway(t, "[auth]\nkeys = [\""+staticKey+"\"]\n", nil)
+	st := openStore(t, g.Home)
+	zero := 0.0
+	k, secret, err := st.CreateKey(context.Background(), store.NewKey{Name: "capped", BudgetUSD: &zero, Models: []string{"mock-a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := map[string]string{"Authorization": "Bearer " + secret}
+	status, _, body := g.do("POST", "/v1/chat/completions", `{"model":"mock-a","messages":[{"role":"user","content":"hi"}]}`, hdr)
+	if status != 429 || !strings.Contains(string(body), "runestone keys update "+k.ID) {
+		t.Fatalf("before: %d %s", status, body)
+	}
+	var out, errb bytes.Buffer
+	f := &cli.Factory{Out: &out, Err: &errb, Getenv: func(string) string { return "" }}
+	if code := cli.Execute(context.Background(), f, cli.BuildInfo{Version: "test"},
+		[]string{"--home", g.Home, "keys", "update", k.ID[:8], "--budget", "5", "--models", "mock-a,mock-b", "--rpm", "100"}); code != 0 {
+		t.Fatalf("keys update: exit %d: %s %s", code, out.String(), errb.String())
+	}
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for {
+		status, _, body = g.do("POST", "/v1/chat/completions", `{"model":"mock-b","messages":[{"role":"user","content":"hi"}]}`, hdr)
+		if status == 200 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if status != 200 {
+		t.Fatalf("after keys update: %d %s", status, body)
+	}
+	got, err := st.GetKey(context.Background(), k.ID)
+	if err != nil || got.BudgetUSD == nil || *got.BudgetUSD != 5 || got.RPM == nil || *got.RPM != 100 || len(got.Models) != 2 {
+		t.Fatalf("stored key %+v, %v", got, err)
 	}
 }

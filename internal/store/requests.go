@@ -286,8 +286,12 @@ func (s *Store) queryRequests(ctx context.Context, q string, args ...any) ([]Req
 
 // UsageGroup is one line of `keys usage`: totals for one key, project or model.
 type UsageGroup struct {
-	Key              string  `json:"key"`            // key id, project or model ("" = none)
-	Name             string  `json:"name,omitempty"` // by key: the key's name in its latest row
+	Key  string `json:"key"`            // key id, project or model ("" = none)
+	Name string `json:"name,omitempty"` // by key: the key's name in its latest row
+	// Model and Project repeat Key under the name of the grouping, so a --by model
+	// report labels its groups by model.
+	Model            string  `json:"model,omitempty"`
+	Project          string  `json:"project,omitempty"`
 	Requests         int     `json:"requests"`
 	PromptTokens     int64   `json:"prompt_tokens"`
 	CompletionTokens int64   `json:"completion_tokens"`
@@ -344,6 +348,12 @@ func (s *Store) Usage(ctx context.Context, since time.Time, by, keyID string) ([
 			return nil, fmt.Errorf("read usage: %w", err)
 		}
 		g.PromptTokens, g.CompletionTokens, g.UnpricedRequests = int64(pt), int64(ct), int(unpriced)
+		switch by {
+		case "model":
+			g.Model = g.Key
+		case "project":
+			g.Project = g.Key
+		}
 		out = append(out, g)
 	}
 	if err := rows.Err(); err != nil {
