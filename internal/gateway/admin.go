@@ -22,8 +22,8 @@ import (
 func (g *Gateway) admin(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !g.adminAllowed(r) {
-			apierr.Write(w, &apierr.Error{Status: http.StatusUnauthorized, Type: apierr.TypeInvalidRequest,
-				Code: apierr.CodeInvalidAPIKey, Message: "Operations endpoints answer loopback clients, or others with the admin key (auth.admin_key)."})
+			g.refuse(w, r, &apierr.Error{Status: http.StatusUnauthorized, Type: apierr.TypeInvalidRequest,
+				Code: apierr.CodeInvalidAPIKey, Message: "Operations endpoints answer loopback clients when no admin key is set; once auth.admin_key is set they need it from every client (Authorization: Bearer <admin key>)."})
 			return
 		}
 		next(w, r)
@@ -31,12 +31,16 @@ func (g *Gateway) admin(next http.HandlerFunc) http.HandlerFunc {
 }
 
 func (g *Gateway) adminAllowed(r *http.Request) bool {
-	if g.o.AdminKey != "" && len(r.Header.Values("Authorization")) == 1 {
+	if g.o.AdminKey != "" {
+		// Once an admin key is set it is required from every peer, loopback included:
+		// a same-host reverse proxy, an ssh -R tunnel or a rebinding page all arrive
+		// from 127.0.0.1.
+		if len(r.Header.Values("Authorization")) != 1 {
+			return false
+		}
 		tok, ok := bearer(r.Header.Get("Authorization"))
 		a, b := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(g.o.AdminKey))
-		if ok && subtle.ConstantTimeCompare(a[:], b[:]) == 1 {
-			return true
-		}
+		return ok && subtle.ConstantTimeCompare(a[:], b[:]) == 1
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -146,10 +150,19 @@ func (g *Gateway) adminState(w http.ResponseWriter, r *http.Request) {
 
 // Detail returns one request's log rows as a dashboard detail (newest match).
 func (g *Gateway) Detail(id string) (*events.RequestDetail, error) {
+	return g.DetailContext(context.Background(), id)
+}
+
+// DetailContext is Detail under ctx. An id the log does not hold is ErrNotFound
+// (whichever way the store says so); other errors are the database's.
+func (g *Gateway) DetailContext(ctx context.Context, id string) (*events.RequestDetail, error) {
 	if g.o.Store == nil {
 		return nil, errNoStore
 	}
-	rows, err := g.o.Store.RequestsByID(context.Background(), id)
+	rows, err := g.o.Store.RequestsByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -181,10 +194,17 @@ func detailFromRow(row store.RequestRow) *events.RequestDetail {
 }
 
 func (g *Gateway) adminRequest(w http.ResponseWriter, r *http.Request) {
-	d, err := g.Detail(r.PathValue("id"))
-	if err != nil {
+	d, err := g.DetailContext(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, ErrNotFound) || errors.Is(err, errNoStore):
 		apierr.Write(w, &apierr.Error{Status: http.StatusNotFound, Type: apierr.TypeInvalidRequest, Code: "not_found",
 			Message: "no logged request with that id"})
+		return
+	case err != nil:
+		// A database failure is not "not found": say so, so the dashboard and
+		// scripts do not conclude the request never happened.
+		g.o.Logger.Warn("read request detail", "id", r.PathValue("id"), "err", err)
+		apierr.Write(w, apierr.Internal(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, d)

@@ -56,6 +56,7 @@ type exchange struct {
 
 	status    int
 	errMsg    string
+	failErr   *apierr.Error // the error answered, for the log row's provider and attempts
 	ttft      time.Duration
 	usage     provider.Usage
 	respBody  []byte // non-stream answer, for capture and estimation
@@ -87,7 +88,8 @@ func (x *exchange) serve() {
 	g := x.g
 	p, aerr := g.authenticate(x.r)
 	if aerr != nil {
-		g.denied(events.KindAuthFailed, x.id, nil, "", aerr.Message)
+		x.p = g.keyOwner(x.r) // a revoked or expired key's 401 row names the key
+		g.denied(events.KindAuthFailed, x.id, x.p, "", aerr.Message)
 		x.fail(aerr)
 		return
 	}
@@ -126,7 +128,7 @@ func (x *exchange) serve() {
 	if p.BudgetUSD != nil && g.o.Spend.Exhausted(p.KeyID, *p.BudgetUSD) {
 		g.denied(events.KindRateLimited, x.id, p, model, "budget exhausted")
 		x.fail(apierr.InsufficientQuota("This key has spent its budget of $" +
-			strconv.FormatFloat(*p.BudgetUSD, 'f', 2, 64) + ". Raise it or create a new key."))
+			strconv.FormatFloat(*p.BudgetUSD, 'f', 2, 64) + ". Raise it with `runestone keys update " + p.KeyID + " --budget USD`."))
 		return
 	}
 	if g.o.Limiter != nil {
@@ -335,7 +337,7 @@ func (x *exchange) fail(e *apierr.Error) {
 	default:
 		apierr.Write(x.w, e)
 	}
-	x.status, x.errMsg = e.Status, e.Message
+	x.status, x.errMsg, x.failErr = e.Status, e.Message, e
 }
 
 // streamFail ends a stream whose headers are out with the dialect's error event.
@@ -385,7 +387,7 @@ func (x *exchange) serveStream(call *provider.Call, targets []resilience.Target)
 			if err != nil {
 				return nil, err
 			}
-			first, err := resp.Stream.Next()
+			first, err := firstEvent(resp.Stream, g.o.StreamIdle, t.Provider.Name())
 			if err != nil {
 				_ = resp.Stream.Close()
 				if err == io.EOF {

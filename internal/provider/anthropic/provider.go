@@ -258,10 +258,9 @@ func (p *Provider) relay(ctx context.Context, call *provider.Call) (*provider.Re
 			Stream: provider.NewFrameStream(p.name, resp.Body, &messages.UsageScanner{}, p.secrets(), cancel)}, nil
 	}
 	defer cancel()
-	defer resp.Body.Close()
-	raw, rerr := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBody))
+	raw, rerr := provider.ReadAnswer(ctx, resp, p.timeout, p.name)
 	if rerr != nil {
-		return nil, p.transportError(ctx, rerr)
+		return nil, rerr
 	}
 	if call.Model != call.ClientModel && call.Endpoint == provider.Messages {
 		raw, _ = sjson.SetBytes(raw, "model", call.ClientModel)
