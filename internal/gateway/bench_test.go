@@ -76,6 +76,8 @@ func BenchmarkNonStreamRelay(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		req := httptest.NewRequest("POST", "/v1/chat/completions", bytes.NewReader(body))
+		req.Host = "127.0.0.1" // httptest's example.com is refused by the Host allow-list
+		req.Header.Set("Content-Type", "application/json")
 		w := &discard{h: http.Header{}}
 		h.ServeHTTP(w, req)
 	}
@@ -88,6 +90,8 @@ func BenchmarkStreamRelay(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		req := httptest.NewRequest("POST", "/v1/chat/completions", bytes.NewReader(body))
+		req.Host = "127.0.0.1" // httptest's example.com is refused by the Host allow-list
+		req.Header.Set("Content-Type", "application/json")
 		w := &discard{h: http.Header{}}
 		h.ServeHTTP(w, req)
 	}
