@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/auth"
+	"github.com/jmanhype/runestone/internal/dialect/messages"
 	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/jsonx"
 	"github.com/jmanhype/runestone/internal/store"
@@ -240,39 +240,15 @@ func writeError(w http.ResponseWriter, r *http.Request, e *apierr.Error) {
 		apierr.Write(w, e)
 		return
 	}
-	for k, v := range e.Header {
-		w.Header()[k] = v
-	}
-	typ := "invalid_request_error"
-	switch {
-	case e.Status == http.StatusUnauthorized:
-		typ = "authentication_error"
-	case e.Status == http.StatusForbidden:
-		typ = "permission_error"
-	case e.Status == http.StatusNotFound:
-		typ = "not_found_error"
-	case e.Status == http.StatusRequestEntityTooLarge:
-		typ = "request_too_large"
-	case e.Status == http.StatusTooManyRequests:
-		typ = "rate_limit_error"
-	case e.Status >= 500:
-		typ = "api_error"
-	}
-	b := []byte(`{"type":"error","error":{"type":`)
-	b = jsonx.AppendString(b, typ)
-	b = append(b, `,"message":`...)
-	b = jsonx.AppendString(b, e.Message)
-	b = append(b, "}}"...)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(e.Status)
-	_, _ = w.Write(b)
+	messages.WriteError(w, e, reqIDFrom(r.Context()))
 }
 
 // checkContentType: POST bodies to /v1/* must be JSON. A browser form or a
 // text/plain fetch needs no CORS preflight; requiring application/json closes that door.
 func checkContentType(r *http.Request) *apierr.Error {
 	ct := r.Header.Get("Content-Type")
-	if mt, _, err := mime.ParseMediaType(ct); err == nil && mt == "application/json" {
+	// The common shapes without a parse (mime.ParseMediaType allocates).
+	if mt, _, _ := strings.Cut(ct, ";"); strings.EqualFold(strings.TrimSpace(mt), "application/json") {
 		return nil
 	}
 	got := "no Content-Type"
@@ -328,8 +304,8 @@ func (g *Gateway) traceRefusal(r *http.Request, e *apierr.Error) {
 	path = strings.ToValidUTF8(path, "?")
 	ev := events.Request{ID: reqIDFrom(r.Context()), Endpoint: path, Started: time.Now(), Status: e.Status,
 		Error: r.Method + " " + path + ": " + e.Message}
-	if g.o.AuthEnabled && g.o.Auth != nil && r.Header.Get("Authorization") != "" {
-		if p, err := g.o.Auth.Authenticate(r.Header.Get("Authorization")); err == nil {
+	if cred, _ := credential(r); g.o.AuthEnabled && g.o.Auth != nil && cred != "" {
+		if p, err := g.o.Auth.Authenticate(cred); err == nil {
 			ev.KeyID, ev.KeyName, ev.Project = p.KeyID, p.Name, p.Project
 		}
 	}
@@ -353,5 +329,6 @@ func (g *Gateway) keyOwner(r *http.Request) *auth.Principal {
 	if !g.o.AuthEnabled || g.o.Auth == nil {
 		return nil
 	}
-	return g.o.Auth.Owner(r.Header.Get("Authorization"))
+	cred, _ := credential(r)
+	return g.o.Auth.Owner(cred)
 }

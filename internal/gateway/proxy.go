@@ -246,19 +246,28 @@ func (g *Gateway) authenticate(r *http.Request) (*auth.Principal, *apierr.Error)
 	if len(r.Header.Values("Authorization")) > 1 {
 		return nil, apierr.InvalidAPIKey("Send exactly one Authorization header (Authorization: Bearer <key>), not several.")
 	}
-	authz := r.Header.Get("Authorization")
-	// Anthropic's SDKs and Claude Code send the key as x-api-key (sometimes beside a
-	// Bearer token): either is accepted, two different keys are refused.
-	if keys := r.Header.Values("X-Api-Key"); len(keys) > 0 {
-		if len(keys) > 1 {
-			return nil, apierr.InvalidAPIKey("Send exactly one x-api-key header, not several.")
-		}
-		if authz != "" && authz != "Bearer "+keys[0] {
-			return nil, apierr.InvalidAPIKey("The x-api-key and Authorization headers carry different keys; send one key (either header) or the same key in both.")
-		}
-		authz = "Bearer " + keys[0]
+	authz, e := credential(r)
+	if e != nil {
+		return nil, e
 	}
 	return g.o.Auth.Authenticate(authz)
+}
+
+// credential is the client's key as an Authorization value. Anthropic's SDKs and
+// Claude Code send the key as x-api-key (sometimes beside a Bearer token): either is
+// accepted, two different keys are refused.
+func credential(r *http.Request) (string, *apierr.Error) {
+	authz := r.Header.Get("Authorization")
+	keys := r.Header.Values("X-Api-Key")
+	switch {
+	case len(keys) == 0:
+		return authz, nil
+	case len(keys) > 1:
+		return "", apierr.InvalidAPIKey("Send exactly one x-api-key header, not several.")
+	case authz != "" && authz != "Bearer "+keys[0]:
+		return "", apierr.InvalidAPIKey("The x-api-key and Authorization headers carry different keys; send one key (either header) or the same key in both.")
+	}
+	return "Bearer " + keys[0], nil
 }
 
 func (x *exchange) serveBody(call *provider.Call, targets []resilience.Target) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // DefaultMaxDepth is the nesting limit the gateway applies to request bodies: far
@@ -34,16 +35,27 @@ func (e *CheckError) Error() string { return e.msg }
 //     not see.
 //
 // It accepts exactly what encoding/json.Valid accepts otherwise.
-func Check(b []byte, maxDepth int) *CheckError {
-	c := checker{b: b, max: maxDepth}
-	return c.run()
-}
+func Check(b []byte, maxDepth int) *CheckError { return check(b, maxDepth, false) }
 
 // CheckDepth is Check without the duplicate-key rule, for documents the gateway only
 // reads (upstream answers), where a duplicate is the upstream's business.
-func CheckDepth(b []byte, maxDepth int) *CheckError {
-	c := checker{b: b, max: maxDepth, dupsOK: true}
-	return c.run()
+func CheckDepth(b []byte, maxDepth int) *CheckError { return check(b, maxDepth, true) }
+
+// checkers are reused: a request body is checked on every request, and the stacks
+// would otherwise be allocated (and grown) each time.
+var checkers = sync.Pool{New: func() any { return new(checker) }}
+
+func check(b []byte, maxDepth int, dupsOK bool) *CheckError {
+	c := checkers.Get().(*checker)
+	c.b, c.i, c.max, c.dupsOK = b, 0, maxDepth, dupsOK
+	c.stack, c.keys = c.stack[:0], c.keys[:0]
+	err := c.run()
+	clear(c.stack[:cap(c.stack)]) // drop maps and keep no references into b
+	c.b = nil
+	if cap(c.keys) <= 4096 && cap(c.stack) <= 256 {
+		checkers.Put(c)
+	}
+	return err
 }
 
 type frame struct {

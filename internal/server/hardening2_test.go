@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -732,5 +733,40 @@ func TestKeysUpdateIsLive(t *testing.T) {
 	got, err := st.GetKey(context.Background(), k.ID)
 	if err != nil || got.BudgetUSD == nil || *got.BudgetUSD != 5 || got.RPM == nil || *got.RPM != 100 || len(got.Models) != 2 {
 		t.Fatalf("stored key %+v, %v", got, err)
+	}
+}
+
+// TestIdleConnectionFloodDrains: server.max_connections caps open connections, and
+// connections that never send a request are closed by the header timeout, so a flood
+// of idle connections cannot hold the gateway's file descriptors for ever.
+func TestIdleConnectionFloodDrains(t *testing.T) {
+	g := startGateway(t, "[auth]\nenabled = false\n[server]\nmax_connections = 2\nread_header_timeout = \"300ms\"\n", nil)
+	var idle []net.Conn
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("tcp", strings.TrimPrefix(g.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	// A real client is served, but only once an idle connection freed a slot: by the
+	// time its answer is here, the gateway has already closed at least one idle
+	// connection (its FIN is queued on our side, so a read returns at once).
+	status, _, body := send(t, g, "GET", "/health", "", "", nil)
+	if status != 200 {
+		t.Fatalf("%d %s", status, body)
+	}
+	cut := 0
+	for _, c := range idle {
+		c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); err != nil {
+			if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+				cut++
+			}
+		}
+	}
+	if cut == 0 {
+		t.Fatal("a third connection was served while max_connections = 2 idle ones were open")
 	}
 }
