@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/provider"
@@ -31,19 +33,13 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64, timeout time.Du
 	if r.ContentLength > max {
 		return nil, tooLarge(max)
 	}
-	n := r.ContentLength
-	if n <= 0 || n > 1<<20 {
-		n = 4096
-	}
 	// The deadline is the connection's: it ends a blocked read. It is lifted once the
 	// body is in (a stream may then run for minutes), and kept after a failed read so
 	// net/http's discard of an unread rest cannot block either; that connection closes.
-	rc := http.NewResponseController(w)
-	deadline := rc.SetReadDeadline(time.Now().Add(timeout)) == nil
-	buf := bytes.NewBuffer(make([]byte, 0, n+1))
-	_, err := buf.ReadFrom(http.MaxBytesReader(nil, r.Body, max))
+	deadline := setReadDeadline(w, time.Now().Add(timeout)) == nil
+	body, err := readAll(http.MaxBytesReader(nil, r.Body, max), r.ContentLength)
 	if err == nil && deadline {
-		_ = rc.SetReadDeadline(time.Time{})
+		_ = setReadDeadline(w, time.Time{})
 	}
 	if err != nil {
 		w.Header().Set("Connection", "close")
@@ -62,10 +58,52 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64, timeout time.Du
 	}
 	// Checked here, before any recursive parser, so every endpoint that reads its
 	// body through readBody (every dialect) gets the depth and duplicate-key limits.
-	if e := checkBody(buf.Bytes()); e != nil {
+	if e := checkBody(body); e != nil {
 		return nil, e
 	}
-	return buf.Bytes(), nil
+	return body, nil
+}
+
+// readAll reads r to its end. With a declared length (the usual request) it reads
+// into one buffer of exactly that size plus a byte to see the end, where
+// bytes.Buffer.ReadFrom would grow the buffer twice; otherwise it grows as needed.
+func readAll(r io.Reader, length int64) ([]byte, error) {
+	if length <= 0 || length > 1<<20 {
+		buf := bytes.NewBuffer(make([]byte, 0, 4096))
+		_, err := buf.ReadFrom(r)
+		return buf.Bytes(), err
+	}
+	b := make([]byte, length+1)
+	for n := 0; n < len(b); {
+		m, err := r.Read(b[n:])
+		n += m
+		if err == io.EOF {
+			return b[:n], nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	// length+1 bytes arrived: more than declared (only possible without net/http's
+	// framing, as in tests); read the rest the slow way.
+	buf := bytes.NewBuffer(b)
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
+}
+
+// setReadDeadline is http.ResponseController's SetReadDeadline without the
+// controller (which escapes to the heap on every request).
+func setReadDeadline(w http.ResponseWriter, t time.Time) error {
+	for {
+		switch v := w.(type) {
+		case interface{ SetReadDeadline(time.Time) error }:
+			return v.SetReadDeadline(t)
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = v.Unwrap()
+		default:
+			return http.ErrNotSupported
+		}
+	}
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -85,36 +123,45 @@ type reqInfo struct {
 
 // inspect validates the body just enough to route it, without unmarshalling it.
 func inspect(body []byte, ep provider.Endpoint) (reqInfo, *apierr.Error) {
-	var info reqInfo
-	// Again here: inspect must be safe on its own (fuzzed directly); the pass is cheap.
+	// inspect must be safe on its own (it is fuzzed directly); the request path has
+	// run checkBody in readBody already and calls inspectChecked.
 	if e := checkBody(body); e != nil {
-		return info, e
+		return reqInfo{}, e
 	}
+	return inspectChecked(body, ep)
+}
+
+// inspectChecked is inspect for a body that passed checkBody (UTF-8, syntax, depth,
+// duplicate keys): gjson runs on a string view of it, so nothing is copied but the
+// model name, which outlives the body in the log row and metrics.
+func inspectChecked(body []byte, ep provider.Endpoint) (reqInfo, *apierr.Error) {
+	var info reqInfo
+	js := unsafe.String(unsafe.SliceData(body), len(body))
 	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return info, apierr.BadRequest("", "The request body must be a JSON object.")
 	}
-	m := gjson.GetBytes(body, "model")
+	m := gjson.Get(js, "model")
 	if m.Type != gjson.String || m.Str == "" {
 		return info, apierr.BadRequest("model", "you must provide a model parameter (a non-empty string).")
 	}
 	if e := checkModelName(m.Str); e != nil {
 		return info, e
 	}
-	info.model = m.Str
-	if s := gjson.GetBytes(body, "stream"); s.Exists() && s.Type != gjson.Null {
+	info.model = strings.Clone(m.Str)
+	if s := gjson.Get(js, "stream"); s.Exists() && s.Type != gjson.Null {
 		if s.Type != gjson.True && s.Type != gjson.False {
 			return info, apierr.BadRequest("stream", "'stream' must be a boolean.")
 		}
 		info.stream = s.Bool()
 	}
 	if info.stream && ep != provider.Embeddings {
-		info.includeUsage = gjson.GetBytes(body, "stream_options.include_usage").Bool()
+		info.includeUsage = gjson.Get(js, "stream_options.include_usage").Bool()
 	} else {
 		info.stream = false
 	}
 	switch ep {
 	case provider.Chat:
-		msgs := gjson.GetBytes(body, "messages")
+		msgs := gjson.Get(js, "messages")
 		if !msgs.IsArray() {
 			return info, apierr.BadRequest("messages", "'messages' must be an array of message objects.")
 		}
@@ -122,11 +169,11 @@ func inspect(body []byte, ep provider.Endpoint) (reqInfo, *apierr.Error) {
 			return info, apierr.BadRequest("messages", "'messages' must contain at least one message.")
 		}
 	case provider.Completions:
-		if p := gjson.GetBytes(body, "prompt"); !p.Exists() || p.Type == gjson.Null {
+		if p := gjson.Get(js, "prompt"); !p.Exists() || p.Type == gjson.Null {
 			return info, apierr.BadRequest("prompt", "you must provide a prompt parameter.")
 		}
 	case provider.Embeddings:
-		if in := gjson.GetBytes(body, "input"); !in.Exists() || in.Type == gjson.Null {
+		if in := gjson.Get(js, "input"); !in.Exists() || in.Type == gjson.Null {
 			return info, apierr.BadRequest("input", "you must provide an input parameter.")
 		}
 	}

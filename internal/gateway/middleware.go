@@ -30,7 +30,7 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 			// route: a handler that answers without reading it (401, 404, 405) would
 			// otherwise leave net/http waiting for its unread rest with no deadline.
 			// readBody lifts the deadline once a proxied body is in.
-			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.o.BodyTimeout))
+			_ = setReadDeadline(w, time.Now().Add(g.o.BodyTimeout))
 		}
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, id))
 		if g.guard(w, r) {

@@ -103,7 +103,7 @@ func (x *exchange) serve() {
 			aerr = checkModelName(x.info.model)
 		}
 	} else {
-		x.info, aerr = inspect(x.body, x.ep)
+		x.info, aerr = inspectChecked(x.body, x.ep) // readBody ran checkBody
 	}
 	if aerr != nil {
 		x.fail(aerr)
@@ -290,10 +290,11 @@ func (x *exchange) serveBody(call *provider.Call, targets []resilience.Target) {
 	}
 	h := x.w.Header()
 	x.proxyHeaders(h, resp)
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
 	x.overhead = time.Since(x.start) - res.Upstream
-	h.Set("X-Runestone-Overhead-Ms", strconv.FormatFloat(float64(x.overhead.Microseconds())/1000, 'f', 3, 64))
+	// One backing array for the three values: h.Set allocates a slice per header.
+	vals := []string{"application/json", strconv.Itoa(len(resp.Body)),
+		strconv.FormatFloat(float64(x.overhead.Microseconds())/1000, 'f', 3, 64)}
+	h["Content-Type"], h["Content-Length"], h["X-Runestone-Overhead-Ms"] = vals[0:1:1], vals[1:2:2], vals[2:3:3]
 	x.w.WriteHeader(http.StatusOK)
 	_, _ = x.w.Write(resp.Body)
 	x.status = http.StatusOK

@@ -4,10 +4,14 @@ import "net/http"
 
 // Headers sets the response headers of an OpenAI-style event stream.
 func Headers(h http.Header) {
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "keep-alive")
-	h.Set("X-Accel-Buffering", "no")
+	// One backing array for the four values (h.Set allocates one per header); each
+	// slice is capped at its length, so an Add elsewhere copies rather than overwrites.
+	v := [...]string{"text/event-stream; charset=utf-8", "no-cache", "keep-alive", "no"}
+	vals := v[:]
+	h["Content-Type"] = vals[0:1:1]
+	h["Cache-Control"] = vals[1:2:2]
+	h["Connection"] = vals[2:3:3]
+	h["X-Accel-Buffering"] = vals[3:4:4]
 	h.Del("Content-Length")
 }
 
