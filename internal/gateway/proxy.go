@@ -441,7 +441,7 @@ func (x *exchange) serveStream(call *provider.Call, targets []resilience.Target)
 // relay copies events until the upstream ends, fails or the client leaves.
 func (x *exchange) relay(sw *streamWriter, stream provider.Stream) error {
 	ctx := x.r.Context()
-	lastProgress := x.start
+	var lastProgress time.Duration // since x.start
 	for {
 		chunk, err := stream.Next()
 		if err == io.EOF {
@@ -491,7 +491,8 @@ func (x *exchange) relay(sw *streamWriter, stream provider.Stream) error {
 			x.text.add(chunk, x.g.captureLimit())
 		}
 		if x.g.o.Bus.Active() {
-			if now := time.Now(); now.Sub(lastProgress) > 250*time.Millisecond {
+			// time.Since reads only the monotonic clock (time.Now reads both).
+			if now := time.Since(x.start); now-lastProgress > 250*time.Millisecond {
 				lastProgress = now
 				x.g.progress(x)
 			}

@@ -21,7 +21,8 @@ type streamWriter struct {
 	buf     []byte
 	sent    bool // headers written
 	ended   bool
-	last    atomic.Int64 // unix nanos of the last upstream event
+	base    time.Time    // the writer's start, with its monotonic reading
+	last    atomic.Int64 // nanoseconds since base of the last upstream event
 	timer   *time.Timer
 	every   time.Duration
 	idle    time.Duration
@@ -33,8 +34,8 @@ type streamWriter struct {
 }
 
 func newStreamWriter(w http.ResponseWriter, keepAlive, idle time.Duration) *streamWriter {
-	sw := &streamWriter{w: w, rc: http.NewResponseController(w), every: keepAlive, idle: idle, buf: make([]byte, 0, 1024)}
-	sw.last.Store(time.Now().UnixNano())
+	sw := &streamWriter{w: w, rc: http.NewResponseController(w), every: keepAlive, idle: idle, buf: make([]byte, 0, 1024),
+		base: time.Now()}
 	sw.mu.Lock() // tick reads sw.timer under the lock
 	sw.timer = time.AfterFunc(keepAlive, sw.tick)
 	sw.mu.Unlock()
@@ -48,7 +49,7 @@ func (sw *streamWriter) tick() {
 		sw.mu.Unlock()
 		return
 	}
-	silence := time.Duration(time.Now().UnixNano() - sw.last.Load())
+	silence := sw.now() - time.Duration(sw.last.Load())
 	if sw.onIdle != nil && silence >= sw.idle {
 		sw.idleHit.Store(true)
 		closeUpstream := sw.onIdle
@@ -105,12 +106,19 @@ func (sw *streamWriter) begin(extra func(http.Header), closeUpstream func() erro
 	sw.writeHeaderLocked(extra)
 	sw.onIdle = closeUpstream
 	sw.mu.Unlock()
-	sw.last.Store(time.Now().UnixNano())
+	sw.mark()
 }
+
+// now is the time since the writer started. time.Since reads only the monotonic
+// clock, where time.Now reads the wall clock too: this runs once per event.
+func (sw *streamWriter) now() time.Duration { return time.Since(sw.base) }
+
+// mark records an upstream event for the keep-alive and idle timer.
+func (sw *streamWriter) mark() { sw.last.Store(int64(sw.now())) }
 
 // event writes one data event and flushes it; false when the client is gone.
 func (sw *streamWriter) event(payload []byte) bool {
-	sw.last.Store(time.Now().UnixNano())
+	sw.mark()
 	sw.mu.Lock()
 	sw.buf = sse.AppendData(sw.buf[:0], payload)
 	ok := sw.writeLocked(sw.buf)
@@ -127,7 +135,7 @@ func (sw *streamWriter) tapLocked(b []byte) {
 
 // frame writes one complete SSE frame (a Messages or Responses event) and flushes it.
 func (sw *streamWriter) frame(b []byte) bool {
-	sw.last.Store(time.Now().UnixNano())
+	sw.mark()
 	sw.mu.Lock()
 	ok := sw.writeLocked(b)
 	sw.tapLocked(b)
