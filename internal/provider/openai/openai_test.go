@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/tidwall/sjson"
 	"io"
 	"net/http"
 	"os"
@@ -299,9 +300,42 @@ func BenchmarkUpstreamBody(b *testing.B) {
 
 // BenchmarkStreamNext relays pass-through chunks (usage chunk kept for accounting).
 func BenchmarkStreamNext(b *testing.B) {
+	benchStreamNext(b, &provider.Call{Model: "m", ClientModel: "m", Stream: true})
+}
+
+// TestStreamModelRewrite: the reused-buffer rename writes exactly what
+// sjson.SetBytes writes, for awkward names and chunk shapes too.
+func TestStreamModelRewrite(t *testing.T) {
+	chunks := []string{
+		`{"id":"c","model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"hi"}}]}`,
+		`{"id":"c", "model" : "gpt-4o-mini" ,"choices":[]}`,
+		`{"id":"c","choices":[{"delta":{"model":"inner"}}],"model":"x"}`,
+		`{"id":"c","choices":[]}`,
+		`{"model":null}`,
+	}
+	for _, name := range []string{"fast", `we"ird\name`, "ünï<&>code", "tab\tname"} {
+		s := &stream{call: &provider.Call{Model: "gpt-4o-mini", ClientModel: name}}
+		for _, c := range chunks {
+			want, err := sjson.SetBytes([]byte(c), "model", name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.rewriteModel([]byte(c)); string(got) != string(want) {
+				t.Errorf("%q in %s:\n got %s\nwant %s", name, c, got, want)
+			}
+		}
+	}
+}
+
+// BenchmarkStreamNextAlias: the client named an alias, so every chunk's model is
+// rewritten to the name the client sent.
+func BenchmarkStreamNextAlias(b *testing.B) {
+	benchStreamNext(b, &provider.Call{Model: "gpt-4o-mini", ClientModel: "fast", Stream: true})
+}
+
+func benchStreamNext(b *testing.B, call *provider.Call) {
 	chunk := "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" word\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"
 	body := []byte(strings.Repeat(chunk, 1000))
-	call := &provider.Call{Model: "m", ClientModel: "m", Stream: true}
 	b.ReportAllocs()
 	s := newStream("b", call, io.NopCloser(bytes.NewReader(body)), nil)
 	for b.Loop() {

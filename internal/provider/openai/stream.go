@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"unsafe"
 
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/provider"
@@ -22,6 +23,8 @@ type stream struct {
 	r       *sse.Reader
 	usage   provider.Usage
 	buf     []byte
+	out     []byte // a chunk with its model renamed
+	quoted  []byte // the client's model name as a JSON string, made once
 	once    sync.Once
 	done    bool
 }
@@ -79,12 +82,31 @@ func (s *stream) Next() ([]byte, error) {
 			}
 		}
 		if s.call.Model != s.call.ClientModel {
-			if b, err := sjson.SetBytes(data, "model", s.call.ClientModel); err == nil {
-				data = b
-			}
+			data = s.rewriteModel(data)
 		}
 		return data, nil
 	}
+}
+
+// rewriteModel answers with the client's name for the model (an alias routed to an
+// upstream name): the chunk's top-level "model" value is replaced in a buffer
+// reused across chunks, where sjson.SetBytes would allocate a new chunk each time.
+// Chunks without a "model" key go through sjson, which adds it.
+func (s *stream) rewriteModel(data []byte) []byte {
+	m := gjson.Get(unsafe.String(unsafe.SliceData(data), len(data)), "model")
+	if !m.Exists() || m.Index <= 0 {
+		if b, err := sjson.SetBytes(data, "model", s.call.ClientModel); err == nil {
+			return b
+		}
+		return data
+	}
+	if s.quoted == nil {
+		// sjson's own encoding of the name, so the bytes are what SetBytes writes.
+		enc, _ := sjson.Set(`{"m":0}`, "m", s.call.ClientModel)
+		s.quoted = []byte(gjson.Get(enc, "m").Raw)
+	}
+	s.out = append(append(append(s.out[:0], data[:m.Index]...), s.quoted...), data[m.Index+len(m.Raw):]...)
+	return s.out
 }
 
 // hasUsageObject reports a "usage" key whose value is an object, without parsing the
