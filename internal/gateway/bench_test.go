@@ -195,3 +195,16 @@ func BenchmarkResponsesNativeRelay(b *testing.B) {
 func BenchmarkResponsesTranslatedStream(b *testing.B) {
 	benchDialect(b, "/v1/responses", benchResponsesReq, 100, false, nil)
 }
+
+// BenchmarkTextSink: the per-chunk text capture of a chat stream (request log and
+// token estimates), one content chunk per op.
+func BenchmarkTextSink(b *testing.B) {
+	var t textSink
+	b.ReportAllocs()
+	for b.Loop() {
+		t.add(benchChunk, 64<<10)
+		if len(t.b) > 32<<10 {
+			t.b = t.b[:0]
+		}
+	}
+}

@@ -54,6 +54,11 @@ func (t *textSink) addText(piece string, limit int) {
 		t.truncated += len(piece) - cut
 		piece = piece[:cut]
 	}
+	if t.b == nil {
+		// One buffer sized for a typical answer, rather than append's doubling
+		// from 8 bytes (six or seven allocations before the first 512 bytes).
+		t.b = make([]byte, 0, min(max(len(piece), 512), limit))
+	}
 	t.b = append(t.b, piece...)
 }
 
