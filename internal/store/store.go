@@ -30,6 +30,7 @@ var (
 type Store struct {
 	db   conn
 	path string
+	ins  insertStmts // SQLite's prepared request-log INSERTs (requests.go)
 }
 
 // Open opens (creating 0600 if needed) the database at path and applies migrations.
@@ -85,7 +86,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 func (s *Store) Path() string { return s.path }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.ins.close()
+	return s.db.Close()
+}
 
 // DataVersion returns SQLite's data_version for this connection's view: it changes
 // when another connection (or process) commits. Cheap enough to poll.
