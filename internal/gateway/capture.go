@@ -64,6 +64,21 @@ func (t *textSink) addText(piece string, limit int) {
 
 func (t *textSink) String() string { return string(t.b) }
 
+// view is the text without a copy, for the log row: t only ever appends past its
+// length, so the bytes under the view never change.
+func (t *textSink) view() string { return unsafe.String(unsafe.SliceData(t.b), len(t.b)) }
+
+// capView is capBody without a copy when b fits: the row's string then shares b's
+// bytes. Only for buffers nothing writes to after the answer (the request body is
+// read once and only read after; answers are fresh slices or recorded cassettes),
+// so the database driver's copy is the only one.
+func capView(b []byte, limit int) string {
+	if len(b) <= limit {
+		return unsafe.String(unsafe.SliceData(b), len(b))
+	}
+	return capBody(b, limit)
+}
+
 // capBody keeps at most limit bytes of b, cut on a rune boundary and marked.
 func capBody(b []byte, limit int) string {
 	if len(b) <= limit {

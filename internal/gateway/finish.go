@@ -151,11 +151,11 @@ func (x *exchange) row(ev events.Request) store.RequestRow {
 	}
 	if x.g.o.CaptureBodies {
 		limit := x.g.o.MaxBodyCapture
-		row.RequestBody = capBody(x.body, limit)
+		row.RequestBody = capView(x.body, limit)
 		if x.info.stream {
-			row.ResponseBody = x.text.String()
+			row.ResponseBody = x.text.view()
 		} else {
-			row.ResponseBody = capBody(x.respBody, limit)
+			row.ResponseBody = capView(x.respBody, limit)
 		}
 	}
 	return row
