@@ -490,6 +490,10 @@ func (x *exchange) relay(sw *streamWriter, stream provider.Stream) error {
 			}
 			x.text.add(chunk, x.g.captureLimit())
 		}
+		if x.chunks == 1 {
+			// The first event is out: now the attempt's report (event bus) may run.
+			x.res.Started()
+		}
 		if x.g.o.Bus.Active() {
 			// time.Since reads only the monotonic clock (time.Now reads both).
 			if now := time.Since(x.start); now-lastProgress > 250*time.Millisecond {

@@ -162,6 +162,23 @@ type Result struct {
 	done     func(error) // breaker outcome, pending for streams only
 	ctx      context.Context
 	finished atomic.Bool
+
+	// The successful attempt's report, held back for a stream until Started.
+	report    bool
+	reported  atomic.Bool
+	requestID string
+	lat       time.Duration
+}
+
+// Started tells a stream result that its first event is on its way to the client:
+// only then is the successful attempt reported (OnAttempt: the event bus), so that
+// event never queues behind bookkeeping. Finish reports it when Started was never
+// called. For non-stream results Execute already reported and Started does nothing.
+func (r *Result) Started() {
+	if r == nil || !r.report || r.reported.Swap(true) {
+		return
+	}
+	r.p.x.emit(r.requestID, r.p.name, r.Target.Model, r.Attempts, r.lat, nil, nil, false)
 }
 
 // Finish reports how a stream ended (nil or io.EOF: cleanly) to the provider's breaker
@@ -172,6 +189,7 @@ func (r *Result) Finish(err error) {
 	if r == nil || r.done == nil || r.finished.Swap(true) {
 		return
 	}
+	r.Started()
 	oc, ae := classifyEnd(r.ctx, err)
 	switch oc {
 	case outcomeOK, outcomeCallerFault:
@@ -234,11 +252,12 @@ func (x *Executor) Execute(ctx context.Context, requestID string, targets []Targ
 				r.Tried = append(r.triedBuf[:0], tried...)
 				if resp != nil && resp.Stream != nil {
 					r.done, r.ctx = done, ctx
+					r.report, r.requestID, r.lat = x.o.OnAttempt != nil, requestID, lat
 				} else {
 					done(nil)
 					p.flush()
+					x.emit(requestID, p.name, t.Model, len(tried), lat, nil, nil, false)
 				}
-				x.emit(requestID, p.name, t.Model, len(tried), lat, nil, nil, false)
 				return r, nil
 			case outcomeCallerFault:
 				p.recordLatency(lat)
