@@ -22,7 +22,7 @@ import (
 // failover may cross dialects.
 type codec struct {
 	name     string
-	inspect  func(body []byte) (model string, stream bool, err *apierr.Error)
+	inspect  func(body []byte) (model string, stream bool, err *apierr.Error) // for a body checkBody passed
 	toChat   func(body []byte) ([]byte, []string, error)
 	fromChat func(req, chat []byte, model string, u provider.Usage) ([]byte, error)
 	encoder  func(model string, req []byte) encoder
@@ -44,7 +44,7 @@ type encoder interface {
 
 var codecs = map[provider.Endpoint]*codec{
 	provider.Messages: {
-		name: "messages", inspect: messages.Inspect, toChat: messages.ToChat,
+		name: "messages", inspect: messages.InspectChecked, toChat: messages.ToChat,
 		fromChat: func(_, chat []byte, model string, u provider.Usage) ([]byte, error) {
 			return messages.FromChat(chat, model, u)
 		},
@@ -58,7 +58,7 @@ var codecs = map[provider.Endpoint]*codec{
 		estimate: messages.EstimateInputTokens,
 	},
 	provider.Responses: {
-		name: "responses", inspect: responses.Inspect, toChat: responses.ToChat,
+		name: "responses", inspect: responses.InspectChecked, toChat: responses.ToChat,
 		fromChat: func(req, chat []byte, model string, u provider.Usage) ([]byte, error) {
 			return responses.ParseRequest(req).FromChat(chat, model, u)
 		},

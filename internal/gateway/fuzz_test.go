@@ -2,8 +2,15 @@ package gateway
 
 import (
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/dialect/messages"
+	"github.com/jmanhype/runestone/internal/dialect/responses"
+	"github.com/jmanhype/runestone/internal/provider"
+	"github.com/tidwall/gjson"
 )
 
 // FuzzAdminAllowed sends arbitrary Authorization headers (pre + admin key + post, or
@@ -62,6 +69,40 @@ func FuzzAdminAllowed(f *testing.F) {
 		}
 		if !got && want {
 			t.Fatalf("admin refused: Authorization %q from %q", h, remote)
+		}
+	})
+}
+
+// FuzzCheckedInspect: on every body checkBody lets through, the inspectors that
+// skip their own validation (the request path's) answer exactly as the full ones.
+func FuzzCheckedInspect(f *testing.F) {
+	for _, s := range []string{benchReq, benchMessagesReq, benchResponsesReq, `{"model":"m","input":[1e400]}`,
+		`{"model":"m","messages":[{"role":"user","content":"\ud800"}],"max_tokens":1}`, `[]`, `{"model":"x\u0000"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if checkBody(body) != nil {
+			return
+		}
+		if !gjson.ValidBytes(body) {
+			t.Fatalf("checkBody passed what gjson calls invalid: %q", body)
+		}
+		for _, ep := range []provider.Endpoint{provider.Chat, provider.Completions, provider.Embeddings} {
+			a, ea := inspect(body, ep)
+			b, eb := inspectChecked(body, ep)
+			if a != b || !reflect.DeepEqual(ea, eb) {
+				t.Fatalf("%v: inspect %+v %v, inspectChecked %+v %v", ep, a, ea, b, eb)
+			}
+		}
+		for name, pair := range map[string][2]func([]byte) (string, bool, *apierr.Error){
+			"messages":  {messages.Inspect, messages.InspectChecked},
+			"responses": {responses.Inspect, responses.InspectChecked},
+		} {
+			m1, s1, e1 := pair[0](body)
+			m2, s2, e2 := pair[1](body)
+			if m1 != m2 || s1 != s2 || !reflect.DeepEqual(e1, e2) {
+				t.Fatalf("%s: full %q %v %v, checked %q %v %v", name, m1, s1, e1, m2, s2, e2)
+			}
 		}
 	})
 }

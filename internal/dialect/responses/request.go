@@ -19,6 +19,12 @@ func Inspect(body []byte) (model string, stream bool, err *apierr.Error) {
 	if !gjson.ValidBytes(body) {
 		return "", false, apierr.BadRequest("", "We could not parse the JSON body of your request. The OpenAI API expects a JSON payload.")
 	}
+	return InspectChecked(body)
+}
+
+// InspectChecked is Inspect for a body the caller has already validated as JSON
+// (the gateway's jsonx.Check in readBody): it skips the second validating pass.
+func InspectChecked(body []byte) (model string, stream bool, err *apierr.Error) {
 	js := unsafe.String(unsafe.SliceData(body), len(body))
 	root := gjson.Parse(js)
 	if !root.IsObject() {
