@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -206,5 +207,21 @@ func BenchmarkTextSink(b *testing.B) {
 		if len(t.b) > 32<<10 {
 			t.b = t.b[:0]
 		}
+	}
+}
+
+// BenchmarkMessagesLargeBody: a 75 KB /v1/messages conversation (a coding agent's
+// turn) relayed natively, not streamed: the per-byte checks of the request path.
+func BenchmarkMessagesLargeBody(b *testing.B) {
+	h := dialectGateway(0, true, nil).Handler()
+	body := []byte(`{"model":"gpt-4o-mini","max_tokens":1024,"messages":[` +
+		strings.Repeat(`{"role":"user","content":[{"type":"text","text":"Here is some file content: func main() { fmt.Println(\"hello, world\") } and more text ünïcode"}]},`, 500) +
+		`{"role":"user","content":"end"}]}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r := benchRequest("/v1/messages", body)
+		w := &discard{h: http.Header{}}
+		h.ServeHTTP(w, r)
 	}
 }
