@@ -1,6 +1,7 @@
 package jsonx
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -285,7 +286,27 @@ func (c *checker) str() (bool, *CheckError) {
 	c.i++ // opening quote
 	escaped := false
 	for c.i < len(c.b) {
-		ch := c.b[c.i]
+		// Runs of plain bytes (most of a prompt) eight at a time, then byte by byte
+		// up to the next byte that needs a look.
+		b, i := c.b, c.i
+		for {
+			for i+8 <= len(b) && !special8(binary.LittleEndian.Uint64(b[i:])) {
+				i += 8
+			}
+			end := min(i+8, len(b))
+			for i < end && plain[b[i]] {
+				i++
+			}
+			if i < end || i == len(b) {
+				break
+			}
+			// special8 flagged a word with nothing special in it: go on.
+		}
+		c.i = i
+		if i == len(b) {
+			break
+		}
+		ch := b[i]
 		switch {
 		case ch == '"':
 			c.i++
@@ -318,6 +339,25 @@ func (c *checker) str() (bool, *CheckError) {
 		}
 	}
 	return escaped, c.syntax("unterminated string")
+}
+
+// plain marks the bytes a string literal holds as they are: not the closing quote,
+// not a backslash, not a control character.
+var plain = func() (t [256]bool) {
+	for i := 0x20; i < 256; i++ {
+		t[i] = i != '"' && i != '\\'
+	}
+	return t
+}()
+
+// special8 reports whether any of the eight bytes in w is a quote, a backslash or
+// a control character (the bit tricks of "determine if a word has a zero byte":
+// no false negatives; a false positive only sends the caller to its byte loop).
+func special8(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := w ^ (ones * '"')
+	s := w ^ (ones * '\\')
+	return ((q-ones)&^q|(s-ones)&^s|(w-ones*0x20)&^w)&highs != 0
 }
 
 func isHex(h byte) bool {

@@ -2,6 +2,7 @@ package jsonx
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -190,6 +191,27 @@ func BenchmarkCheck(b *testing.B) {
 	for b.Loop() {
 		if err := Check(body, DefaultMaxDepth); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// special8 must flag every word holding a quote, backslash or control byte, in any
+// position and next to any other bytes (UTF-8 continuation bytes included).
+func TestSpecial8(t *testing.T) {
+	for _, fill := range []byte{'a', 0x80, 0xff, '!', ' '} {
+		for pos := 0; pos < 8; pos++ {
+			for v := 0; v < 256; v++ {
+				var b [8]byte
+				for i := range b {
+					b[i] = fill
+				}
+				b[pos] = byte(v)
+				// A false positive only costs time; a false negative would skip a quote.
+				want := v == '"' || v == '\\' || v < 0x20
+				if want && !special8(binary.LittleEndian.Uint64(b[:])) {
+					t.Fatalf("byte %#x at %d among %#x: not flagged", v, pos, fill)
+				}
+			}
 		}
 	}
 }
