@@ -441,7 +441,7 @@ func (x *exchange) serveStream(call *provider.Call, targets []resilience.Target)
 // relay copies events until the upstream ends, fails or the client leaves.
 func (x *exchange) relay(sw *streamWriter, stream provider.Stream) error {
 	ctx := x.r.Context()
-	var lastProgress time.Duration // since x.start
+	lastProgress := x.start
 	for {
 		chunk, err := stream.Next()
 		if err == io.EOF {
@@ -495,8 +495,7 @@ func (x *exchange) relay(sw *streamWriter, stream provider.Stream) error {
 			x.res.Started()
 		}
 		if x.g.o.Bus.Active() {
-			// time.Since reads only the monotonic clock (time.Now reads both).
-			if now := time.Since(x.start); now-lastProgress > 250*time.Millisecond {
+			if now := time.Now(); now.Sub(lastProgress) > 250*time.Millisecond {
 				lastProgress = now
 				x.g.progress(x)
 			}

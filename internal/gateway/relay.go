@@ -21,8 +21,7 @@ type streamWriter struct {
 	buf     []byte
 	sent    bool // headers written
 	ended   bool
-	base    time.Time    // the writer's start, with its monotonic reading
-	last    atomic.Int64 // nanoseconds since base of the last upstream event
+	last    atomic.Int64 // unix nanos of the last upstream event
 	timer   *time.Timer
 	every   time.Duration
 	idle    time.Duration
@@ -34,8 +33,8 @@ type streamWriter struct {
 }
 
 func newStreamWriter(w http.ResponseWriter, keepAlive, idle time.Duration) *streamWriter {
-	sw := &streamWriter{w: w, rc: http.NewResponseController(w), every: keepAlive, idle: idle, buf: make([]byte, 0, 1024),
-		base: time.Now()}
+	sw := &streamWriter{w: w, rc: http.NewResponseController(w), every: keepAlive, idle: idle, buf: make([]byte, 0, 1024)}
+	sw.last.Store(time.Now().UnixNano())
 	sw.mu.Lock() // tick reads sw.timer under the lock
 	sw.timer = time.AfterFunc(keepAlive, sw.tick)
 	sw.mu.Unlock()
@@ -49,7 +48,7 @@ func (sw *streamWriter) tick() {
 		sw.mu.Unlock()
 		return
 	}
-	silence := sw.now() - time.Duration(sw.last.Load())
+	silence := time.Duration(time.Now().UnixNano() - sw.last.Load())
 	if sw.onIdle != nil && silence >= sw.idle {
 		sw.idleHit.Store(true)
 		closeUpstream := sw.onIdle
@@ -106,19 +105,12 @@ func (sw *streamWriter) begin(extra func(http.Header), closeUpstream func() erro
 	sw.writeHeaderLocked(extra)
 	sw.onIdle = closeUpstream
 	sw.mu.Unlock()
-	sw.mark()
+	sw.last.Store(time.Now().UnixNano())
 }
-
-// now is the time since the writer started. time.Since reads only the monotonic
-// clock, where time.Now reads the wall clock too: this runs once per event.
-func (sw *streamWriter) now() time.Duration { return time.Since(sw.base) }
-
-// mark records an upstream event for the keep-alive and idle timer.
-func (sw *streamWriter) mark() { sw.last.Store(int64(sw.now())) }
 
 // event writes one data event and flushes it; false when the client is gone.
 func (sw *streamWriter) event(payload []byte) bool {
-	sw.mark()
+	sw.last.Store(time.Now().UnixNano())
 	sw.mu.Lock()
 	sw.buf = sse.AppendData(sw.buf[:0], payload)
 	ok := sw.writeLocked(sw.buf)
@@ -135,7 +127,7 @@ func (sw *streamWriter) tapLocked(b []byte) {
 
 // frame writes one complete SSE frame (a Messages or Responses event) and flushes it.
 func (sw *streamWriter) frame(b []byte) bool {
-	sw.mark()
+	sw.last.Store(time.Now().UnixNano())
 	sw.mu.Lock()
 	ok := sw.writeLocked(b)
 	sw.tapLocked(b)
