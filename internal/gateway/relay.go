@@ -17,7 +17,7 @@ import (
 type streamWriter struct {
 	mu      sync.Mutex
 	w       http.ResponseWriter
-	rc      *http.ResponseController
+	flusher flusher
 	buf     []byte
 	sent    bool // headers written
 	ended   bool
@@ -33,7 +33,7 @@ type streamWriter struct {
 }
 
 func newStreamWriter(w http.ResponseWriter, keepAlive, idle time.Duration) *streamWriter {
-	sw := &streamWriter{w: w, rc: http.NewResponseController(w), every: keepAlive, idle: idle, buf: make([]byte, 0, 1024)}
+	sw := &streamWriter{w: w, flusher: flusherOf(w), every: keepAlive, idle: idle, buf: make([]byte, 0, 1024)}
 	sw.last.Store(time.Now().UnixNano())
 	sw.mu.Lock() // tick reads sw.timer under the lock
 	sw.timer = time.AfterFunc(keepAlive, sw.tick)
@@ -86,11 +86,45 @@ func (sw *streamWriter) writeLocked(b []byte) bool {
 		sw.broken = true
 		return false
 	}
-	if err := sw.rc.Flush(); err != nil {
+	if err := sw.flusher.flush(); err != nil {
 		sw.broken = true
 		return false
 	}
 	return true
+}
+
+// flusher is http.ResponseController's Flush with the writer's flushing interface
+// found once per stream (the controller itself is an allocation per stream, and
+// walks the Unwrap chain on every event).
+type flusher struct {
+	withErr interface{ FlushError() error }
+	plain   http.Flusher
+}
+
+func flusherOf(w http.ResponseWriter) flusher {
+	for {
+		switch t := w.(type) {
+		case interface{ FlushError() error }:
+			return flusher{withErr: t}
+		case http.Flusher:
+			return flusher{plain: t}
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return flusher{}
+		}
+	}
+}
+
+func (f flusher) flush() error {
+	switch {
+	case f.withErr != nil:
+		return f.withErr.FlushError()
+	case f.plain != nil:
+		f.plain.Flush()
+		return nil
+	}
+	return http.ErrNotSupported
 }
 
 func (sw *streamWriter) headersSent() bool {
