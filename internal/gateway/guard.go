@@ -230,7 +230,7 @@ func quoteShort(s string) string {
 func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, e *apierr.Error) {
 	closeIfBody(w, r)
 	writeError(w, r, e)
-	g.traceRefusal(r, e)
+	g.traceRefusal(w, r, e)
 }
 
 // writeError writes e in the envelope a client of r's path expects: Anthropic's for
@@ -240,7 +240,7 @@ func writeError(w http.ResponseWriter, r *http.Request, e *apierr.Error) {
 		apierr.Write(w, e)
 		return
 	}
-	messages.WriteError(w, e, reqIDFrom(r.Context()))
+	messages.WriteError(w, e, reqIDFrom(w))
 }
 
 // checkContentType: POST bodies to /v1/* must be JSON. A browser form or a
@@ -296,13 +296,13 @@ func checkModelName(m string) *apierr.Error {
 // reached a handler's accounting (bad Host or Origin, unknown path, wrong method):
 // a log row, a process-log line, the requests metric and a dashboard event. Without
 // it a client calling a wrong URL fails and the gateway shows nothing.
-func (g *Gateway) traceRefusal(r *http.Request, e *apierr.Error) {
+func (g *Gateway) traceRefusal(w http.ResponseWriter, r *http.Request, e *apierr.Error) {
 	path := r.URL.Path
 	if len(path) > 200 {
 		path = path[:200] + "…"
 	}
 	path = strings.ToValidUTF8(path, "?")
-	ev := events.Request{ID: reqIDFrom(r.Context()), Endpoint: path, Started: time.Now(), Status: e.Status,
+	ev := events.Request{ID: reqIDFrom(w), Endpoint: path, Started: time.Now(), Status: e.Status,
 		Error: r.Method + " " + path + ": " + e.Message}
 	if cred, _ := credential(r); g.o.AuthEnabled && g.o.Auth != nil && cred != "" {
 		if p, err := g.o.Auth.Authenticate(cred); err == nil {

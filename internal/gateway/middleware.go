@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"runtime/debug"
@@ -12,12 +11,15 @@ import (
 	"github.com/jmanhype/runestone/internal/sse"
 )
 
-type ctxKey struct{}
-
-// reqIDFrom returns the request id the middleware assigned.
-func reqIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(ctxKey{}).(string)
-	return id
+// reqIDFrom returns the request id the middleware assigned. It lives in the answer's
+// X-Request-Id header, set before any handler runs: carrying it in the request's
+// context instead cost a context and a copy of the *http.Request per request. Read
+// it before upstream headers are copied into the answer (handlers do, first thing).
+func reqIDFrom(w http.ResponseWriter) string {
+	if v := w.Header()["X-Request-Id"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // middleware assigns the request id and turns panics into a 500 envelope.
@@ -32,7 +34,6 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 			// readBody lifts the deadline once a proxied body is in.
 			_ = setReadDeadline(w, time.Now().Add(g.o.BodyTimeout))
 		}
-		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, id))
 		if g.guard(w, r) {
 			return
 		}

@@ -70,7 +70,7 @@ type exchange struct {
 
 func (g *Gateway) proxyHandler(ep provider.Endpoint) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		x := &exchange{g: g, w: w, r: r, ep: ep, id: reqIDFrom(r.Context()), start: time.Now(), codec: codecs[ep]}
+		x := &exchange{g: g, w: w, r: r, ep: ep, id: reqIDFrom(w), start: time.Now(), codec: codecs[ep]}
 		if x.codec != nil {
 			x.di.dialect = x.codec.name
 		}

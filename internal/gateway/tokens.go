@@ -23,7 +23,7 @@ func (g *Gateway) countTokens(ep provider.Endpoint) http.HandlerFunc {
 		inbound = codecs[provider.Responses]
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		id := reqIDFrom(r.Context())
+		id := reqIDFrom(w)
 		p, e := g.authenticate(r)
 		if e != nil {
 			inbound.writeError(w, e, id)
