@@ -225,3 +225,13 @@ func BenchmarkMessagesLargeBody(b *testing.B) {
 		h.ServeHTTP(w, r)
 	}
 }
+
+// BenchmarkMessagesText: the text capture of a natively relayed Messages frame.
+func BenchmarkMessagesText(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if messagesText(benchMessagesFrame) != " word" {
+			b.Fatal("no text")
+		}
+	}
+}

@@ -95,11 +95,13 @@ func messagesText(frame []byte) string {
 	if !bytes.Contains(frame, []byte(`_delta"`)) {
 		return ""
 	}
-	d := gjson.Get(view(frameData(frame)), "delta")
-	if t := d.Get("text"); t.Exists() {
+	// One walk to delta.text (a text_delta, nearly every frame); a second only for
+	// frames without it (input_json_delta).
+	data := view(frameData(frame))
+	if t := gjson.Get(data, "delta.text"); t.Exists() {
 		return t.Str
 	}
-	return d.Get("partial_json").Str
+	return gjson.Get(data, "delta.partial_json").Str
 }
 
 func responsesText(frame []byte) string {
