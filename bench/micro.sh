@@ -31,6 +31,7 @@ run internal/gateway BenchmarkNonStreamRelayAllOn "whole handler, non-stream, li
 run internal/gateway BenchmarkStreamRelayAllOn "whole handler, 100-event stream, the same features on"
 run internal/gateway BenchmarkMessagesLargeBody "whole handler, 75 KB /v1/messages conversation (checks per byte)"
 run internal/gateway BenchmarkTextSink "stream text capture (log, estimates), per chat chunk"
+run internal/gateway BenchmarkMessagesText "native Messages relay text capture, per frame"
 run internal/gateway BenchmarkMessagesNativeRelay "whole handler, 100-event /v1/messages native relay (per event: /100)"
 run internal/gateway BenchmarkResponsesNativeRelay "whole handler, 100-event /v1/responses native relay (per event: /100)"
 run internal/gateway BenchmarkMessagesTranslatedStream "whole handler, 100 chat chunks answered as Messages (per event: /100)"
