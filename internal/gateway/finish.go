@@ -42,7 +42,10 @@ func (x *exchange) finish() {
 		g.o.Metrics.ObserveRequest(ev)
 	}
 	if g.o.Bus.Active() {
-		g.o.Bus.Publish(events.Event{Kind: events.KindRequestFinished, Request: &ev})
+		// A copy for the bus: taking ev's address would move it to the heap on
+		// every request, bus or not.
+		published := ev
+		g.o.Bus.Publish(events.Event{Kind: events.KindRequestFinished, Request: &published})
 	}
 	if g.o.Log != nil {
 		g.o.Log.Write(x.row(ev))
