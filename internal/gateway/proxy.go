@@ -141,7 +141,7 @@ func (x *exchange) serve() {
 // translateIfNeeded makes the chat form of a Messages or Responses body once, before
 // any attempt, when some target does not speak the client's dialect: a body the
 // translation refuses is the client's error and must never count against a provider.
-func (x *exchange) translateIfNeeded(targets []resilience.Target) *apierr.Error {
+func (x *exchange) translateIfNeeded(targets []provider.Target) *apierr.Error {
 	if x.codec == nil {
 		return nil
 	}
@@ -164,7 +164,7 @@ func (x *exchange) translateIfNeeded(targets []resilience.Target) *apierr.Error 
 
 // do performs one attempt on t: relayed as bytes when t speaks the client's dialect,
 // otherwise translated through chat and answered in the client's dialect.
-func (x *exchange) do(ctx context.Context, t resilience.Target, call *provider.Call) (*provider.Response, error) {
+func (x *exchange) do(ctx context.Context, t provider.Target, call *provider.Call) (*provider.Response, error) {
 	if x.codec == nil || provider.Serves(t.Provider, x.ep) {
 		call.Model = t.Model // attempts run one after another
 		return t.Provider.Do(ctx, call)
@@ -213,9 +213,9 @@ func (g *Gateway) authenticate(r *http.Request) (*auth.Principal, *apierr.Error)
 	return g.o.Auth.Authenticate(authz)
 }
 
-func (x *exchange) serveBody(call *provider.Call, targets []resilience.Target) {
+func (x *exchange) serveBody(call *provider.Call, targets []provider.Target) {
 	res, err := x.g.o.Executor.Execute(x.r.Context(), x.id, targets,
-		func(ctx context.Context, t resilience.Target) (*provider.Response, error) {
+		func(ctx context.Context, t provider.Target) (*provider.Response, error) {
 			return x.do(ctx, t, call)
 		})
 	if err != nil {
@@ -321,12 +321,12 @@ func (p *primed) Next() ([]byte, error) {
 	return p.Stream.Next()
 }
 
-func (x *exchange) serveStream(call *provider.Call, targets []resilience.Target) {
+func (x *exchange) serveStream(call *provider.Call, targets []provider.Target) {
 	g := x.g
 	sw := newStreamWriter(x.w, g.o.KeepAlive, g.o.StreamIdle)
 	defer sw.stop()
 	res, err := g.o.Executor.Execute(x.r.Context(), x.id, targets,
-		func(ctx context.Context, t resilience.Target) (*provider.Response, error) {
+		func(ctx context.Context, t provider.Target) (*provider.Response, error) {
 			resp, err := x.do(ctx, t, call)
 			if err != nil {
 				return nil, err

@@ -49,6 +49,14 @@ func (e Endpoint) String() string {
 	return "unknown"
 }
 
+// Target is one candidate upstream for a request: a provider and the model name it
+// knows. The router produces targets and the resilience layer tries them; it lives
+// here, beside Provider, so neither owns the other's vocabulary.
+type Target struct {
+	Provider Provider
+	Model    string // the model name the upstream knows
+}
+
 // Call is one upstream attempt. Providers must treat every field as read-only: the
 // resilience layer replays the same Call on retries and failover.
 type Call struct {

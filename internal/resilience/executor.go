@@ -33,12 +33,6 @@ const (
 	DefaultHalfOpenMax      = 1
 )
 
-// Target is one candidate upstream for a request.
-type Target struct {
-	Provider provider.Provider
-	Model    string // the model name the upstream knows
-}
-
 // Options configures an Executor. Zero durations and counts take the Default* values,
 // except Retries, where zero means "no retries" (the config layer supplies the default).
 type Options struct {
@@ -150,7 +144,7 @@ func New(o Options, providers []provider.Provider) *Executor {
 // Result is a successful Execute.
 type Result struct {
 	Response *provider.Response
-	Target   Target
+	Target   provider.Target
 	Attempts int
 	Tried    []string // the provider of each attempt, in order
 	// Upstream is the time spent inside attempt funcs and backoff waits; the rest of a
@@ -186,7 +180,7 @@ func (r *Result) Finish(err error) {
 }
 
 // attemptFunc performs one upstream call.
-type attemptFunc = func(ctx context.Context, t Target) (*provider.Response, error)
+type attemptFunc = func(ctx context.Context, t provider.Target) (*provider.Response, error)
 
 // Execute tries targets in policy order until one succeeds, retrying retryable failures
 // on the same target and skipping targets whose breaker is open. It returns the
@@ -196,11 +190,11 @@ type attemptFunc = func(ctx context.Context, t Target) (*provider.Response, erro
 // For a streamed response attempt should read up to the first chunk before returning, so
 // that a failure before the first byte is an attempt failure (and can fail over); the
 // caller then owes the Result a Finish call.
-func (x *Executor) Execute(ctx context.Context, requestID string, targets []Target,
-	attempt func(ctx context.Context, t Target) (*provider.Response, error)) (*Result, error) {
+func (x *Executor) Execute(ctx context.Context, requestID string, targets []provider.Target,
+	attempt func(ctx context.Context, t provider.Target) (*provider.Response, error)) (*Result, error) {
 	// Everything per-request lives on the stack until we know the outcome.
 	var (
-		orderBuf [8]Target
+		orderBuf [8]provider.Target
 		triedBuf [8]string
 		failBuf  [8]failure
 	)
@@ -287,7 +281,7 @@ func (x *Executor) Execute(ctx context.Context, requestID string, targets []Targ
 
 // call runs one attempt with the in-flight gauge held, and settles the breaker if the
 // attempt panics so a half-open probe slot is never lost.
-func (x *Executor) call(ctx context.Context, p *provState, t Target, attempt attemptFunc, done func(error)) (resp *provider.Response, lat time.Duration, err error) {
+func (x *Executor) call(ctx context.Context, p *provState, t provider.Target, attempt attemptFunc, done func(error)) (resp *provider.Response, lat time.Duration, err error) {
 	p.inFlight.Add(1)
 	p.requests.Add(1)
 	ok := false

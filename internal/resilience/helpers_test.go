@@ -81,14 +81,14 @@ func (fakeStream) Usage() provider.Usage { return provider.Usage{} }
 func (fakeStream) Close() error          { return nil }
 
 // do is the attempt func the gateway would pass: one Provider.Do per attempt.
-func do(ctx context.Context, t Target) (*provider.Response, error) {
+func do(ctx context.Context, t provider.Target) (*provider.Response, error) {
 	return t.Provider.Do(ctx, &provider.Call{Model: t.Model})
 }
 
-func targets(ps ...provider.Provider) []Target {
-	out := make([]Target, len(ps))
+func targets(ps ...provider.Provider) []provider.Target {
+	out := make([]provider.Target, len(ps))
 	for i, p := range ps {
-		out[i] = Target{Provider: p, Model: "up-" + p.Name()}
+		out[i] = provider.Target{Provider: p, Model: "up-" + p.Name()}
 	}
 	return out
 }

@@ -10,11 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/jmanhype/runestone/internal/provider"
-	"github.com/jmanhype/runestone/internal/resilience"
 )
-
-// Target is one provider and the model name it is asked for.
-type Target = resilience.Target
 
 // Route is a client-facing model name served by "provider:model" targets.
 type Route struct {
@@ -26,7 +22,7 @@ type Route struct {
 type Router struct {
 	providers map[string]provider.Provider
 	order     []provider.Provider
-	static    map[string][]Target // routes and model lists, precomputed
+	static    map[string][]provider.Target // routes and model lists, precomputed
 	routes    map[string]bool
 	dynamic   sync.Map // "provider:model" and catch-all resolutions, cached
 	cached    atomic.Int32
@@ -38,7 +34,7 @@ const maxCached = 4096
 // New builds a router over providers (in configuration order) and routes.
 func New(providers []provider.Provider, routes []Route) *Router {
 	r := &Router{providers: map[string]provider.Provider{}, order: providers,
-		static: map[string][]Target{}, routes: map[string]bool{}}
+		static: map[string][]provider.Target{}, routes: map[string]bool{}}
 	for _, p := range providers {
 		r.providers[p.Name()] = p
 	}
@@ -46,7 +42,7 @@ func New(providers []provider.Provider, routes []Route) *Router {
 		for _, t := range rt.Targets {
 			name, model, _ := strings.Cut(t, ":")
 			if p, ok := r.providers[name]; ok {
-				r.static[rt.Model] = append(r.static[rt.Model], Target{Provider: p, Model: model})
+				r.static[rt.Model] = append(r.static[rt.Model], provider.Target{Provider: p, Model: model})
 			}
 		}
 		r.routes[rt.Model] = true
@@ -54,7 +50,7 @@ func New(providers []provider.Provider, routes []Route) *Router {
 	for _, p := range providers {
 		for _, m := range p.Models() {
 			if !r.routes[m] {
-				r.static[m] = append(r.static[m], Target{Provider: p, Model: m})
+				r.static[m] = append(r.static[m], provider.Target{Provider: p, Model: m})
 			}
 		}
 	}
@@ -62,23 +58,23 @@ func New(providers []provider.Provider, routes []Route) *Router {
 }
 
 // Resolve returns the targets for model, or nil when nothing serves it.
-func (r *Router) Resolve(model string) []Target {
+func (r *Router) Resolve(model string) []provider.Target {
 	if ts, ok := r.static[model]; ok {
 		return ts
 	}
 	if v, ok := r.dynamic.Load(model); ok {
-		return v.([]Target)
+		return v.([]provider.Target)
 	}
-	var ts []Target
+	var ts []provider.Target
 	if name, m, ok := strings.Cut(model, ":"); ok && m != "" {
 		if p, ok := r.providers[name]; ok {
-			ts = []Target{{Provider: p, Model: m}}
+			ts = []provider.Target{{Provider: p, Model: m}}
 		}
 	}
 	if ts == nil {
 		for _, p := range r.order {
 			if mm, ok := p.(provider.ModelMatcher); ok && mm.ServesModel(model) {
-				ts = append(ts, Target{Provider: p, Model: model})
+				ts = append(ts, provider.Target{Provider: p, Model: model})
 			}
 		}
 	}
