@@ -1,11 +1,8 @@
 package ui
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,14 +10,12 @@ import (
 	"strings"
 
 	"github.com/jmanhype/runestone/internal/events"
+	"github.com/jmanhype/runestone/internal/sse"
 )
 
 // remoteEventBuffer is how many decoded events wait for the dashboard before the
 // reader blocks (and TCP pushes back on the gateway, which then drops for us).
 const remoteEventBuffer = 1024
-
-// maxSSELine bounds one SSE line from /admin/events; a request event is far smaller.
-const maxSSELine = 4 << 20
 
 // NewRemoteSource returns a Source that talks to a running gateway's admin API at
 // baseURL (e.g. http://127.0.0.1:4001): GET /admin/state, the SSE stream
@@ -123,44 +118,23 @@ func (s *remoteSource) Events(ctx context.Context) (<-chan events.Event, error) 
 }
 
 // readSSE decodes SSE events from r into ch until EOF, an error or ctx ends. Comment
-// lines (keep-alives), event names and ids are ignored; multi-line data is joined.
+// lines (keep-alives), event names and ids are ignored; multi-line data is joined; an
+// event that is not an events.Event is skipped (the next one may be fine).
 func readSSE(ctx context.Context, r io.Reader, ch chan<- events.Event) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), maxSSELine)
-	var data []byte
-	dispatch := func() bool {
-		if len(data) == 0 {
-			return true
+	sr := sse.NewReader(r)
+	for {
+		_, data, err := sr.Next()
+		if err != nil {
+			return
 		}
-		defer func() { data = data[:0] }()
 		var e events.Event
-		if err := json.Unmarshal(data, &e); err != nil {
-			return true // skip what we cannot read; the next event may be fine
+		if json.Unmarshal(data, &e) != nil {
+			continue
 		}
 		select {
 		case ch <- e:
-			return true
 		case <-ctx.Done():
-			return false
+			return
 		}
-	}
-	for sc.Scan() {
-		line := sc.Bytes()
-		switch {
-		case len(line) == 0:
-			if !dispatch() {
-				return
-			}
-		case line[0] == ':':
-		case bytes.HasPrefix(line, []byte("data:")):
-			v := bytes.TrimPrefix(line[5:], []byte(" "))
-			if len(data) > 0 {
-				data = append(data, '\n')
-			}
-			data = append(data, v...)
-		}
-	}
-	if err := sc.Err(); err == nil || errors.Is(err, io.EOF) {
-		dispatch() // a last event without its blank line
 	}
 }
