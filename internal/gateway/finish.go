@@ -1,11 +1,13 @@
 package gateway
 
 import (
-	"github.com/tidwall/gjson"
 	"time"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/jmanhype/runestone/internal/auth"
 	"github.com/jmanhype/runestone/internal/events"
+	"github.com/jmanhype/runestone/internal/reqlog"
 	"github.com/jmanhype/runestone/internal/store"
 )
 
@@ -117,11 +119,11 @@ func (x *exchange) row(ev events.Request) store.RequestRow {
 	}
 	if x.g.o.CaptureBodies {
 		limit := x.g.o.MaxBodyCapture
-		row.RequestBody = capBody(x.body, limit)
+		row.RequestBody = reqlog.Cap(x.body, limit)
 		if x.info.stream {
 			row.ResponseBody = x.text.String()
 		} else {
-			row.ResponseBody = capBody(x.respBody, limit)
+			row.ResponseBody = reqlog.Cap(x.respBody, limit)
 		}
 	}
 	return row

@@ -14,6 +14,7 @@ import (
 	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/limits"
 	"github.com/jmanhype/runestone/internal/provider"
+	"github.com/jmanhype/runestone/internal/reqlog"
 	"github.com/jmanhype/runestone/internal/resilience"
 )
 
@@ -50,7 +51,7 @@ type exchange struct {
 	ttft      time.Duration
 	usage     provider.Usage
 	respBody  []byte // non-stream answer, for capture and estimation
-	text      textSink
+	text      reqlog.TextCapture
 	chunks    int
 	overhead  time.Duration
 	upstreamT time.Duration
@@ -59,6 +60,7 @@ type exchange struct {
 func (g *Gateway) proxyHandler(ep provider.Endpoint) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		x := &exchange{g: g, w: w, r: r, ep: ep, id: reqIDFrom(r.Context()), start: time.Now(), codec: codecs[ep]}
+		x.text.Max = g.captureLimit()
 		defer x.finish()
 		x.serve()
 	}
@@ -176,9 +178,8 @@ func (x *exchange) do(ctx context.Context, t provider.Target, call *provider.Cal
 		return nil, err
 	}
 	if resp.Stream != nil {
-		limit := x.g.captureLimit()
 		enc := &encodedStream{Stream: resp.Stream, enc: x.codec.encoder(call.ClientModel, x.body),
-			onChunk: func(chunk []byte) { x.text.add(chunk, limit) }}
+			onChunk: x.text.Add}
 		return &provider.Response{Header: resp.Header, Stream: enc}, nil
 	}
 	body, ferr := x.codec.fromChat(resp.Body, call.ClientModel, resp.Usage)
@@ -407,14 +408,14 @@ func (x *exchange) relay(sw *streamWriter, stream provider.Stream) error {
 				return context.Canceled
 			}
 			if x.native {
-				x.text.addText(x.codec.text(chunk), x.g.captureLimit())
+				x.text.AddText(x.codec.text(chunk))
 			}
 		} else {
 			if !sw.event(chunk) {
 				x.status, x.errMsg = statusClientClosed, "client disconnected mid-stream"
 				return context.Canceled
 			}
-			x.text.add(chunk, x.g.captureLimit())
+			x.text.Add(chunk)
 		}
 		if x.g.o.Bus.Active() {
 			if now := time.Now(); now.Sub(lastProgress) > 250*time.Millisecond {
