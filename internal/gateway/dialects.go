@@ -23,7 +23,7 @@ type codec struct {
 	name     string
 	inspect  func(body []byte) (model string, stream bool, err *apierr.Error)
 	toChat   func(body []byte) ([]byte, []string, error)
-	fromChat func(chat []byte, model string, u provider.Usage) ([]byte, error)
+	fromChat func(req, chat []byte, model string, u provider.Usage) ([]byte, error)
 	encoder  func(model string, req []byte) encoder
 	// writeError answers with an error made by the gateway, in the dialect's envelope.
 	writeError func(w http.ResponseWriter, e *apierr.Error, requestID string)
@@ -43,7 +43,10 @@ type encoder interface {
 
 var codecs = map[provider.Endpoint]*codec{
 	provider.Messages: {
-		name: "messages", inspect: messages.Inspect, toChat: messages.ToChat, fromChat: messages.FromChat,
+		name: "messages", inspect: messages.Inspect, toChat: messages.ToChat,
+		fromChat: func(_, chat []byte, model string, u provider.Usage) ([]byte, error) {
+			return messages.FromChat(chat, model, u)
+		},
 		encoder:    func(model string, _ []byte) encoder { return messages.NewStreamEncoder(model) },
 		writeError: messages.WriteError,
 		errorFrame: func(dst []byte, e *apierr.Error) []byte {
@@ -54,8 +57,13 @@ var codecs = map[provider.Endpoint]*codec{
 		estimate: messages.EstimateInputTokens,
 	},
 	provider.Responses: {
-		name: "responses", inspect: responses.Inspect, toChat: responses.ToChat, fromChat: responses.FromChat,
-		encoder:    func(model string, req []byte) encoder { return responses.NewStreamEncoder(model) },
+		name: "responses", inspect: responses.Inspect, toChat: responses.ToChat,
+		fromChat: func(req, chat []byte, model string, u provider.Usage) ([]byte, error) {
+			return responses.ParseRequest(req).FromChat(chat, model, u)
+		},
+		encoder: func(model string, req []byte) encoder {
+			return responses.ParseRequest(req).NewStreamEncoder(model)
+		},
 		writeError: responses.WriteError,
 		errorFrame: func(dst []byte, e *apierr.Error) []byte {
 			dst = append(dst, `event: error`+"\n"+`data: {"type":"error","code":`...)
@@ -103,6 +111,7 @@ type encodedStream struct {
 	buf      []byte
 	finished bool
 	onChunk  func(chunk []byte) // sees each chat chunk (text capture)
+	onFinish func(e encoder)    // runs before the closing frames go out (state kept)
 }
 
 func (s *encodedStream) Next() ([]byte, error) {
@@ -114,6 +123,9 @@ func (s *encodedStream) Next() ([]byte, error) {
 		if err == io.EOF {
 			s.finished = true
 			s.buf = s.enc.Finish(s.buf[:0], s.Stream.Usage())
+			if s.onFinish != nil {
+				s.onFinish(s.enc)
+			}
 			return s.buf, nil
 		}
 		if err != nil {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -16,7 +17,10 @@ import (
 	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/jmanhype/runestone/internal/reqlog"
 	"github.com/jmanhype/runestone/internal/resilience"
+	"github.com/tidwall/gjson"
 )
+
+var completedEvent = []byte("event: response.completed\n")
 
 // statusClientClosed records a request whose client went away (nginx's convention).
 const statusClientClosed = 499
@@ -97,6 +101,12 @@ func (x *exchange) serve() {
 	if len(targets) == 0 {
 		x.fail(apierr.ModelNotFound(model))
 		return
+	}
+	if x.ep == provider.Responses {
+		if targets, aerr = x.continueResponse(targets); aerr != nil {
+			x.fail(aerr)
+			return
+		}
 	}
 	if p.BudgetUSD != nil && g.o.Spend.Exhausted(p.KeyID, *p.BudgetUSD) {
 		g.denied(events.KindRateLimited, x.id, p, model, "budget exhausted")
@@ -180,9 +190,16 @@ func (x *exchange) do(ctx context.Context, t provider.Target, call *provider.Cal
 	if resp.Stream != nil {
 		enc := &encodedStream{Stream: resp.Stream, enc: x.codec.encoder(call.ClientModel, x.body),
 			onChunk: x.text.Add}
+		if x.ep == provider.Responses {
+			enc.onFinish = func(e encoder) {
+				if f, ok := e.(interface{ Response() []byte }); ok {
+					x.keepResponse(t, f.Response(), false)
+				}
+			}
+		}
 		return &provider.Response{Header: resp.Header, Stream: enc}, nil
 	}
-	body, ferr := x.codec.fromChat(resp.Body, call.ClientModel, resp.Usage)
+	body, ferr := x.codec.fromChat(x.body, resp.Body, call.ClientModel, resp.Usage)
 	if ferr != nil {
 		return nil, apierr.BadUpstream(t.Provider.Name(), "its answer could not be translated: "+ferr.Error())
 	}
@@ -227,6 +244,9 @@ func (x *exchange) serveBody(call *provider.Call, targets []provider.Target) {
 	resp := res.Response
 	x.usage, x.respBody, x.upstreamT = resp.Usage, resp.Body, res.Upstream
 	x.native = resp.Raw
+	if x.ep == provider.Responses {
+		x.keepResponse(res.Target, resp.Body, resp.Raw)
+	}
 	h := x.w.Header()
 	x.proxyHeaders(h, resp)
 	h.Set("Content-Type", "application/json")
@@ -403,6 +423,9 @@ func (x *exchange) relay(sw *streamWriter, stream provider.Stream) error {
 		}
 		x.chunks++
 		if x.codec != nil {
+			if x.native && x.ep == provider.Responses && bytes.HasPrefix(chunk, completedEvent) {
+				x.keepResponse(x.res.Target, []byte(gjson.GetBytes(frameData(chunk), "response").Raw), true)
+			}
 			if !sw.frame(chunk) {
 				x.status, x.errMsg = statusClientClosed, "client disconnected mid-stream"
 				return context.Canceled

@@ -408,4 +408,12 @@ func (w *Writer) prune() {
 	case n > 0:
 		w.log.Info("request log: pruned old rows", "rows", n, "retention", w.o.Retention)
 	}
+	// Stored Responses API answers (previous_response_id state) follow the same retention.
+	n, err = w.o.Store.PruneResponses(ctx, time.Now().Add(-w.o.Retention))
+	switch {
+	case err != nil && w.ctx.Err() == nil:
+		w.log.Warn("responses store: prune failed", "err", err)
+	case n > 0:
+		w.log.Info("responses store: pruned old responses", "rows", n, "retention", w.o.Retention)
+	}
 }

@@ -160,3 +160,166 @@ func TestMessagesUpstreamErrorsRelayed(t *testing.T) {
 		t.Fatalf("sdk error %v", err)
 	}
 }
+
+// TestMessagesThroughTheMock: zero config, the Anthropic SDK runs a tool loop against the
+// offline mock, translated through chat both ways.
+func TestMessagesThroughTheMock(t *testing.T) {
+	g := startGateway(t, "[auth]\nenabled = false\n", nil)
+	c := g.anthropicClient()
+	ctx := context.Background()
+	msg, err := c.Messages.New(ctx, anthropic.MessageNewParams{Model: "claude-sonnet-4-5", MaxTokens: 100,
+		System:   []anthropic.TextBlockParam{{Text: "be brief"}},
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hello there"))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msg.Content) != 1 || msg.Content[0].Text != "You said: hello there" || msg.StopReason != "end_turn" ||
+		msg.Model != "claude-sonnet-4-5" || msg.Usage.InputTokens == 0 || msg.Usage.OutputTokens == 0 {
+		t.Fatalf("message %+v", msg)
+	}
+
+	tool := anthropic.ToolParam{Name: "get_weather", Description: anthropic.String("weather"),
+		InputSchema: anthropic.ToolInputSchemaParam{Properties: map[string]any{"city": map[string]any{"type": "string"}}, Required: []string{"city"}}}
+	params := anthropic.MessageNewParams{Model: "claude-haiku-4-5", MaxTokens: 100,
+		Tools:    []anthropic.ToolUnionParam{{OfTool: &tool}},
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("call get_weather"))}}
+	stream := c.Messages.NewStreaming(ctx, params)
+	acc := anthropic.Message{}
+	var events []string
+	for stream.Next() {
+		ev := stream.Current()
+		events = append(events, ev.Type)
+		if err := acc.Accumulate(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if acc.StopReason != "tool_use" || len(acc.Content) != 1 || acc.Content[0].Type != "tool_use" || acc.Content[0].Name != "get_weather" ||
+		!strings.Contains(string(acc.Content[0].Input), `"city"`) || acc.Usage.OutputTokens == 0 {
+		t.Fatalf("streamed tool use %+v (events %v)", acc, events)
+	}
+	if events[0] != "message_start" || events[len(events)-1] != "message_stop" {
+		t.Fatalf("events %v", events)
+	}
+	// Second turn: the tool result goes back, the mock answers with text.
+	params.Messages = append(params.Messages, acc.ToParam(),
+		anthropic.NewUserMessage(anthropic.NewToolResultBlock(acc.Content[0].ID, "sunny", false)))
+	msg, err = c.Messages.New(ctx, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.StopReason != "end_turn" || len(msg.Content) != 1 || !strings.Contains(msg.Content[0].Text, "sunny") {
+		t.Fatalf("second turn %+v", msg)
+	}
+	n, err := c.Messages.CountTokens(ctx, anthropic.MessageCountTokensParams{Model: "claude-sonnet-4-5",
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("count these words please"))}})
+	if err != nil || n.InputTokens == 0 {
+		t.Fatalf("count_tokens %v %+v", err, n)
+	}
+	rows := g.rows(t, 3)
+	for _, r := range rows {
+		if r.Endpoint != "/v1/messages" || r.Provider != "mock" || r.PromptTokens == 0 {
+			t.Fatalf("row %+v", r)
+		}
+	}
+}
+
+// TestMessagesGatewayErrors: errors made by Runestone on /v1/messages use Anthropic's
+// envelope and statuses, so the SDK raises its typed errors.
+func TestMessagesGatewayErrors(t *testing.T) {
+	g := startGateway(t, strings.Replace(claudeProvider, "%s", "http://127.0.0.1:1", 1), nil)
+	status, _, body := g.do("POST", "/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[]}`, map[string]string{"Authorization": "Bearer sk-wrong"})
+	if status != 401 || gjson.GetBytes(body, "type").Str != "error" || gjson.GetBytes(body, "error.type").Str != "authentication_error" ||
+		gjson.GetBytes(body, "request_id").Str == "" {
+		t.Fatalf("401: %d %s", status, body)
+	}
+	status, _, body = g.do("POST", "/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}`,
+		map[string]string{"x-api-key": "sk-other-key"})
+	if status != 401 || !strings.Contains(gjson.GetBytes(body, "error.message").Str, "different keys") {
+		t.Fatalf("two keys: %d %s", status, body)
+	}
+	status, _, body = g.do("POST", "/v1/messages", `{"model":"nope","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}`, nil)
+	if status != 404 || gjson.GetBytes(body, "error.type").Str != "not_found_error" {
+		t.Fatalf("404: %d %s", status, body)
+	}
+	status, _, body = g.do("POST", "/v1/messages", `{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"hi"}]}`, nil)
+	if status != 400 || gjson.GetBytes(body, "error.type").Str != "invalid_request_error" || !strings.Contains(string(body), "max_tokens") {
+		t.Fatalf("400: %d %s", status, body)
+	}
+	bad := g.anthropicClient(aoption.WithAPIKey("sk-wrong"))
+	_, err := bad.Messages.New(context.Background(), anthropic.MessageNewParams{
+		Model: "claude-sonnet-4-5", MaxTokens: 8, Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("x"))}})
+	var apiErr *anthropic.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 401 {
+		t.Fatalf("sdk: %v", err)
+	}
+	// Probes: HEAD / and GET / answer without a key.
+	if status, _, _ := g.do("HEAD", "/", "", map[string]string{"Authorization": ""}); status != 200 {
+		t.Fatalf("HEAD / %d", status)
+	}
+}
+
+// TestMessagesFailoverAcrossDialects: a Claude model whose Anthropic provider is
+// overloaded fails over (before the first byte) to an OpenAI-compatible backup; the
+// client keeps speaking Messages and gets the backup's recorded answer, translated.
+func TestMessagesFailoverAcrossDialects(t *testing.T) {
+	overloaded := testutil.ReadFile(t, "anthropic", "captures", "error-529-overloaded.body.json")
+	claude := testutil.NewUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(529)
+		_, _ = w.Write(overloaded)
+	})
+	rec := testutil.ReadHTTPRR(t, "openai", "chat-stream-text-include-usage.httprr")[0]
+	var want strings.Builder
+	for _, d := range sseEvents(rec.Body) {
+		want.WriteString(gjson.Get(d, "choices.0.delta.content").Str)
+	}
+	backup := testutil.NewUpstream(t, testutil.Replay(rec, 0))
+	g := startGateway(t, `
+[auth]
+keys = ["sk-test-static-key-0123456789abcdef"]
+[router]
+retries = 0
+[[providers]]
+name = "claude"
+kind = "anthropic"
+base_url = "`+claude.URL+`"
+api_key = "sk-ant-upstream-0123456789"
+models = ["claude-sonnet-4-5"]
+[[providers]]
+name = "backup"
+kind = "openai"
+base_url = "`+backup.URL+`/v1"
+api_key = "sk-upstream-secret-value"
+models = ["gpt-3.5-turbo"]
+[[routes]]
+model = "claude-sonnet-4-5"
+targets = ["claude:claude-sonnet-4-5", "backup:gpt-3.5-turbo"]
+`, nil)
+	c := g.anthropicClient()
+	stream := c.Messages.NewStreaming(context.Background(), anthropic.MessageNewParams{Model: "claude-sonnet-4-5", MaxTokens: 64,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hello"))}})
+	acc := anthropic.Message{}
+	for stream.Next() {
+		if err := acc.Accumulate(stream.Current()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(acc.Content) != 1 || acc.Content[0].Text != want.String() || acc.Model != "claude-sonnet-4-5" ||
+		acc.StopReason != "end_turn" || acc.Usage.OutputTokens == 0 {
+		t.Fatalf("failed-over answer %+v, want text %q", acc, want.String())
+	}
+	sent := backup.Last(t).Body
+	if gjson.GetBytes(sent, "messages.0.content").Str != "hello" && gjson.GetBytes(sent, "messages.0.content.0.text").Str != "hello" {
+		t.Fatalf("backup got %s", sent)
+	}
+	row := g.rows(t, 1)[0]
+	if row.Provider != "backup" || row.Attempts != 2 || row.Endpoint != "/v1/messages" || row.CompletionTokens == 0 {
+		t.Fatalf("row %+v", row)
+	}
+}

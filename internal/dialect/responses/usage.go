@@ -1,0 +1,70 @@
+package responses
+
+import (
+	"unsafe"
+
+	"github.com/jmanhype/runestone/internal/provider"
+	"github.com/jmanhype/runestone/internal/usage"
+	"github.com/tidwall/gjson"
+)
+
+// UsageScanner reads usage out of a native Responses event stream relayed unchanged:
+// the terminal event (response.completed, response.incomplete or response.failed)
+// carries the response object with its usage. Other events cost a string compare.
+type UsageScanner struct {
+	u provider.Usage
+}
+
+// Event observes one SSE event: its event name ("" when the stream has no event
+// lines; the data's "type" is read then) and data payload.
+func (s *UsageScanner) Event(name string, data []byte) {
+	if name == "" {
+		if len(data) == 0 || data[0] != '{' {
+			return
+		}
+		name = gjson.GetBytes(data, "type").Str
+	}
+	switch name {
+	case "response.completed", "response.incomplete", "response.failed":
+	default:
+		return
+	}
+	js := unsafe.String(unsafe.SliceData(data), len(data))
+	if u := gjson.Get(js, "response.usage"); u.IsObject() {
+		s.u = readUsage(u)
+	}
+}
+
+// Usage is the usage seen so far (complete after the terminal event).
+func (s *UsageScanner) Usage() provider.Usage { return s.u }
+
+// BodyUsage reads usage from a native non-stream Responses answer body.
+func BodyUsage(body []byte) provider.Usage {
+	js := unsafe.String(unsafe.SliceData(body), len(body))
+	if u := gjson.Get(js, "usage"); u.IsObject() {
+		return readUsage(u)
+	}
+	return provider.Usage{}
+}
+
+// readUsage maps a Responses usage object. Reasoning tokens are part of
+// output_tokens already, so they need no field of their own.
+func readUsage(u gjson.Result) provider.Usage {
+	return provider.Usage{
+		PromptTokens:     int(u.Get("input_tokens").Int()),
+		CompletionTokens: int(u.Get("output_tokens").Int()),
+		CachedTokens:     int(u.Get("input_tokens_details.cached_tokens").Int()),
+		Reported:         true,
+	}
+}
+
+// EstimateInputTokens counts the prompt tokens of a Responses request body (for
+// /v1/responses/input_tokens) as the chat request it translates to would count:
+// instructions, input items and tool definitions.
+func EstimateInputTokens(est *usage.Estimator, body []byte) (int, error) {
+	chat, _, err := ToChat(body)
+	if err != nil {
+		return 0, err
+	}
+	return est.Prompt(gjson.GetBytes(body, "model").Str, "chat/completions", chat), nil
+}

@@ -1,0 +1,105 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Response is one stored Responses API answer: what GET /v1/responses/{id},
+// input_items and previous_response_id read back.
+type Response struct {
+	ID        string    // "resp_…"
+	KeyID     string    // the key that created it; only that key can read or delete it
+	CreatedAt time.Time // stored as unix ms
+	Model     string    // as the client asked
+	Provider  string    // the provider that answered
+	Native    bool      // relayed to a provider that keeps the state itself
+	Input     []byte    // JSON array of input items, history included
+	Output    []byte    // the response object JSON as sent
+}
+
+// PutResponse stores r, replacing an earlier row with the same id and key (a
+// re-sent stream's final object); a row with the same id under another key is left
+// alone and reported as ErrDuplicate.
+func (s *Store) PutResponse(ctx context.Context, r Response) error {
+	input := r.Input
+	if len(input) == 0 {
+		input = []byte("[]")
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO responses (id, key_id, created_at, model, provider, native, input, output)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, model = excluded.model,
+			provider = excluded.provider, native = excluded.native, input = excluded.input, output = excluded.output
+		WHERE responses.key_id = excluded.key_id`,
+		r.ID, r.KeyID, r.CreatedAt.UnixMilli(), r.Model, r.Provider, r.Native, string(input), string(r.Output))
+	if err != nil {
+		return fmt.Errorf("store response %q: %w", r.ID, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return ErrDuplicate
+	}
+	return nil
+}
+
+// GetResponse returns the response id stored by keyID, or ErrNotFound when there is
+// none (including when another key stored it: keys never see each other's responses).
+func (s *Store) GetResponse(ctx context.Context, keyID, id string) (Response, error) {
+	r := Response{ID: id, KeyID: keyID}
+	var created int64
+	var input, output string
+	err := s.db.QueryRowContext(ctx, `SELECT created_at, model, provider, native, input, output
+		FROM responses WHERE id = ? AND key_id = ?`, id, keyID).
+		Scan(&created, &r.Model, &r.Provider, &r.Native, &input, &output)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Response{}, ErrNotFound
+	}
+	if err != nil {
+		return Response{}, fmt.Errorf("read response %q: %w", id, err)
+	}
+	r.CreatedAt = time.UnixMilli(created).UTC()
+	r.Input, r.Output = []byte(input), []byte(output)
+	return r, nil
+}
+
+// DeleteResponse deletes the response id stored by keyID; ErrNotFound when there is
+// none for that key.
+func (s *Store) DeleteResponse(ctx context.Context, keyID, id string) error {
+	res, err := s.db.ExecContext(ctx, "DELETE FROM responses WHERE id = ? AND key_id = ?", id, keyID)
+	if err != nil {
+		return fmt.Errorf("delete response %q: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("delete response %q: %w", id, err)
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// PruneResponses deletes responses created before the given time and returns how
+// many, in chunks of short transactions like PruneRequests.
+func (s *Store) PruneResponses(ctx context.Context, before time.Time) (int64, error) {
+	const chunk = 1000 // rows carry whole conversations: smaller chunks than the log's
+	var total int64
+	for {
+		var n int64
+		err := s.tx(ctx, func(tx *Tx) error {
+			res, err := tx.ExecContext(ctx, `DELETE FROM responses WHERE id IN
+				(SELECT id FROM responses WHERE created_at < ? ORDER BY created_at LIMIT ?)`, before.UnixMilli(), chunk)
+			if err != nil {
+				return fmt.Errorf("prune responses: %w", err)
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		total += n
+		if err != nil || n < chunk {
+			return total, err
+		}
+	}
+}
