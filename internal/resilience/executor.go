@@ -318,18 +318,6 @@ func (x *Executor) emit(requestID, prov, model string, n int, lat time.Duration,
 	x.o.OnAttempt(a)
 }
 
-// State reports a provider's breaker: "closed", "open" or "half-open". Unknown
-// providers have no failures yet, so they are "closed".
-func (x *Executor) State(provider string) string {
-	p := x.reg.Load().byName[provider]
-	if p == nil {
-		return "closed"
-	}
-	s := p.cb.State()
-	p.flush() // State itself may move open -> half-open
-	return s.String()
-}
-
 // state returns the provider's breaker and stats, creating them on first use.
 func (x *Executor) state(pr provider.Provider) *provState {
 	name := pr.Name()

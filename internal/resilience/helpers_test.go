@@ -205,3 +205,24 @@ func wantAPIErr(t *testing.T, err error, status int, code string) *apierr.Error 
 	}
 	return ae
 }
+
+// Test-only views of the executor (deadcode: nothing else needs them).
+
+// State reports a provider's breaker: "closed", "open" or "half-open". Unknown
+// providers have no failures yet, so they are "closed".
+func (x *Executor) State(provider string) string {
+	p := x.reg.Load().byName[provider]
+	if p == nil {
+		return "closed"
+	}
+	s := p.cb.State()
+	p.flush() // State itself may move open -> half-open
+	return s.String()
+}
+
+// Order returns a copy of targets in the order Execute would try them. model is used
+// for pricing targets whose Model is empty. Under round-robin every call advances the
+// rotation, exactly as a request would.
+func (x *Executor) Order(targets []provider.Target, model string) []provider.Target {
+	return x.orderInto(make([]provider.Target, 0, len(targets)), targets, model)
+}

@@ -42,13 +42,6 @@ var Policies = []string{PolicyDefault, PolicyCost, PolicyLatency, PolicyRoundRob
 // ValidPolicy reports whether s names a policy, for config validation.
 func ValidPolicy(s string) bool { return slices.Contains(Policies, s) }
 
-// Order returns a copy of targets in the order Execute would try them. model is used
-// for pricing targets whose Model is empty. Under round-robin every call advances the
-// rotation, exactly as a request would.
-func (x *Executor) Order(targets []provider.Target, model string) []provider.Target {
-	return x.orderInto(make([]provider.Target, 0, len(targets)), targets, model)
-}
-
 // orderInto appends targets to dst in policy order. Execute passes a stack buffer, so
 // ordering a handful of targets allocates nothing.
 func (x *Executor) orderInto(dst, targets []provider.Target, model string) []provider.Target {
