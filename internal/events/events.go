@@ -39,7 +39,7 @@ type Request struct {
 	KeyID         string    `json:"key_id,omitempty"`
 	KeyName       string    `json:"key_name,omitempty"`
 	Project       string    `json:"project,omitempty"`
-	Endpoint      string    `json:"endpoint"`
+	Endpoint      string    `json:"endpoint"` // the request path, e.g. /v1/chat/completions
 	Model         string    `json:"model"`
 	Provider      string    `json:"provider,omitempty"`       // the provider that answered (or last tried)
 	UpstreamModel string    `json:"upstream_model,omitempty"` // the model name sent upstream

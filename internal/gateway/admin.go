@@ -14,7 +14,6 @@ import (
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/sse"
-	"github.com/jmanhype/runestone/internal/store"
 )
 
 // admin guards operations endpoints: loopback clients, or others with the admin key.
@@ -164,19 +163,6 @@ var (
 	// ErrNotFound is returned by Detail for an id the request log does not hold.
 	ErrNotFound = errors.New("no logged request with that id")
 )
-
-func detailFromRow(row store.RequestRow) *events.RequestDetail {
-	ev := events.Request{ID: row.ID, KeyID: row.KeyID, KeyName: row.KeyName, Project: row.Project, Endpoint: strings.TrimPrefix(row.Endpoint, "/v1/"),
-		Model: row.Model, Provider: row.Provider, UpstreamModel: row.UpstreamModel, Attempts: row.Attempts,
-		Stream: row.Stream, Started: row.Started, Status: row.Status, LatencyMS: row.LatencyMS,
-		OverheadMS: row.OverheadMS, PromptTokens: row.PromptTokens, CompletionTokens: row.CompletionTokens,
-		TokensEstimated: row.TokensEstimated, CostUSD: row.CostUSD, Error: row.Error}
-	if row.TTFTMS != nil {
-		ev.TTFTMS = *row.TTFTMS
-	}
-	ev.Providers = row.ProvidersTried
-	return &events.RequestDetail{Request: ev, RequestBody: row.RequestBody, ResponseBody: row.ResponseBody}
-}
 
 func (g *Gateway) adminRequest(w http.ResponseWriter, r *http.Request) {
 	d, err := g.Detail(r.PathValue("id"))

@@ -74,7 +74,7 @@ func (x *exchange) estimateUsage() {
 }
 
 func (x *exchange) event(latency time.Duration) events.Request {
-	ev := events.Request{ID: x.id, Endpoint: x.ep.String(), Model: x.info.model, Stream: x.info.stream,
+	ev := events.Request{ID: x.id, Endpoint: x.ep.Path(), Model: x.info.model, Stream: x.info.stream,
 		Started: x.start, Status: x.status, LatencyMS: ms(latency), Error: x.errMsg,
 		PromptTokens: x.usage.PromptTokens, CompletionTokens: x.usage.CompletionTokens,
 		TokensEstimated: !x.usage.Reported && x.usage.Total() > 0}
@@ -104,10 +104,11 @@ func (x *exchange) event(latency time.Duration) events.Request {
 	return ev
 }
 
+// row is the request-log record of a finished request (ev is its final event).
 func (x *exchange) row(ev events.Request) store.RequestRow {
 	row := store.RequestRow{
 		ID: ev.ID, Started: x.start, KeyID: ev.KeyID, KeyName: ev.KeyName, Project: ev.Project,
-		Endpoint: "/v1/" + ev.Endpoint, Model: ev.Model, Provider: ev.Provider, UpstreamModel: ev.UpstreamModel,
+		Endpoint: ev.Endpoint, Model: ev.Model, Provider: ev.Provider, UpstreamModel: ev.UpstreamModel,
 		ProvidersTried: ev.Providers, Status: ev.Status, Stream: ev.Stream,
 		LatencyMS: ev.LatencyMS, OverheadMS: ev.OverheadMS, PromptTokens: ev.PromptTokens,
 		CompletionTokens: ev.CompletionTokens, CachedTokens: x.usage.CachedTokens,
@@ -127,6 +128,20 @@ func (x *exchange) row(ev events.Request) store.RequestRow {
 		}
 	}
 	return row
+}
+
+// detailFromRow is the way back from row: a logged request as the detail view shows it.
+func detailFromRow(row store.RequestRow) *events.RequestDetail {
+	ev := events.Request{ID: row.ID, KeyID: row.KeyID, KeyName: row.KeyName, Project: row.Project, Endpoint: row.Endpoint,
+		Model: row.Model, Provider: row.Provider, UpstreamModel: row.UpstreamModel, Attempts: row.Attempts,
+		Stream: row.Stream, Started: row.Started, Status: row.Status, LatencyMS: row.LatencyMS,
+		OverheadMS: row.OverheadMS, PromptTokens: row.PromptTokens, CompletionTokens: row.CompletionTokens,
+		TokensEstimated: row.TokensEstimated, CostUSD: row.CostUSD, Error: row.Error}
+	if row.TTFTMS != nil {
+		ev.TTFTMS = *row.TTFTMS
+	}
+	ev.Providers = row.ProvidersTried
+	return &events.RequestDetail{Request: ev, RequestBody: row.RequestBody, ResponseBody: row.ResponseBody}
 }
 
 // denied publishes an auth failure or rate-limit rejection.
@@ -156,7 +171,7 @@ func (g *Gateway) progress(x *exchange) {
 // startedEvent describes x from fields set before it went in flight, so other
 // goroutines (the /admin/state snapshot) may call it.
 func (x *exchange) startedEvent() events.Request {
-	ev := events.Request{ID: x.id, Endpoint: x.ep.String(), Model: x.info.model, Stream: x.info.stream, Started: x.start}
+	ev := events.Request{ID: x.id, Endpoint: x.ep.Path(), Model: x.info.model, Stream: x.info.stream, Started: x.start}
 	if x.p != nil {
 		ev.KeyID, ev.KeyName, ev.Project = x.p.KeyID, x.p.Name, x.p.Project
 	}
