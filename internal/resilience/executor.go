@@ -22,8 +22,9 @@ import (
 	"github.com/jmanhype/runestone/internal/provider"
 )
 
-// Defaults used when the matching Options field is zero. They match the config defaults
-// of SPEC.md section 1.
+// Defaults used when the matching Options field is zero. config.Default takes its
+// [router] and [breaker] defaults from here, so a caller that skips the config layer
+// gets the behaviour a user would.
 const (
 	DefaultRetries          = 2
 	DefaultBackoffBase      = 200 * time.Millisecond
