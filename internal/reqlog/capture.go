@@ -170,9 +170,6 @@ func (c *TextCapture) ToolCalls() []string {
 // Err returns the message of an in-stream error event, if one was seen.
 func (c *TextCapture) Err() string { return c.errMsg }
 
-// Truncated is how many bytes of content did not fit under the cap.
-func (c *TextCapture) Truncated() int { return c.truncated }
-
 // String is the captured text, then tool calls, then an in-stream error, then a
 // truncation note when the cap was reached.
 func (c *TextCapture) String() string {
