@@ -29,14 +29,15 @@ const busSubscriberBuffer = 4096
 // NewBusSource returns a Source over the gateway's own event bus, for the dashboard
 // that `runestone serve` embeds. snapshot and detail come from the gateway; detail may
 // be nil when bodies are not available.
-func NewBusSource(bus *events.Bus, snapshot func() events.State, detail func(id string) (*events.RequestDetail, error)) Source {
+func NewBusSource(bus *events.Bus, snapshot func(context.Context) events.State,
+	detail func(ctx context.Context, id string) (*events.RequestDetail, error)) Source {
 	return &busSource{bus: bus, snapshot: snapshot, detail: detail}
 }
 
 type busSource struct {
 	bus      *events.Bus
-	snapshot func() events.State
-	detail   func(id string) (*events.RequestDetail, error)
+	snapshot func(context.Context) events.State
+	detail   func(ctx context.Context, id string) (*events.RequestDetail, error)
 }
 
 func (s *busSource) Snapshot(ctx context.Context) (events.State, error) {
@@ -46,7 +47,7 @@ func (s *busSource) Snapshot(ctx context.Context) (events.State, error) {
 	if s.snapshot == nil {
 		return events.State{}, nil
 	}
-	return s.snapshot(), nil
+	return s.snapshot(ctx), nil
 }
 
 func (s *busSource) Events(ctx context.Context) (<-chan events.Event, error) {
@@ -71,5 +72,5 @@ func (s *busSource) Detail(ctx context.Context, id string) (*events.RequestDetai
 	if s.detail == nil {
 		return nil, ErrNotFound
 	}
-	return s.detail(id)
+	return s.detail(ctx, id)
 }

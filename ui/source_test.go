@@ -218,8 +218,8 @@ func TestRemoteDashboardReconnects(t *testing.T) {
 func TestBusSource(t *testing.T) {
 	bus := events.NewBus()
 	st := busyState()
-	src := NewBusSource(bus, func() events.State { return st },
-		func(id string) (*events.RequestDetail, error) {
+	src := NewBusSource(bus, func(context.Context) events.State { return st },
+		func(_ context.Context, id string) (*events.RequestDetail, error) {
 			if id == "req_failover" {
 				return failoverDetail(), nil
 			}

@@ -88,8 +88,8 @@ func serveRun(ctx context.Context, f *Factory, bi BuildInfo, o serveOptions) err
 		return err
 	}
 	if tui {
-		detail := func(id string) (*events.RequestDetail, error) {
-			d, err := srv.Gateway.Detail(id)
+		detail := func(ctx context.Context, id string) (*events.RequestDetail, error) {
+			d, err := srv.Gateway.Detail(ctx, id)
 			if errors.Is(err, gateway.ErrNotFound) {
 				return nil, ui.ErrNotFound
 			}

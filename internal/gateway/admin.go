@@ -112,16 +112,17 @@ func (g *Gateway) metrics(w http.ResponseWriter, r *http.Request) {
 }
 
 // State is the /admin/state snapshot (also the in-process dashboard's start).
-func (g *Gateway) State() events.State {
+func (g *Gateway) State(ctx context.Context) events.State {
 	inflight, recent := g.state.snapshot()
 	st := events.State{Version: g.o.Version, Addr: g.o.Addr, Started: g.started, AuthOn: g.o.AuthEnabled,
 		Providers: g.providerStates(), InFlight: inflight, Recent: recent, Totals: g.state.totals()}
-	st.Keys = g.KeyLimits()
+	st.Keys = g.KeyLimits(ctx)
 	return st
 }
 
-// KeyLimits is the limiter snapshot with each key's spend and budget filled in.
-func (g *Gateway) KeyLimits() []events.KeyLimits {
+// KeyLimits is the limiter snapshot with each key's spend and budget filled in. A
+// shared budget book answers for every key in one round trip.
+func (g *Gateway) KeyLimits(ctx context.Context) []events.KeyLimits {
 	if g.o.Limiter == nil {
 		return nil
 	}
@@ -132,23 +133,28 @@ func (g *Gateway) KeyLimits() []events.KeyLimits {
 			budgets[p.KeyID] = p.BudgetUSD
 		}
 	}
+	ids := make([]string, len(ks))
 	for i := range ks {
-		ks[i].SpentUSD = g.o.Spend.Spent(ks[i].KeyID)
+		ids[i] = ks[i].KeyID
+	}
+	spent := g.o.Spend.Spent(ctx, ids)
+	for i := range ks {
+		ks[i].SpentUSD = spent[i]
 		ks[i].BudgetUSD = budgets[ks[i].KeyID]
 	}
 	return ks
 }
 
 func (g *Gateway) adminState(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, g.State())
+	writeJSON(w, http.StatusOK, g.State(r.Context()))
 }
 
 // Detail returns one request's log rows as a dashboard detail (newest match).
-func (g *Gateway) Detail(id string) (*events.RequestDetail, error) {
+func (g *Gateway) Detail(ctx context.Context, id string) (*events.RequestDetail, error) {
 	if g.o.Store == nil {
 		return nil, errNoStore
 	}
-	rows, err := g.o.Store.RequestsByID(context.Background(), id)
+	rows, err := g.o.Store.RequestsByID(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +171,7 @@ var (
 )
 
 func (g *Gateway) adminRequest(w http.ResponseWriter, r *http.Request) {
-	d, err := g.Detail(r.PathValue("id"))
+	d, err := g.Detail(r.Context(), r.PathValue("id"))
 	if err != nil {
 		apierr.Write(w, &apierr.Error{Status: http.StatusNotFound, Type: apierr.TypeInvalidRequest, Code: "not_found",
 			Message: "no logged request with that id"})

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -30,7 +31,8 @@ func (x *exchange) finish() {
 	tokens := x.usage.Total()
 	ev := x.event(latency)
 	if ev.CostUSD != nil && x.p != nil {
-		g.o.Spend.Add(x.p.KeyID, *ev.CostUSD)
+		// Without cancel: a client that hung up was still billed by the upstream.
+		g.o.Spend.Add(context.WithoutCancel(x.r.Context()), x.p.KeyID, *ev.CostUSD)
 	}
 	// Spend is booked before the slot is freed, so the key's next admitted request
 	// (on any replica, when the book is shared) already sees this cost.
