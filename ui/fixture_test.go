@@ -197,14 +197,22 @@ func busyScript() []events.Event {
 		r.Stream = false
 		add(r)
 	}
-	add(req("req_models", "dev", "claude-sonnet-4-5", "anthropic", 200, 9*time.Second, 2140, 610, 1830, 412, f64(0.01167)))
+	// Claude Code through /v1/messages, relayed to Anthropic, mostly from the prompt cache.
+	cc := req("req_models", "dev", "claude-sonnet-4-5", "anthropic", 200, 9*time.Second, 2140, 610, 1830, 412, f64(0.01167))
+	cc.Endpoint, cc.Dialect, cc.UpstreamDialect, cc.Session = "/v1/messages", "messages", "messages", "cc-7f3a"
+	cc.CachedTokens, cc.CacheWriteTokens = 1500, 200
+	add(cc)
 	add(req("req_404", "ci", "gpt-5-turbo", "", 404, 8*time.Second, 3, 0, 0, 0, nil))
 	add(req("req_429", "ci", "gpt-4o-mini", "", 429, 7*time.Second, 1, 0, 0, 0, nil))
 	add(req("req_mock", "dev", "mock-echo", "mock", 200, 6*time.Second, 4, 2, 12, 9, nil))
 
 	// A request that retried openai twice then failed over to backup.
+	// It came in on /v1/responses and was translated to chat for the backup.
 	fo := req("req_failover", "ci", "gpt-4o", "backup", 200, 5*time.Second, 3870, 1010, 950, 233, f64(0.00471))
 	fo.Providers, fo.Attempts = []string{"openai", "backup"}, 3
+	fo.Endpoint, fo.Dialect, fo.UpstreamDialect, fo.Session = "/v1/responses", "responses", "chat", "codex-91"
+	fo.CachedTokens, fo.Dropped = 512, []string{"reasoning.summary", "store"}
+	fo.TraceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	evs = append(evs, started(fo),
 		events.Event{Kind: events.KindAttempt, Attempt: &events.Attempt{RequestID: fo.ID, Provider: "openai", Model: "gpt-4o", Number: 1, Status: 503, LatencyMS: 1200, Error: "upstream 503: overloaded", Retrying: true}},
 		events.Event{Kind: events.KindAttempt, Attempt: &events.Attempt{RequestID: fo.ID, Provider: "openai", Model: "gpt-4o", Number: 2, Status: 503, LatencyMS: 1150, Error: "upstream 503: overloaded", Retrying: true}},
@@ -233,6 +241,7 @@ func failoverDetail() *events.RequestDetail {
 		}
 	}
 	r.OverheadMS = 2.4
+	r.TraceID = "" // the request log has none: the view keeps the live event's
 	return &events.RequestDetail{
 		Request: r,
 		Attempts: []events.Attempt{
@@ -240,7 +249,7 @@ func failoverDetail() *events.RequestDetail {
 			{RequestID: r.ID, Provider: "openai", Model: "gpt-4o", Number: 2, Status: 503, LatencyMS: 1150, Error: "upstream 503: overloaded", Retrying: true},
 			{RequestID: r.ID, Provider: "backup", Model: "gpt-4o", Number: 3, Status: 200, LatencyMS: 1490},
 		},
-		RequestBody:  `{"model":"gpt-4o","stream":true,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Summarise the incident in one line."}]}`,
-		ResponseBody: `{"id":"chatcmpl-9","object":"chat.completion","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Primary upstream overloaded; traffic failed over to backup."},"finish_reason":"stop"}],"usage":{"prompt_tokens":950,"completion_tokens":233}}`,
+		RequestBody:  `{"model":"gpt-4o","stream":true,"instructions":"You are terse.","input":"Summarise the incident in one line.","reasoning":{"summary":"auto"},"store":true}`,
+		ResponseBody: `{"id":"resp_9","object":"response","model":"gpt-4o","status":"completed","output":[{"type":"message","role":"assistant","content":[{"type":"output_text","text":"Primary upstream overloaded; traffic failed over to backup."}]}],"usage":{"input_tokens":950,"output_tokens":233}}`,
 	}
 }

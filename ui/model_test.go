@@ -145,14 +145,16 @@ func TestDetailView(t *testing.T) {
 	}
 	m.Update(cmd())
 	v := m.View()
-	for _, want := range []string{"Request req_failover", "openai→backup ×3", "Attempts (3)", "upstream 503: overloaded"} {
+	for _, want := range []string{"Request req_failover", "openai→backup ×3", "Attempts (3)", "upstream 503: overloaded",
+		"responses → chat  (translated)", "codex-91", "read 512  written 0", "reasoning.summary, store",
+		"trace       4bf92f3577b34da6a3ce929d0e0e4736"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("detail view lacks %q", want)
 		}
 	}
 	// The bodies are below the fold: scroll to them.
 	press(m, "G")
-	if v := m.View(); !strings.Contains(v, `"finish_reason": "stop"`) {
+	if v := m.View(); !strings.Contains(v, `"status": "completed"`) {
 		t.Errorf("scrolled detail view lacks the pretty-printed response body:\n%s", v)
 	}
 	press(m, "esc")

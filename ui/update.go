@@ -81,6 +81,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 					m.detail.req.Providers = live.Providers
 				}
 				m.detail.req.Attempts = max(m.detail.req.Attempts, live.Attempts)
+				if m.detail.req.TraceID == "" {
+					m.detail.req.TraceID = live.TraceID // the request log keeps no trace id
+				}
 			}
 			m.setDetailContent()
 			m.render()

@@ -57,6 +57,20 @@ func (m *Model) setDetailContent() {
 	}
 	field("key", orDash(strings.TrimSpace(key)))
 	field("endpoint", orDash(r.Endpoint)+fmt.Sprintf("  stream %v", r.Stream))
+	if r.Dialect != "" {
+		dialect := r.Dialect
+		switch r.UpstreamDialect {
+		case "":
+		case r.Dialect:
+			dialect += "  (relayed)"
+		default:
+			dialect += " → " + r.UpstreamDialect + "  (translated)"
+		}
+		field("dialect", dialect)
+	}
+	if r.Session != "" {
+		field("session", r.Session)
+	}
 	model := r.Model
 	if r.UpstreamModel != "" && r.UpstreamModel != r.Model {
 		model += "  (upstream " + r.UpstreamModel + ")"
@@ -71,6 +85,9 @@ func (m *Model) setDetailContent() {
 	if r.Error != "" {
 		field("error", m.st.bad.Render(r.Error))
 	}
+	if r.TraceID != "" {
+		field("trace", r.TraceID) // OpenTelemetry trace id: paste it into Jaeger, Tempo, …
+	}
 
 	section("Timings")
 	field("latency", fmtMS(r.LatencyMS))
@@ -83,7 +100,13 @@ func (m *Model) setDetailContent() {
 		tok += "  (estimated)"
 	}
 	field("tokens", tok)
+	if r.CachedTokens > 0 || r.CacheWriteTokens > 0 {
+		field("cache", fmt.Sprintf("read %d  written %d  (of prompt)", r.CachedTokens, r.CacheWriteTokens))
+	}
 	field("cost", fmtCost(r.CostUSD))
+	if len(r.Dropped) > 0 {
+		field("dropped", m.st.warn.Render(strings.Join(r.Dropped, ", ")))
+	}
 
 	switch {
 	case d.loading:

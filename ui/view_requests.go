@@ -37,11 +37,12 @@ func (m *Model) visibleRows() []*row {
 	return slices.DeleteFunc(slices.Clone(rows), func(r *row) bool { return !matches(r, q) })
 }
 
-// matches reports whether a row contains q (lower case) in its model, key, provider
-// or status.
+// matches reports whether a row contains q (lower case) in its model, key, provider,
+// status, dialect (or its tag) or session.
 func matches(r *row, q string) bool {
 	req := &r.req
-	fields := []string{req.Model, req.KeyName, req.KeyID, req.Provider, req.UpstreamModel, strings.Join(req.Providers, " ")}
+	fields := []string{req.Model, req.KeyName, req.KeyID, req.Provider, req.UpstreamModel, strings.Join(req.Providers, " "),
+		req.Dialect, dialectTag(req.Dialect), req.Session}
 	if req.Status != 0 {
 		fields = append(fields, strconv.Itoa(req.Status), fmt.Sprintf("%dxx", req.Status/100))
 	}
@@ -167,7 +168,7 @@ func (m *Model) requestLine(r *row, c reqCols, w int, selected bool) string {
 	cells := []string{
 		pad(req.Started.In(loc).Format("15:04:05"), c.time),
 		pad(key, c.key),
-		pad(routeText(req), c.route),
+		pad(taggedRoute(req), c.route),
 		pad(status, c.status),
 		padLeft(lat, c.lat),
 		padLeft(ttft, c.ttft),
@@ -188,6 +189,36 @@ func (m *Model) requestLine(r *row, c reqCols, w int, selected bool) string {
 		cells[2] = m.st.warn.Render(cells[2])
 	}
 	return "  " + strings.Join(cells, " ")
+}
+
+// dialectTag is the short tag the requests table shows for a request's inbound
+// API; chat, the default, has none so the common case stays uncluttered.
+func dialectTag(d string) string {
+	switch d {
+	case "", "chat":
+		return ""
+	case "messages":
+		return "msg"
+	case "responses":
+		return "rsp"
+	case "completions":
+		return "cmp"
+	case "embeddings":
+		return "emb"
+	}
+	if len(d) > 3 {
+		return d[:3]
+	}
+	return d
+}
+
+// taggedRoute is routeText with the dialect tag in front of the model, where a
+// narrow column's truncation cannot hide it: "msg claude-sonnet-4-5 → anthropic".
+func taggedRoute(r *events.Request) string {
+	if tag := dialectTag(r.Dialect); tag != "" {
+		return tag + " " + routeText(r)
+	}
+	return routeText(r)
 }
 
 // routeText is "model → provider", with every provider tried and the attempt count

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/jmanhype/runestone/internal/config"
+	"github.com/jmanhype/runestone/internal/router"
+	"github.com/jmanhype/runestone/internal/server"
 	"github.com/jmanhype/runestone/internal/store"
 	"github.com/pelletier/go-toml/v2"
 	"github.com/spf13/cobra"
@@ -48,6 +51,7 @@ func newConfigCmd(f *Factory) *cobra.Command {
 	}
 	initCmd.Flags().BoolVar(&force, "force", false, "overwrite an existing file")
 	var checkJSON, pathJSON bool
+	var checkModel string
 	check := &cobra.Command{
 		Use:   "check",
 		Short: "Validate the configuration and print the effective values, secrets masked",
@@ -56,12 +60,16 @@ environment < flags), report the first problems in one sentence (exit 1), or pri
 effective values with every secret masked.`,
 		Example: `  runestone config check
   OPENAI_API_KEY=sk-... runestone config check     # shows the built-in openai provider, key masked
-  runestone config check --json | jq .limits`,
+  runestone config check --json | jq .limits
+  runestone config check --model claude-haiku-4-5   # which route or provider serves that name`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.Config()
 			if err != nil {
 				return err
+			}
+			if checkModel != "" {
+				return explainModel(f, cfg, checkModel, checkJSON)
 			}
 			if checkJSON {
 				return printJSON(f.Out, struct {
@@ -107,6 +115,7 @@ effective values with every secret masked.`,
 		},
 	}
 	check.Flags().BoolVar(&checkJSON, "json", false, "print the effective configuration as JSON (secrets masked)")
+	check.Flags().StringVar(&checkModel, "model", "", "instead, show which rule resolves this model name and its targets")
 	path.Flags().BoolVar(&pathJSON, "json", false, "print as JSON")
 	cmd.AddCommand(initCmd, check, path)
 	return cmd
@@ -142,4 +151,48 @@ func tomlTree(cfg *config.Config) any {
 		return nil
 	}
 	return tree
+}
+
+// explainModel prints which resolution rule a model name hits under cfg and the
+// targets it gets, built exactly as serve builds its router. A name nothing serves
+// is exit 1, as the gateway would answer 404.
+func explainModel(f *Factory, cfg *config.Config, model string, asJSON bool) error {
+	providers, err := server.BuildProviders(cfg)
+	if err != nil {
+		return err
+	}
+	routes := make([]router.Route, len(cfg.Routes))
+	for i, r := range cfg.Routes {
+		routes[i] = router.Route{Model: r.Model, Targets: r.Targets}
+	}
+	m := router.New(providers, routes).Explain(model)
+	targets := make([]string, len(m.Targets))
+	for i, t := range m.Targets {
+		targets[i] = t.Provider.Name() + ":" + t.Model
+	}
+	if asJSON {
+		if err := printJSON(f.Out, struct {
+			Model   string   `json:"model"`
+			Rule    string   `json:"rule"`
+			Route   string   `json:"route,omitempty"`
+			Index   int      `json:"route_index,omitempty"`
+			Targets []string `json:"targets"`
+		}{model, m.Kind.String(), m.Pattern, m.Rule, targets}); err != nil {
+			return err
+		}
+	} else {
+		rule := m.Kind.String()
+		switch m.Kind {
+		case router.MatchRoute, router.MatchGlob:
+			rule = fmt.Sprintf("%s %q (rule #%d in [[routes]])", rule, m.Pattern, m.Rule)
+		}
+		fmt.Fprintf(f.Out, "model:   %s\nrule:    %s\n", model, rule)
+		if len(targets) > 0 {
+			fmt.Fprintf(f.Out, "targets: %s\n", strings.Join(targets, ", "))
+		}
+	}
+	if m.Kind == router.MatchNone {
+		return fmt.Errorf("no route or provider serves model %q (requests for it get 404)", model)
+	}
+	return nil
 }

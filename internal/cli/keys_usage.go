@@ -37,8 +37,10 @@ func newKeysUsageCmd(f *Factory) *cobra.Command {
 		Use:   "usage [ID]",
 		Short: "Show requests, tokens and cost per key, project or model",
 		Long: `Show requests, tokens and cost from the request log, grouped by key, project or
-model, with a total. Requests for a model that has no price are counted as unpriced:
-their cost is unknown, not $0, and is left out of the cost column.`,
+model, with a total. CACHED and CACHE WRITE are the prompt tokens read from and written
+to a provider's prompt cache (part of PROMPT). Requests for a model that has no price
+(or that used a cache whose rate is unknown) are counted as unpriced: their cost is
+unknown, not $0, and is left out of the cost column.`,
 		Example: `  runestone keys usage --since 7d
   runestone keys usage key_abc123 --by model`,
 		Args: cobra.MaximumNArgs(1),
@@ -82,6 +84,8 @@ func keysUsageRun(ctx context.Context, o *keysUsageOptions, since time.Time) err
 		total.Requests += g.Requests
 		total.PromptTokens += g.PromptTokens
 		total.CompletionTokens += g.CompletionTokens
+		total.CachedTokens += g.CachedTokens
+		total.CacheWriteTokens += g.CacheWriteTokens
 		total.CostUSD += g.CostUSD
 		total.UnpricedRequests += g.UnpricedRequests
 	}
@@ -104,10 +108,11 @@ func keysUsageRun(ctx context.Context, o *keysUsageOptions, since time.Time) err
 	}
 	pad := func(s string) string { return s + strings.Repeat(" ", width-utf8.RuneCountInString(s)) }
 	tw := tabwriter.NewWriter(o.f.Out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%s\tREQUESTS\tPROMPT\tCOMPLETION\tCOST\tUNPRICED\t\n", pad(strings.ToUpper(o.by)))
+	// CACHED and CACHE WRITE are the parts of PROMPT read from and written to a cache.
+	fmt.Fprintf(tw, "%s\tREQUESTS\tPROMPT\tCACHED\tCACHE WRITE\tCOMPLETION\tCOST\tUNPRICED\t\n", pad(strings.ToUpper(o.by)))
 	row := func(label string, g store.UsageGroup) {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%d\t\n", pad(label), g.Requests, g.PromptTokens, g.CompletionTokens,
-			usageCost(g), g.UnpricedRequests)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t\n", pad(label), g.Requests, g.PromptTokens, g.CachedTokens,
+			g.CacheWriteTokens, g.CompletionTokens, usageCost(g), g.UnpricedRequests)
 	}
 	for _, g := range groups {
 		row(groupLabel(o.by, g), g)
@@ -117,8 +122,8 @@ func keysUsageRun(ctx context.Context, o *keysUsageOptions, since time.Time) err
 		return err
 	}
 	if total.UnpricedRequests > 0 {
-		fmt.Fprintf(o.f.Out, "\n%d request(s) used models with no price: their cost is unknown and not included above.\n"+
-			"Add a [pricing.\"MODEL\"] entry to config.toml to count them.\n", total.UnpricedRequests)
+		fmt.Fprintf(o.f.Out, "\n%d request(s) used models with no price (or no cache price): their cost is unknown and not included above.\n"+
+			"Add a [pricing.\"MODEL\"] entry (with cache_read / cache_write) to config.toml to count them.\n", total.UnpricedRequests)
 	}
 	return nil
 }

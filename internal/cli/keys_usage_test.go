@@ -16,7 +16,8 @@ func usageRows(now time.Time) []store.RequestRow {
 		{ID: "1", Started: now, KeyID: "k1", KeyName: "alice", Project: "web", Model: "gpt-4o", PromptTokens: 100, CompletionTokens: 50, CostUSD: costPtr(0.25)},
 		{ID: "2", Started: now, KeyID: "k1", KeyName: "alice", Project: "web", Model: "gpt-4o", PromptTokens: 10, CompletionTokens: 5, CostUSD: costPtr(0.5)},
 		{ID: "3", Started: now, KeyID: "k1", KeyName: "alice", Project: "web", Model: "llama", PromptTokens: 7, CompletionTokens: 3}, // unpriced
-		{ID: "4", Started: now, KeyID: "k2", KeyName: "bob", Project: "batch", Model: "gpt-4o", PromptTokens: 1000, CompletionTokens: 1, CostUSD: costPtr(2)},
+		{ID: "4", Started: now, KeyID: "k2", KeyName: "bob", Project: "batch", Model: "gpt-4o", PromptTokens: 1000, CompletionTokens: 1, CostUSD: costPtr(2),
+			CachedTokens: 600, CacheWriteTokens: 300},
 		{ID: "5", Started: now, KeyID: "k3", KeyName: "carol", Project: "batch", Model: "llama", PromptTokens: 4, CompletionTokens: 4}, // unpriced only
 		{ID: "6", Started: now.Add(-3 * 24 * time.Hour), KeyID: "k2", KeyName: "bob", Model: "gpt-4o", PromptTokens: 1, CostUSD: costPtr(100)},
 	}
@@ -51,12 +52,15 @@ func TestKeysUsageTotalsEqualSumOfRows(t *testing.T) {
 				sum.Requests += g.Requests
 				sum.PromptTokens += g.PromptTokens
 				sum.CompletionTokens += g.CompletionTokens
+				sum.CachedTokens += g.CachedTokens
+				sum.CacheWriteTokens += g.CacheWriteTokens
 				sum.CostUSD += g.CostUSD
 				sum.UnpricedRequests += g.UnpricedRequests
 			}
 			tot := rep.Total
 			if tot.Requests != sum.Requests || tot.PromptTokens != sum.PromptTokens ||
 				tot.CompletionTokens != sum.CompletionTokens || tot.UnpricedRequests != sum.UnpricedRequests ||
+				tot.CachedTokens != 600 || tot.CacheWriteTokens != 300 || tot.CachedTokens != sum.CachedTokens ||
 				math.Abs(tot.CostUSD-sum.CostUSD) > 1e-9 {
 				t.Fatalf("total %+v != sum %+v", tot, sum)
 			}
@@ -97,7 +101,10 @@ func TestKeysUsageTable(t *testing.T) {
 		t.Fatalf("no line starting %q in:\n%s", prefix, out)
 		return ""
 	}
-	if l := find("bob (k2)"); !strings.Contains(l, "$2.00") {
+	if l := find("KEY"); !strings.Contains(l, "PROMPT  CACHED  CACHE WRITE  COMPLETION") {
+		t.Errorf("header: %q", l)
+	}
+	if l := find("bob (k2)"); !strings.Contains(l, "$2.00") || !strings.Contains(l, " 1000     600          300 ") {
 		t.Errorf("bob: %q", l)
 	}
 	// alice has priced and unpriced requests: the known part, marked incomplete.
@@ -108,10 +115,10 @@ func TestKeysUsageTable(t *testing.T) {
 	if l := find("carol (k3)"); !strings.Contains(l, unknownMark) || strings.Contains(l, "$0") {
 		t.Errorf("carol: %q", l)
 	}
-	if l := find("TOTAL"); !strings.Contains(l, "5") || !strings.Contains(l, "$2.75+?") {
+	if l := find("TOTAL"); !strings.Contains(l, "5") || !strings.Contains(l, "$2.75+?") || !strings.Contains(l, " 600 ") {
 		t.Errorf("total: %q", l)
 	}
-	if !strings.Contains(out, "2 request(s) used models with no price") {
+	if !strings.Contains(out, "2 request(s) used models with no price (or no cache price)") {
 		t.Errorf("no unpriced note:\n%s", out)
 	}
 }

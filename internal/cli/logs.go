@@ -35,6 +35,7 @@ type logsOptions struct {
 	key      string
 	model    string
 	provider string
+	session  string
 	status   string
 	since    string
 	limit    int
@@ -56,6 +57,7 @@ until Ctrl-C. With --json, print one JSON array (or, with --follow, one JSON obj
 per line).`,
 		Example: `  runestone logs --since 1h --status 5xx
   runestone logs --follow --model gpt-4o
+  runestone logs --session 4f6c2a1e-0d1b-4b7e-9d55-3f1f0b8a2c11   # one Claude Code session
   runestone logs show <x-request-id>`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -74,6 +76,7 @@ per line).`,
 	fl.StringVar(&o.key, "key", "", "only requests made with this key `ID`")
 	fl.StringVar(&o.model, "model", "", "only requests for this (requested) model")
 	fl.StringVar(&o.provider, "provider", "", "only requests answered by this provider")
+	fl.StringVar(&o.session, "session", "", "only requests of this client session `ID` (X-Claude-Code-Session-Id, session_id)")
 	fl.StringVar(&o.status, "status", "", "only this status: a code (200) or a class (2xx, 4xx, 5xx)")
 	fl.StringVar(&o.since, "since", "", "only requests from this long ago (`DURATION`, e.g. 30m, 1h, 7d) or after an RFC 3339 time")
 	fl.IntVarP(&o.limit, "limit", "n", 50, "show at most this many rows (0 = all)")
@@ -83,7 +86,7 @@ per line).`,
 }
 
 func (o *logsOptions) filter(now time.Time) (store.RequestFilter, error) {
-	f := store.RequestFilter{KeyID: o.key, Model: o.model, Provider: o.provider, Status: o.status, Limit: o.limit}
+	f := store.RequestFilter{KeyID: o.key, Model: o.model, Provider: o.provider, Session: o.session, Status: o.status, Limit: o.limit}
 	if o.limit < 0 {
 		return f, fmt.Errorf("--limit must be 0 or more, not %d", o.limit)
 	}
@@ -148,11 +151,11 @@ func logsList(ctx context.Context, o *logsOptions, filter store.RequestFilter) e
 	return tw.Flush()
 }
 
-var logHeader = []string{"TIME", "ID", "KEY", "MODEL", "PROVIDER", "STATUS", "LATENCY", "TOKENS", "COST"}
+var logHeader = []string{"TIME", "ID", "KEY", "MODEL", "DIALECT", "PROVIDER", "STATUS", "LATENCY", "TOKENS", "COST"}
 
 // followWidths pad --follow columns: rows arrive one at a time, so a tabwriter cannot
 // align them; wider cells simply push the line out.
-var followWidths = []int{14, 24, 12, 18, 10, 8, 8, 12, 0}
+var followWidths = []int{14, 24, 12, 18, 11, 10, 8, 8, 12, 0}
 
 func logCells(r store.RequestRow, now time.Time) []string {
 	key := r.KeyName
@@ -172,7 +175,7 @@ func logCells(r store.RequestRow, now time.Time) []string {
 		tokens = "≈" + tokens
 	}
 	return []string{
-		formatTime(r.Started, now), r.ID, key, r.Model, provider, status,
+		formatTime(r.Started, now), r.ID, key, r.Model, orDash(r.Dialect), provider, status,
 		formatMS(r.LatencyMS), tokens, formatCost(r.CostUSD),
 	}
 }
@@ -385,6 +388,21 @@ func printDetail(w io.Writer, r store.RequestRow, n, of int) {
 		}
 	}
 	line("Model", model)
+	if r.Dialect != "" {
+		dialect := r.Dialect
+		switch r.UpstreamDialect {
+		case "", r.Dialect:
+			if r.UpstreamDialect != "" {
+				dialect += "  (relayed as sent)"
+			}
+		default:
+			dialect += " → " + r.UpstreamDialect + "  (translated)"
+		}
+		line("Dialect", dialect)
+	}
+	if r.SessionID != "" {
+		line("Session", r.SessionID)
+	}
 	tried := unknownMark
 	if len(r.ProvidersTried) > 0 {
 		tried = strings.Join(r.ProvidersTried, " → ")
@@ -409,8 +427,13 @@ func printDetail(w io.Writer, r store.RequestRow, n, of int) {
 	timing += ", " + formatMS(r.OverheadMS) + " gateway overhead"
 	line("Latency", timing)
 	tokens := fmt.Sprintf("%d prompt", r.PromptTokens)
-	if r.CachedTokens > 0 {
+	switch {
+	case r.CachedTokens > 0 && r.CacheWriteTokens > 0:
+		tokens += fmt.Sprintf(" (%d cached, %d cache write)", r.CachedTokens, r.CacheWriteTokens)
+	case r.CachedTokens > 0:
 		tokens += fmt.Sprintf(" (%d cached)", r.CachedTokens)
+	case r.CacheWriteTokens > 0:
+		tokens += fmt.Sprintf(" (%d cache write)", r.CacheWriteTokens)
 	}
 	tokens += fmt.Sprintf(" + %d completion", r.CompletionTokens)
 	used := r.PromptTokens+r.CompletionTokens > 0
@@ -423,9 +446,16 @@ func printDetail(w io.Writer, r store.RequestRow, n, of int) {
 	line("Tokens", tokens)
 	cost := formatCost(r.CostUSD)
 	if r.CostUSD == nil && used {
-		cost += "  (unknown: no price for this model)"
+		if r.CachedTokens+r.CacheWriteTokens > 0 {
+			cost += "  (unknown: no price for this model or for its cache reads/writes)"
+		} else {
+			cost += "  (unknown: no price for this model)"
+		}
 	}
 	line("Cost", cost)
+	if len(r.Dropped) > 0 {
+		line("Dropped", strings.Join(r.Dropped, ", ")+"  (not carried by the translation)")
+	}
 	if r.Error != "" {
 		line("Error", r.Error)
 	}

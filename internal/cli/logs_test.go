@@ -91,9 +91,11 @@ func sampleRows(now time.Time) []store.RequestRow {
 	return []store.RequestRow{
 		{ID: "r-old", Started: now.Add(-2 * time.Hour), KeyID: "k1", KeyName: "alice", Model: "gpt-4o", Provider: "openai", Status: 200, CostUSD: costPtr(0.01), PromptTokens: 10, CompletionTokens: 5},
 		{ID: "r-ok", Started: now.Add(-30 * time.Minute), KeyID: "k1", KeyName: "alice", Model: "gpt-4o", Provider: "openai", Status: 200, CostUSD: costPtr(0.0042), PromptTokens: 12, CompletionTokens: 7, LatencyMS: 812},
-		{ID: "r-429", Started: now.Add(-20 * time.Minute), KeyID: "k2", KeyName: "bob", Model: "claude", Provider: "anthropic", Status: 429, Error: "rate limited"},
+		{ID: "r-429", Started: now.Add(-20 * time.Minute), KeyID: "k2", KeyName: "bob", Model: "claude", Provider: "anthropic", Status: 429, Error: "rate limited",
+			Dialect: "messages", SessionID: "sess-a"},
 		{ID: "r-502", Started: now.Add(-10 * time.Minute), KeyID: "k2", KeyName: "bob", Model: "claude", Provider: "anthropic", Status: 502, Error: "upstream down"},
-		{ID: "r-local", Started: now.Add(-5 * time.Minute), KeyID: "k1", KeyName: "alice", Model: "llama", Provider: "ollama", Status: 200, PromptTokens: 3, CompletionTokens: 4, Stream: true, TTFTMS: costPtr(40)},
+		{ID: "r-local", Started: now.Add(-5 * time.Minute), KeyID: "k1", KeyName: "alice", Model: "llama", Provider: "ollama", Status: 200, PromptTokens: 3, CompletionTokens: 4, Stream: true, TTFTMS: costPtr(40),
+			Dialect: "messages", SessionID: "sess-a"},
 	}
 }
 
@@ -126,7 +128,8 @@ func TestLogsTable(t *testing.T) {
 		}
 	}
 	// Newest first; unknown cost is a unknownMark, never $0.
-	if !strings.Contains(lines[1], "r-local") || !strings.Contains(lines[1], unknownMark) || strings.Contains(lines[1], "$0") {
+	if !strings.Contains(lines[1], "r-local") || !strings.Contains(lines[1], unknownMark) || strings.Contains(lines[1], "$0") ||
+		!strings.Contains(lines[1], " messages ") {
 		t.Errorf("first row should be r-local with cost %s: %q", unknownMark, lines[1])
 	}
 	if !strings.Contains(lines[4], "r-ok") || !strings.Contains(lines[4], "$0.004200") || !strings.Contains(lines[4], "812ms") {
@@ -159,6 +162,9 @@ func TestLogsFiltersAndJSON(t *testing.T) {
 		{[]string{"--since", "15m", "--key", "k1"}, []string{"r-local"}},
 		{[]string{"--limit", "2"}, []string{"r-local", "r-502"}},
 		{[]string{"--model", "nope"}, []string{}},
+		{[]string{"--session", "sess-a"}, []string{"r-local", "r-429"}},
+		{[]string{"--session", "sess-a", "--key", "k1"}, []string{"r-local"}},
+		{[]string{"--session", "sess-b"}, []string{}},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
@@ -186,7 +192,8 @@ func TestLogsFiltersAndJSON(t *testing.T) {
 	}
 	for _, k := range []string{"seq", "id", "started", "key_id", "key_name", "project", "endpoint", "model", "provider",
 		"upstream_model", "providers_tried", "status", "stream", "latency_ms", "ttft_ms", "overhead_ms", "prompt_tokens",
-		"completion_tokens", "cached_tokens", "tokens_estimated", "cost_usd", "attempts", "error"} {
+		"completion_tokens", "cached_tokens", "tokens_estimated", "cost_usd", "attempts", "error",
+		"dialect", "upstream_dialect", "session_id", "cache_write_tokens", "dropped"} {
 		if _, ok := raw[0][k]; !ok {
 			t.Errorf("JSON row lacks %q: %v", k, raw[0])
 		}
@@ -316,9 +323,11 @@ func TestLogsShow(t *testing.T) {
 		store.RequestRow{ID: "dup", Started: time.Now(), KeyID: "k1", KeyName: "alice", Endpoint: "/v1/chat/completions",
 			Model: "smart", Provider: "openai", UpstreamModel: "gpt-4o", ProvidersTried: []string{"anthropic", "openai"},
 			Attempts: 3, Status: 200, Stream: true, LatencyMS: 900, TTFTMS: costPtr(120), OverheadMS: 1.2,
-			PromptTokens: 9, CompletionTokens: 3, CostUSD: costPtr(0.0001),
+			PromptTokens: 9, CompletionTokens: 3, CostUSD: costPtr(0.0001), CachedTokens: 4, CacheWriteTokens: 2,
+			Dialect: "messages", UpstreamDialect: "chat", SessionID: "sess-7", Dropped: []string{"thinking", "metadata.user_id"},
 			RequestBody: `{"model":"smart","messages":[{"role":"user","content":"hi"}]}`, ResponseBody: "Hello there"},
-		store.RequestRow{ID: "dup", Started: time.Now(), Model: "smart", Status: 503, Error: "every provider failed", PromptTokens: 5},
+		store.RequestRow{ID: "dup", Started: time.Now(), Model: "smart", Status: 503, Error: "every provider failed", PromptTokens: 5,
+			Dialect: "chat", UpstreamDialect: "chat", CachedTokens: 2},
 	)
 	if err := e.run(context.Background(), "logs", "show", "dup"); err != nil {
 		t.Fatal(err)
@@ -328,7 +337,10 @@ func TestLogsShow(t *testing.T) {
 		"Request dup  (1 of 2 requests with this id)", "(2 of 2", "anthropic → openai  (3 attempts)",
 		"smart → openai:gpt-4o", "120ms to first token", "200 OK  (stream)", "$0.000100",
 		"\"messages\": [", // pretty-printed request body
-		"Hello there", "every provider failed", "unknown: no price",
+		"Hello there", "every provider failed",
+		"Dialect          messages → chat  (translated)", "Session          sess-7",
+		"9 prompt (4 cached, 2 cache write) + 3 completion", "Dropped          thinking, metadata.user_id  (not carried",
+		"Dialect          chat  (relayed as sent)", "unknown: no price for this model or for its cache reads/writes",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show output lacks %q:\n%s", want, out)

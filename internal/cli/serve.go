@@ -142,6 +142,9 @@ func printBanner(w io.Writer, cfg *config.Config, srv *server.Server, version st
 		}
 		fmt.Fprintf(w, "  provider:  %s (%s): %s\n", p.Name(), p.Kind(), models)
 	}
+	if d := srv.Telemetry().Describe(); d != "" {
+		fmt.Fprintf(w, "  tracing:   %s\n", d)
+	}
 	if cfg.Auth.Enabled {
 		fmt.Fprintln(w, "  auth:      on — create a key with `runestone keys create --name dev`")
 	} else {

@@ -21,6 +21,7 @@ type Config struct {
 	Router    Router           `toml:"router"`
 	Breaker   Breaker          `toml:"breaker"`
 	Log       Log              `toml:"log"`
+	Telemetry Telemetry        `toml:"telemetry"`
 	Providers []Provider       `toml:"providers"`
 	Routes    []Route          `toml:"routes"`
 	Pricing   map[string]Price `toml:"pricing"`
@@ -119,6 +120,9 @@ type Provider struct {
 	// APIs lists the inbound dialects the upstream serves natively and gets relayed byte
 	// for byte ("chat", "responses" for kind openai); others are translated through chat.
 	APIs []string `toml:"apis"`
+	// PropagateTrace sends the W3C trace context (traceparent, tracestate, baggage) to
+	// this upstream while tracing is on; nil = the kind's default (see PropagatesTrace).
+	PropagateTrace *bool `toml:"propagate_trace"`
 }
 
 // ServesResponses reports whether an openai-kind provider natively serves the Responses
@@ -131,16 +135,60 @@ func (p Provider) ServesResponses() bool {
 	return p.Kind == KindOpenAI && strings.Contains(p.BaseURL, "://api.openai.com")
 }
 
+// PropagatesTrace reports whether upstream requests carry the trace context. Unset, it
+// is on for kind openai (vLLM and other OpenAI-compatible servers join the trace) and
+// the mock, and off for anthropic: its API has no use for the ids, and a client's
+// trace ids are not sent to a third party unless asked.
+func (p Provider) PropagatesTrace() bool {
+	if p.PropagateTrace != nil {
+		return *p.PropagateTrace
+	}
+	return p.Kind != KindAnthropic
+}
+
+// Telemetry configures OpenTelemetry export (traces and GenAI metrics over OTLP).
+// It is on when Endpoint or TracesEndpoint is set; the standard OTEL_* variables
+// override these keys like every other environment variable.
+type Telemetry struct {
+	Endpoint           string            `toml:"endpoint"`
+	TracesEndpoint     string            `toml:"traces_endpoint"`
+	Protocol           string            `toml:"protocol"`
+	Headers            map[string]string `toml:"headers"`
+	ServiceName        string            `toml:"service_name"`
+	ResourceAttributes map[string]string `toml:"resource_attributes"`
+	Sampler            string            `toml:"sampler"`
+	SamplerArg         float64           `toml:"sampler_arg"`
+	CaptureContent     bool              `toml:"capture_content"`
+}
+
+// Enabled reports whether spans are exported.
+func (t Telemetry) Enabled() bool { return t.Endpoint != "" || t.TracesEndpoint != "" }
+
+// OTLP protocols and samplers (the names OTEL_EXPORTER_OTLP_PROTOCOL and
+// OTEL_TRACES_SAMPLER use).
+const (
+	ProtocolHTTP = "http/protobuf"
+	ProtocolGRPC = "grpc"
+)
+
+// Samplers lists the accepted sampler names.
+var Samplers = []string{"always_on", "always_off", "traceidratio",
+	"parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"}
+
 // Route maps a client-facing model name to several "provider:model" targets.
 type Route struct {
 	Model   string   `toml:"model"`
 	Targets []string `toml:"targets"`
 }
 
-// Price is USD per million tokens.
+// Price is USD per million tokens. A cache rate left out (or 0) is unknown: a
+// request that read or wrote the cache is then recorded with an unknown cost.
 type Price struct {
-	Input  float64 `toml:"input"`
-	Output float64 `toml:"output"`
+	Input        float64 `toml:"input"`
+	Output       float64 `toml:"output"`
+	CacheRead    float64 `toml:"cache_read,omitempty"`
+	CacheWrite   float64 `toml:"cache_write,omitempty"`
+	CacheWrite1h float64 `toml:"cache_write_1h,omitempty"`
 }
 
 // Provider kinds.
@@ -176,6 +224,8 @@ func Default() *Config {
 		Breaker: Breaker{FailureThreshold: resilience.DefaultFailureThreshold, Cooldown: Duration{resilience.DefaultCooldown},
 			HalfOpenMax: resilience.DefaultHalfOpenMax},
 		Log:     Log{CaptureBodies: true, MaxBodyCapture: 65536, Retention: Duration{168 * time.Hour}},
+		Telemetry: Telemetry{Protocol: ProtocolHTTP, Headers: map[string]string{}, ServiceName: "runestone",
+			ResourceAttributes: map[string]string{}, Sampler: "parentbased_always_on", SamplerArg: 1},
 		Pricing: map[string]Price{},
 	}
 }

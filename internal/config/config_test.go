@@ -115,6 +115,9 @@ func TestValidateRejects(t *testing.T) {
 		{"bad duration", "[breaker]\ncooldown = \"soon\"\n", "invalid duration"},
 		{"bad kind", "[[providers]]\nname = \"x\"\nkind = \"gemini\"\nbase_url = \"http://a\"\n", "kind"},
 		{"route target", "[[providers]]\nname = \"m\"\nkind = \"mock\"\n[[routes]]\nmodel = \"s\"\ntargets = [\"nope:x\"]\n", "route"},
+		{"glob target", "[[providers]]\nname = \"m\"\nkind = \"mock\"\n[[routes]]\nmodel = \"s\"\ntargets = [\"m:claude-*\"]\n", "must name one model"},
+		{"duplicate route", "[[providers]]\nname = \"m\"\nkind = \"mock\"\n[[routes]]\nmodel = \"c-*\"\ntargets = [\"m:a\"]\n[[routes]]\nmodel = \"c-*\"\ntargets = [\"m:b\"]\n", "two routes"},
+		{"negative price", "[pricing.\"x\"]\ninput = 1\ncache_read = -1\n", "pricing \"x\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,5 +155,39 @@ func TestProviderPointingAtTheGatewayIsRefused(t *testing.T) {
 	if _, err := Load(Options{Home: t.TempDir(), Addr: "127.0.0.1:5000", Getenv: env(map[string]string{
 		"OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": "http://127.0.0.1:4001/v1"})}); err != nil {
 		t.Fatalf("another port is fine: %v", err)
+	}
+}
+
+func TestGlobRoutesAndCachePricesLoad(t *testing.T) {
+	home := t.TempDir()
+	writeFile(t, filepath.Join(home, FileName), `[[providers]]
+name = "m"
+kind = "mock"
+[[routes]]
+model = "claude-*"
+targets = ["m:mock"]
+[[routes]]
+model = "*haiku*"
+targets = ["m:mock-small"]
+[pricing."claude-x"]
+input = 3
+output = 15
+cache_read = 0.3
+cache_write = 3.75
+cache_write_1h = 6
+`)
+	cfg, err := Load(Options{Home: home, Getenv: env(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Routes) != 2 || cfg.Routes[0].Model != "claude-*" || cfg.Routes[1].Model != "*haiku*" {
+		t.Fatalf("routes %+v", cfg.Routes)
+	}
+	if p := cfg.Pricing["claude-x"]; p != (Price{Input: 3, Output: 15, CacheRead: 0.3, CacheWrite: 3.75, CacheWrite1h: 6}) {
+		t.Fatalf("price %+v", p)
+	}
+	out, err := cfg.TOML()
+	if err != nil || !strings.Contains(out, "cache_write_1h = 6.0") || !strings.Contains(out, "model = '*haiku*'") {
+		t.Fatalf("rendered config lacks the new keys (%v):\n%s", err, out)
 	}
 }

@@ -41,6 +41,17 @@ var envDocs = []struct{ name, key, sample, note string }{
 	{"RUNESTONE_REDIS_URL", "limits.redis_url", "redis://127.0.0.1:6379/0", ""},
 	{"RUNESTONE_ON_REDIS_ERROR", "limits.on_redis_error", "fail-open", "`fail-closed` or `fail-open`"},
 	{"RUNESTONE_LOG_FORMAT", "", "json", "process log format, `text` or `json`; `serve --log-format` wins"},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "telemetry.endpoint", "http://127.0.0.1:4318", "turns tracing on"},
+	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "telemetry.traces_endpoint", "http://127.0.0.1:4318/v1/traces", "turns tracing on; used as is"},
+	{"OTEL_EXPORTER_OTLP_PROTOCOL", "telemetry.protocol", "grpc", "`http/protobuf` or `grpc`; OTEL_EXPORTER_OTLP_TRACES_PROTOCOL wins"},
+	{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "telemetry.protocol", "grpc", ""},
+	{"OTEL_EXPORTER_OTLP_HEADERS", "telemetry.headers", "authorization=Basic%20abc", "`k=v,k2=v2`, values percent-encoded; added to the file's headers"},
+	{"OTEL_SERVICE_NAME", "telemetry.service_name", "gateway-dev", ""},
+	{"OTEL_RESOURCE_ATTRIBUTES", "telemetry.resource_attributes", "deployment.environment=dev", "`k=v,k2=v2`; added to the file's attributes"},
+	{"OTEL_TRACES_SAMPLER", "telemetry.sampler", "traceidratio", ""},
+	{"OTEL_TRACES_SAMPLER_ARG", "telemetry.sampler_arg", "0.25", ""},
+	{"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "telemetry.capture_content", "true", "`true` or `false`"},
+	{"OTEL_SDK_DISABLED", "", "", "`true` turns tracing off whatever the endpoints say"},
 	{"OPENAI_API_KEY", "", "sk-test", "without `[[providers]]`: enables the built-in `openai` provider (priority 1)"},
 	{"OPENAI_BASE_URL", "", "http://127.0.0.1:1/v1", "base URL of that built-in `openai` provider"},
 	{"ANTHROPIC_API_KEY", "", "sk-ant-test", "without `[[providers]]`: enables the built-in `anthropic` provider (priority 2)"},
@@ -60,7 +71,7 @@ var moreDocs = map[string]string{
 	"providers.base_url":         "the API root, e.g. `http://127.0.0.1:11434/v1` for Ollama",
 	"providers.api_key":          "the upstream's API key; write `${VAR}` to keep it out of the file",
 	"providers.models":           "model names this provider serves (exact names; empty = the built-in list for openai and anthropic); `name:model` reaches any other model",
-	"routes.model":               "the name clients ask for",
+	"routes.model":               "the name clients ask for, or a glob such as `claude-*` (`*` matches any characters)",
 	"routes.targets":             "`provider:model` pairs, tried in the router policy's order",
 	"pricing.input":              "USD per million prompt tokens",
 	"pricing.output":             "USD per million completion tokens",
@@ -68,11 +79,12 @@ var moreDocs = map[string]string{
 
 // tableDocs introduces tables whose template line has no comment.
 var tableDocs = map[string]string{
-	"server":  "The HTTP listener.",
-	"auth":    "Client authentication. Keys made with `runestone keys create` live in the database, not here.",
-	"router":  "How a model name's targets are ordered and retried.",
-	"breaker": "One circuit breaker per provider: an open breaker is skipped without a request.",
-	"log":     "The request log that `runestone logs` reads.",
+	"server":    "The HTTP listener.",
+	"auth":      "Client authentication. Keys made with `runestone keys create` live in the database, not here.",
+	"router":    "How a model name's targets are ordered and retried.",
+	"breaker":   "One circuit breaker per provider: an open breaker is skipped without a request.",
+	"log":       "The request log that `runestone logs` reads.",
+	"telemetry": "OpenTelemetry traces and GenAI metrics over OTLP.",
 }
 
 // notInTemplate are Config keys the template does not show, with what to say about them.
@@ -91,7 +103,7 @@ type docSection struct {
 
 var (
 	reSection = regexp.MustCompile(`^(#\s*)?(\[\[?[^\]]+\]\]?)\s*(#\s*(.*))?$`)
-	reKey     = regexp.MustCompile(`^(#\s*)?([a-z_]+)\s*=\s*(.*?)(\s{2,}#\s*(.*))?$`)
+	reKey     = regexp.MustCompile(`^(#\s*)?([a-z0-9_]+)\s*=\s*(.*?)(\s{2,}#\s*(.*))?$`)
 )
 
 // parseTemplate reads the tables and keys of Template, active and commented out.
@@ -222,9 +234,10 @@ then environment variables, then command-line flags (` + "`--addr`, `--log-forma
 		case "providers":
 			w("%s\n\n", providersIntro(t))
 		case "routes":
-			w("A client-facing model name served by several `provider:model` targets, tried in the\nrouter policy's order (failover). Every target's provider must be configured.\n\n")
+			w("A client-facing model name served by several `provider:model` targets, tried in the\nrouter policy's order (failover). Every target's provider must be configured.\n\n" +
+				"`model` may be a glob: `*` matches any run of characters (`claude-*`, `*haiku*`; `?` and\n`[` are literal). A name resolves to, in order: the route with exactly that name, the first\nglob route that matches it (in file order), the providers listing it in `models`, the\nexplicit `provider:model` form, and the mock when it answers every name. Globs do not\napply to an explicit `provider:model` name, so that form still reaches a model a glob\nsends elsewhere. `runestone config check --model NAME` shows which rule a name hits.\n\n")
 		case "pricing":
-			w("Prices in USD per million tokens, by model name; they override the built-in table.\nA model with no price is counted as unpriced (its cost is unknown, not $0).\n\n")
+			w("Prices in USD per million tokens, by model name; they override the built-in table\n(an entry replaces the built-in one whole). A model with no price is counted as unpriced\n(its cost is unknown, not $0). Cached prompt tokens bill at their own rates: a request\nthat read or wrote a cache whose rate is not given has an unknown cost too.\n\n")
 		}
 		col := "default"
 		if s.example {
@@ -387,7 +400,8 @@ func TestDocsEnvVars(t *testing.T) {
 			t.Errorf("%s=%s changed nothing; the page says it sets %s", e.name, e.sample, e.key)
 		}
 		_, key, _ := strings.Cut(e.key, ".")
-		if !strings.Contains(got, key+" = ") {
+		// A map key renders as its own table ([telemetry.headers]).
+		if !strings.Contains(got, key+" = ") && !strings.Contains(got, "."+key+"]") {
 			t.Errorf("%s: the rendered config has no key %s", e.name, key)
 		}
 	}
@@ -396,7 +410,7 @@ func TestDocsEnvVars(t *testing.T) {
 		t.Fatal(err)
 	}
 	var missing []string
-	for _, m := range regexp.MustCompile(`"((?:RUNESTONE|OPENAI|ANTHROPIC)_[A-Z_]+|PORT)"`).FindAllStringSubmatch(string(src), -1) {
+	for _, m := range regexp.MustCompile(`"((?:RUNESTONE|OPENAI|ANTHROPIC|OTEL)_[A-Z_]+|PORT)"`).FindAllStringSubmatch(string(src), -1) {
 		if !documented[m[1]] {
 			missing = append(missing, m[1])
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -174,6 +175,81 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	if v := getenv("RUNESTONE_ON_REDIS_ERROR"); v != "" {
 		cfg.Limits.OnRedisError = v
 	}
+	return applyOTelEnv(&cfg.Telemetry, getenv)
+}
+
+// applyOTelEnv reads the standard OpenTelemetry variables into [telemetry], so the
+// exporters are built from one merged configuration (env wins, as everywhere) rather
+// than each SDK component reading the environment on its own.
+func applyOTelEnv(t *Telemetry, getenv func(string) string) error {
+	if v := getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); v != "" {
+		t.Endpoint = v
+	}
+	if v := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); v != "" {
+		t.TracesEndpoint = v
+	}
+	if v := firstNonEmpty(getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), getenv("OTEL_EXPORTER_OTLP_PROTOCOL")); v != "" {
+		t.Protocol = v
+	}
+	if v := getenv("OTEL_EXPORTER_OTLP_HEADERS"); v != "" {
+		if t.Headers == nil {
+			t.Headers = map[string]string{}
+		}
+		if err := parseKVList("OTEL_EXPORTER_OTLP_HEADERS", v, t.Headers); err != nil {
+			return err
+		}
+	}
+	if v := getenv("OTEL_SERVICE_NAME"); v != "" {
+		t.ServiceName = v
+	}
+	if v := getenv("OTEL_RESOURCE_ATTRIBUTES"); v != "" {
+		if t.ResourceAttributes == nil {
+			t.ResourceAttributes = map[string]string{}
+		}
+		if err := parseKVList("OTEL_RESOURCE_ATTRIBUTES", v, t.ResourceAttributes); err != nil {
+			return err
+		}
+	}
+	if v := getenv("OTEL_TRACES_SAMPLER"); v != "" {
+		t.Sampler = v
+	}
+	if v := getenv("OTEL_TRACES_SAMPLER_ARG"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("OTEL_TRACES_SAMPLER_ARG=%q: want a number between 0 and 1", v)
+		}
+		t.SamplerArg = f
+	}
+	if v := getenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=%q: want true or false", v)
+		}
+		t.CaptureContent = b
+	}
+	if v := getenv("OTEL_SDK_DISABLED"); strings.EqualFold(v, "true") {
+		t.Endpoint, t.TracesEndpoint = "", ""
+	}
+	return nil
+}
+
+// parseKVList merges "k1=v1,k2=v2" (values percent-encoded, as the OTel spec writes
+// OTEL_EXPORTER_OTLP_HEADERS and OTEL_RESOURCE_ATTRIBUTES) into dst.
+func parseKVList(name, s string, dst map[string]string) error {
+	for _, item := range strings.Split(s, ",") {
+		if strings.TrimSpace(item) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(item, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return fmt.Errorf("%s: %q is not key=value", name, strings.TrimSpace(item))
+		}
+		if dv, err := url.PathUnescape(strings.TrimSpace(v)); err == nil {
+			v = dv
+		}
+		dst[k] = strings.TrimSpace(v)
+	}
 	return nil
 }
 
@@ -195,6 +271,9 @@ func expandSecrets(cfg *Config, getenv func(string) string) {
 		for k, v := range p.Headers {
 			p.Headers[k] = exp(v)
 		}
+	}
+	for k, v := range cfg.Telemetry.Headers {
+		cfg.Telemetry.Headers[k] = exp(v)
 	}
 }
 

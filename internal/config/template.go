@@ -57,6 +57,17 @@ capture_bodies = true            # keep request/response bodies in the request l
 max_body_capture = 65536         # bytes kept per body
 retention = "168h"
 
+[telemetry]                      # OpenTelemetry traces and GenAI metrics over OTLP; off while no endpoint is set
+endpoint = ""                    # collector base URL, e.g. "http://127.0.0.1:4318" (/v1/traces and /v1/metrics are added)
+traces_endpoint = ""             # full URL for spans only, used as is (overrides endpoint for traces)
+protocol = "http/protobuf"       # http/protobuf | grpc (then e.g. "http://127.0.0.1:4317")
+headers = {}                     # sent with every export, e.g. { Authorization = "Basic ${LANGFUSE_AUTH}" }
+service_name = "runestone"
+resource_attributes = {}         # extra resource attributes, e.g. { "deployment.environment" = "dev" }
+sampler = "parentbased_always_on"  # always_on | always_off | traceidratio | parentbased_always_on | parentbased_always_off | parentbased_traceidratio
+sampler_arg = 1.0                # sampling ratio for the traceidratio samplers
+capture_content = false          # export prompt and completion text (capped at log.max_body_capture, provider secrets removed)
+
 # Without [[providers]], OPENAI_API_KEY / ANTHROPIC_API_KEY enable the built-in providers
 # and the offline mock serves "mock" and "mock-*" (or every model when no key is set).
 # With [[providers]], this list is the whole set.
@@ -72,6 +83,7 @@ retention = "168h"
 # headers = {}                   # extra upstream headers
 # health_check = "30s"           # optional active probe; off by default (probes spend tokens)
 # apis = ["chat", "responses"]   # dialects relayed natively; default: both for api.openai.com, chat for other bases
+# propagate_trace = true         # send traceparent/tracestate/baggage upstream when tracing is on; default: on for openai and mock, off for anthropic
 #
 # [[providers]]
 # name = "ollama"
@@ -83,9 +95,16 @@ retention = "168h"
 # model = "smart"
 # targets = ["anthropic:claude-sonnet-4-5", "openai:gpt-4o"]
 #
-# [pricing."gpt-4o-mini"]        # USD per million tokens; built-in prices cover common models
-# input = 0.15
-# output = 0.60
+# [[routes]]                     # a glob: every name it matches ('*' = any characters)
+# model = "*haiku*"
+# targets = ["ollama:llama3.2"]
+#
+# [pricing."claude-sonnet-4-5"]  # USD per million tokens; built-in prices cover common models
+# input = 3.0
+# output = 15.0
+# cache_read = 0.30              # per million prompt tokens read from a cache
+# cache_write = 3.75             # per million prompt tokens written to a 5-minute cache
+# cache_write_1h = 6.0           # per million prompt tokens written to a 1-hour cache
 `
 
 // Redacted returns a copy safe to print: secrets show only whether they are set.
@@ -111,6 +130,11 @@ func (c *Config) Redacted() *Config {
 		p.Headers = h
 		r.Providers[i] = p
 	}
+	th := make(map[string]string, len(c.Telemetry.Headers))
+	for k, v := range c.Telemetry.Headers {
+		th[k] = Mask(v) // collector credentials (Authorization, x-api-key, ...) every time
+	}
+	r.Telemetry.Headers = th
 	return &r
 }
 

@@ -3,8 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/jmanhype/runestone/internal/resilience"
@@ -62,6 +64,7 @@ func (c *Config) Validate() error {
 	if c.Breaker.HalfOpenMax < 1 {
 		add("breaker.half_open_max must be >= 1")
 	}
+	c.validateTelemetry(add)
 	names := map[string]bool{}
 	for i, p := range c.Providers {
 		switch {
@@ -90,15 +93,34 @@ func (c *Config) Validate() error {
 			add("provider %q: base_url %q is this gateway's own address (did OPENAI_BASE_URL meant for your app reach the gateway?)", p.Name, p.BaseURL)
 		}
 	}
+	// A route's model is an exact name or a glob ("claude-*", "*haiku*": '*' matches
+	// any run of characters); exact names win over globs, then the first glob.
+	routeNames := map[string]bool{}
 	for _, r := range c.Routes {
 		if r.Model == "" || len(r.Targets) == 0 {
 			add("every [[routes]] entry needs model and targets")
 			continue
 		}
+		if routeNames[r.Model] {
+			add("two routes are named %q (only the first would ever match)", r.Model)
+		}
+		routeNames[r.Model] = true
 		for _, t := range r.Targets {
-			prov, _, ok := strings.Cut(t, ":")
-			if !ok || !names[prov] {
+			prov, model, ok := strings.Cut(t, ":")
+			switch {
+			case !ok || !names[prov]:
 				add("route %q: target %q must be provider:model with a configured provider", r.Model, t)
+			case model == "" || strings.Contains(model, "*"):
+				add("route %q: target %q must name one model (globs belong in the route's model)", r.Model, t)
+			}
+		}
+	}
+	for _, m := range slices.Sorted(maps.Keys(c.Pricing)) {
+		p := c.Pricing[m]
+		for _, v := range []float64{p.Input, p.Output, p.CacheRead, p.CacheWrite, p.CacheWrite1h} {
+			if v < 0 {
+				add("pricing %q: prices must be >= 0", m)
+				break
 			}
 		}
 	}
@@ -145,4 +167,27 @@ func oneOf(names []string) string {
 		return strings.Join(names, "")
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+func (c *Config) validateTelemetry(add func(string, ...any)) {
+	t := c.Telemetry
+	switch t.Protocol {
+	case ProtocolHTTP, ProtocolGRPC:
+	default:
+		add("telemetry.protocol %q: want http/protobuf or grpc", t.Protocol)
+	}
+	for _, e := range []struct{ name, v string }{{"telemetry.endpoint", t.Endpoint}, {"telemetry.traces_endpoint", t.TracesEndpoint}} {
+		if e.v == "" {
+			continue
+		}
+		if u, err := url.Parse(e.v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("%s %q must be a URL starting with http:// or https://", e.name, e.v)
+		}
+	}
+	if !slices.Contains(Samplers, t.Sampler) {
+		add("telemetry.sampler %q: want one of %s", t.Sampler, strings.Join(Samplers, ", "))
+	}
+	if t.SamplerArg < 0 || t.SamplerArg > 1 {
+		add("telemetry.sampler_arg must be between 0 and 1, got %g", t.SamplerArg)
+	}
 }

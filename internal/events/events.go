@@ -55,8 +55,20 @@ type Request struct {
 	PromptTokens     int      `json:"prompt_tokens,omitempty"`
 	CompletionTokens int      `json:"completion_tokens,omitempty"`
 	TokensEstimated  bool     `json:"tokens_estimated,omitempty"`
-	CostUSD          *float64 `json:"cost_usd,omitempty"` // nil when the model has no price
+	CachedTokens     int      `json:"cached_tokens,omitempty"`      // of PromptTokens, read from a cache
+	CacheWriteTokens int      `json:"cache_write_tokens,omitempty"` // of PromptTokens, written to a cache
+	CostUSD          *float64 `json:"cost_usd,omitempty"`           // nil when the model has no price
 	Error            string   `json:"error,omitempty"`
+	// Dialect is the API the client spoke (chat, messages, responses, completions,
+	// embeddings); UpstreamDialect the one spoken to the provider, when known.
+	Dialect         string `json:"dialect,omitempty"`
+	UpstreamDialect string `json:"upstream_dialect,omitempty"`
+	// Session is the client's session id (X-Claude-Code-Session-Id, session_id).
+	Session string `json:"session,omitempty"`
+	// Dropped lists request fields a translation between dialects could not carry.
+	Dropped []string `json:"dropped,omitempty"`
+	// TraceID is the OpenTelemetry trace id of the request, when tracing is on.
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // Attempt is one upstream try within a request.

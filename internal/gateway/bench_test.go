@@ -102,3 +102,83 @@ func BenchmarkInspect(b *testing.B) {
 		}
 	}
 }
+
+// nativeCanned speaks Messages and Responses natively: it answers with fixed frames.
+type nativeCanned struct {
+	canned
+	frames [][]byte
+}
+
+func (c *nativeCanned) Serves(ep provider.Endpoint) bool {
+	return ep == provider.Messages || ep == provider.Responses
+}
+
+func (c *nativeCanned) Do(ctx context.Context, call *provider.Call) (*provider.Response, error) {
+	if call.Endpoint == provider.Chat {
+		return c.canned.Do(ctx, call)
+	}
+	if call.Stream {
+		return &provider.Response{Raw: true, Stream: &cannedStream{chunks: c.frames}}, nil
+	}
+	return &provider.Response{Raw: true, Body: c.body, Usage: provider.Usage{PromptTokens: 9, CompletionTokens: 12, Reported: true}}, nil
+}
+
+var (
+	benchMessagesFrame  = []byte("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" word\"}}\n\n")
+	benchResponsesFrame = []byte("event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":3,\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":\" word\",\"logprobs\":[]}\n\n")
+)
+
+// dialectGateway has one provider; native says whether it speaks the dialects itself.
+func dialectGateway(chunks int, native bool, frame []byte) *Gateway {
+	c := canned{body: benchBody}
+	for i := 0; i < chunks; i++ {
+		c.chunks = append(c.chunks, benchChunk)
+	}
+	var p provider.Provider = &c
+	if native {
+		n := &nativeCanned{canned: c}
+		for i := 0; i < chunks; i++ {
+			n.frames = append(n.frames, frame)
+		}
+		p = n
+	}
+	ps := []provider.Provider{p}
+	return New(Options{Router: router.New(ps, nil), Executor: resilience.New(resilience.Options{Retries: 2}, ps)})
+}
+
+func benchDialect(b *testing.B, path, body string, chunks int, native bool, frame []byte) {
+	h := dialectGateway(chunks, native, frame).Handler()
+	req := []byte(body)
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest("POST", path, bytes.NewReader(req))
+		r.Header.Set("Content-Type", "application/json")
+		w := &discard{h: http.Header{}}
+		h.ServeHTTP(w, r)
+	}
+}
+
+const (
+	benchMessagesReq  = `{"model":"gpt-4o-mini","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"Hello"}]}`
+	benchResponsesReq = `{"model":"gpt-4o-mini","stream":true,"input":"Hello"}`
+)
+
+// BenchmarkMessagesNativeRelay: a 100-event Messages stream relayed as frames (per event: /100).
+func BenchmarkMessagesNativeRelay(b *testing.B) {
+	benchDialect(b, "/v1/messages", benchMessagesReq, 100, true, benchMessagesFrame)
+}
+
+// BenchmarkMessagesTranslatedStream: a 100-chunk chat stream answered as Messages events.
+func BenchmarkMessagesTranslatedStream(b *testing.B) {
+	benchDialect(b, "/v1/messages", benchMessagesReq, 100, false, nil)
+}
+
+// BenchmarkResponsesNativeRelay: a 100-event Responses stream relayed as frames.
+func BenchmarkResponsesNativeRelay(b *testing.B) {
+	benchDialect(b, "/v1/responses", benchResponsesReq, 100, true, benchResponsesFrame)
+}
+
+// BenchmarkResponsesTranslatedStream: a 100-chunk chat stream answered as Responses events.
+func BenchmarkResponsesTranslatedStream(b *testing.B) {
+	benchDialect(b, "/v1/responses", benchResponsesReq, 100, false, nil)
+}

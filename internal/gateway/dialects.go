@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"unsafe"
 
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/dialect/messages"
@@ -86,11 +87,15 @@ func frameData(frame []byte) []byte {
 	return bytes.TrimRight(frame[i+6:], "\n")
 }
 
+// view is a string over b without a copy, for gjson lookups whose results are
+// appended elsewhere before b changes.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
 func messagesText(frame []byte) string {
 	if !bytes.Contains(frame, []byte(`_delta"`)) {
 		return ""
 	}
-	d := gjson.GetBytes(frameData(frame), "delta")
+	d := gjson.Get(view(frameData(frame)), "delta")
 	if t := d.Get("text"); t.Exists() {
 		return t.Str
 	}
@@ -101,7 +106,7 @@ func responsesText(frame []byte) string {
 	if !bytes.Contains(frame, []byte(`.delta"`)) {
 		return ""
 	}
-	return gjson.GetBytes(frameData(frame), "delta").Str
+	return gjson.Get(view(frameData(frame)), "delta").Str
 }
 
 // encodedStream translates a chat stream into the client's dialect as it is relayed.

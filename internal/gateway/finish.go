@@ -30,6 +30,7 @@ func (x *exchange) finish() {
 	x.estimateUsage()
 	tokens := x.usage.Total()
 	ev := x.event(latency)
+	x.traceEnd(&ev) // telemetry
 	if ev.CostUSD != nil && x.p != nil {
 		// Without cancel: a client that hung up was still billed by the upstream.
 		g.o.Spend.Add(context.WithoutCancel(x.r.Context()), x.p.KeyID, *ev.CostUSD)
@@ -56,6 +57,21 @@ func (x *exchange) finish() {
 	}
 }
 
+// upstreamDialect names the API spoken to the provider that answered: the client's
+// when relayed natively, else chat — which the Anthropic provider speaks to its
+// upstream as Messages.
+func (x *exchange) upstreamDialect() string {
+	switch {
+	case x.res.Target.Provider.Kind() == "anthropic":
+		return "messages"
+	case x.native:
+		return x.di.inbound(x.ep)
+	case x.codec != nil:
+		return "chat"
+	}
+	return x.di.inbound(x.ep)
+}
+
 // estimateUsage fills token counts the upstream did not report.
 func (x *exchange) estimateUsage() {
 	// A stream cut after some events still delivered (and was billed for) them.
@@ -79,10 +95,19 @@ func (x *exchange) event(latency time.Duration) events.Request {
 	ev := events.Request{ID: x.id, Endpoint: x.ep.Path(), Model: x.info.model, Stream: x.info.stream,
 		Started: x.start, Status: x.status, LatencyMS: ms(latency), Error: x.errMsg,
 		PromptTokens: x.usage.PromptTokens, CompletionTokens: x.usage.CompletionTokens,
+		CachedTokens: x.usage.CachedTokens, CacheWriteTokens: x.usage.CacheWriteTokens,
 		TokensEstimated: !x.usage.Reported && x.usage.Total() > 0}
+	if x.res != nil && x.di.upstream == "" {
+		x.di.upstream = x.upstreamDialect()
+	}
+	ev.Dialect, ev.UpstreamDialect, ev.Dropped = x.di.inbound(x.ep), x.di.upstream, x.di.dropped
 	if x.p != nil {
 		ev.KeyID, ev.KeyName, ev.Project = x.p.KeyID, x.p.Name, x.p.Project
 	}
+	if x.di.session == "" {
+		x.di.session = sessionID(x.r.Header)
+	}
+	ev.Session = x.di.session
 	if x.info.stream && x.chunks > 0 {
 		ev.TTFTMS = ms(x.ttft)
 	}
@@ -113,8 +138,9 @@ func (x *exchange) row(ev events.Request) store.RequestRow {
 		Endpoint: ev.Endpoint, Model: ev.Model, Provider: ev.Provider, UpstreamModel: ev.UpstreamModel,
 		ProvidersTried: ev.Providers, Status: ev.Status, Stream: ev.Stream,
 		LatencyMS: ev.LatencyMS, OverheadMS: ev.OverheadMS, PromptTokens: ev.PromptTokens,
-		CompletionTokens: ev.CompletionTokens, CachedTokens: x.usage.CachedTokens,
+		CompletionTokens: ev.CompletionTokens, CachedTokens: ev.CachedTokens, CacheWriteTokens: ev.CacheWriteTokens,
 		TokensEstimated: ev.TokensEstimated, CostUSD: ev.CostUSD, Attempts: ev.Attempts, Error: ev.Error,
+		Dialect: ev.Dialect, UpstreamDialect: ev.UpstreamDialect, SessionID: ev.Session, Dropped: ev.Dropped,
 	}
 	if ev.Stream && x.chunks > 0 {
 		ttft := ev.TTFTMS
@@ -138,7 +164,9 @@ func detailFromRow(row store.RequestRow) *events.RequestDetail {
 		Model: row.Model, Provider: row.Provider, UpstreamModel: row.UpstreamModel, Attempts: row.Attempts,
 		Stream: row.Stream, Started: row.Started, Status: row.Status, LatencyMS: row.LatencyMS,
 		OverheadMS: row.OverheadMS, PromptTokens: row.PromptTokens, CompletionTokens: row.CompletionTokens,
-		TokensEstimated: row.TokensEstimated, CostUSD: row.CostUSD, Error: row.Error}
+		TokensEstimated: row.TokensEstimated, CostUSD: row.CostUSD, Error: row.Error,
+		CachedTokens: row.CachedTokens, CacheWriteTokens: row.CacheWriteTokens, Dialect: row.Dialect,
+		UpstreamDialect: row.UpstreamDialect, Session: row.SessionID, Dropped: row.Dropped}
 	if row.TTFTMS != nil {
 		ev.TTFTMS = *row.TTFTMS
 	}
@@ -173,7 +201,8 @@ func (g *Gateway) progress(x *exchange) {
 // startedEvent describes x from fields set before it went in flight, so other
 // goroutines (the /admin/state snapshot) may call it.
 func (x *exchange) startedEvent() events.Request {
-	ev := events.Request{ID: x.id, Endpoint: x.ep.Path(), Model: x.info.model, Stream: x.info.stream, Started: x.start}
+	ev := events.Request{ID: x.id, Endpoint: x.ep.Path(), Model: x.info.model, Stream: x.info.stream, Started: x.start,
+		Dialect: x.di.inbound(x.ep)}
 	if x.p != nil {
 		ev.KeyID, ev.KeyName, ev.Project = x.p.KeyID, x.p.Name, x.p.Project
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/jmanhype/runestone/internal/resilience"
 	"github.com/jmanhype/runestone/internal/router"
 	"github.com/jmanhype/runestone/internal/store"
+	"github.com/jmanhype/runestone/internal/telemetry"
 	"github.com/jmanhype/runestone/internal/usage"
 )
 
@@ -43,6 +44,8 @@ type Options struct {
 	Metrics  *metrics.Metrics
 	Bus      *events.Bus
 	Spend    SpendBook
+	// Telemetry exports spans and GenAI metrics over OTLP; nil = off.
+	Telemetry *telemetry.Telemetry
 
 	MaxBodyBytes int64
 	// BodyTimeout bounds reading a request body (60s): a body that never ends (a

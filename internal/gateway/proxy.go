@@ -17,6 +17,7 @@ import (
 	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/jmanhype/runestone/internal/reqlog"
 	"github.com/jmanhype/runestone/internal/resilience"
+	"github.com/jmanhype/runestone/internal/telemetry"
 	"github.com/tidwall/gjson"
 )
 
@@ -36,10 +37,9 @@ type exchange struct {
 
 	// codec is the inbound dialect's translator (nil for chat, completions, embeddings).
 	codec *codec
-	// chat is the body translated to chat, made once when some target needs it;
-	// dropped lists what the translation could not carry.
-	chat    []byte
-	dropped []string
+	// chat is the body translated to chat, made once when some target needs it (what
+	// the translation could not carry is in di.dropped).
+	chat []byte
 	// native is set when the answer came from a provider speaking the client's dialect.
 	native bool
 
@@ -59,12 +59,22 @@ type exchange struct {
 	chunks    int
 	overhead  time.Duration
 	upstreamT time.Duration
+	di        dialectInfo     // dialects, session and dropped fields, for the log (dialectinfo.go)
+	span      *telemetry.Span // telemetry; nil when off
 }
 
 func (g *Gateway) proxyHandler(ep provider.Endpoint) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		x := &exchange{g: g, w: w, r: r, ep: ep, id: reqIDFrom(r.Context()), start: time.Now(), codec: codecs[ep]}
 		x.text.Max = g.captureLimit()
+		if x.codec != nil {
+			x.di.dialect = x.codec.name
+		}
+		if ep == provider.Messages {
+			// Anthropic's clients report this header's value in their errors.
+			w.Header().Set("Request-Id", x.id)
+		}
+		x.traceStart()
 		defer x.finish()
 		x.serve()
 	}
@@ -168,7 +178,7 @@ func (x *exchange) translateIfNeeded(targets []provider.Target) *apierr.Error {
 			}
 			return apierr.BadRequest("", "%v", err)
 		}
-		x.chat, x.dropped = chat, dropped
+		x.chat, x.di.dropped = chat, dropped
 		return nil
 	}
 	return nil
@@ -233,9 +243,9 @@ func (g *Gateway) authenticate(r *http.Request) (*auth.Principal, *apierr.Error)
 
 func (x *exchange) serveBody(call *provider.Call, targets []provider.Target) {
 	res, err := x.g.o.Executor.Execute(x.r.Context(), x.id, targets,
-		func(ctx context.Context, t provider.Target) (*provider.Response, error) {
+		x.traced(func(ctx context.Context, t provider.Target) (*provider.Response, error) {
 			return x.do(ctx, t, call)
-		})
+		}))
 	if err != nil {
 		x.upstreamFailed(err)
 		return
@@ -347,7 +357,7 @@ func (x *exchange) serveStream(call *provider.Call, targets []provider.Target) {
 	sw := newStreamWriter(x.w, g.o.KeepAlive, g.o.StreamIdle)
 	defer sw.stop()
 	res, err := g.o.Executor.Execute(x.r.Context(), x.id, targets,
-		func(ctx context.Context, t provider.Target) (*provider.Response, error) {
+		x.traced(func(ctx context.Context, t provider.Target) (*provider.Response, error) {
 			resp, err := x.do(ctx, t, call)
 			if err != nil {
 				return nil, err
@@ -362,7 +372,7 @@ func (x *exchange) serveStream(call *provider.Call, targets []provider.Target) {
 			}
 			resp.Stream = &primed{Stream: resp.Stream, first: first}
 			return resp, nil
-		})
+		}))
 	if err != nil {
 		if !sw.headersSent() {
 			x.upstreamFailed(err)

@@ -101,6 +101,9 @@ type Usage struct {
 	CompletionTokens int
 	CachedTokens     int // prompt tokens read from a cache (part of PromptTokens)
 	CacheWriteTokens int // prompt tokens written to a cache (part of PromptTokens)
+	// CacheWrite1hTokens are the CacheWriteTokens written with a 1-hour lifetime
+	// (Anthropic's cache_creation.ephemeral_1h_input_tokens); they bill higher.
+	CacheWrite1hTokens int
 	// Reported is true when the upstream sent the counts; false means absent or estimated.
 	Reported bool
 }

@@ -369,3 +369,25 @@ func TestOverflowKeepsEveryRowThroughAnOutage(t *testing.T) {
 		t.Fatalf("%d rows written, %d missing", len(rows), len(ids))
 	}
 }
+
+// TestDialectFieldsLand checks the writer carries the dialect columns to the store.
+func TestDialectFieldsLand(t *testing.T) {
+	s := openStore(t)
+	w := New(Options{Store: s, Logger: slog.New(slog.DiscardHandler)})
+	r := row(1)
+	r.Dialect, r.UpstreamDialect, r.SessionID = "messages", "chat", "sess-1"
+	r.CachedTokens, r.CacheWriteTokens, r.Dropped = 2, 1, []string{"thinking"}
+	w.Write(r)
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListRequests(context.Background(), store.RequestFilter{Session: "sess-1"})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("%v %+v", err, got)
+	}
+	g := got[0]
+	if g.Dialect != "messages" || g.UpstreamDialect != "chat" || g.CachedTokens != 2 || g.CacheWriteTokens != 1 ||
+		len(g.Dropped) != 1 || g.Dropped[0] != "thinking" {
+		t.Fatalf("row %+v", g)
+	}
+}

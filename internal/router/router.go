@@ -1,6 +1,10 @@
 // Package router resolves a client's model name to the targets that can serve it:
-// configured routes first, then every provider listing the model, then the explicit
+// configured routes first (exact names, then glob patterns such as "claude-*" in
+// configuration order), then every provider listing the model, then the explicit
 // "provider:model" form, then providers that accept any name (the zero-config mock).
+//
+// Glob routes do not apply to an explicit "provider:model" name whose provider is
+// configured: that form stays the way to reach a model a glob diverts elsewhere.
 package router
 
 import (
@@ -22,10 +26,19 @@ type Route struct {
 type Router struct {
 	providers map[string]provider.Provider
 	order     []provider.Provider
-	static    map[string][]provider.Target // routes and model lists, precomputed
-	routes    map[string]bool
-	dynamic   sync.Map // "provider:model" and catch-all resolutions, cached
+	static    map[string][]provider.Target // exact routes and model lists (globs applied), precomputed
+	routes    map[string]int      // exact route name -> index in configuration
+	globs     []globRoute         // in configuration order
+	dynamic   sync.Map            // globs, "provider:model" and catch-all resolutions, cached
 	cached    atomic.Int32
+}
+
+// globRoute is a route whose name is a pattern.
+type globRoute struct {
+	pattern string
+	index   int // position among all routes, as written in the configuration
+	g       glob
+	targets []provider.Target
 }
 
 // maxCached bounds the dynamic cache: clients choose those names.
@@ -34,27 +47,78 @@ const maxCached = 4096
 // New builds a router over providers (in configuration order) and routes.
 func New(providers []provider.Provider, routes []Route) *Router {
 	r := &Router{providers: map[string]provider.Provider{}, order: providers,
-		static: map[string][]provider.Target{}, routes: map[string]bool{}}
+		static: map[string][]provider.Target{}, routes: map[string]int{}}
 	for _, p := range providers {
 		r.providers[p.Name()] = p
 	}
-	for _, rt := range routes {
+	for i, rt := range routes {
+		var ts []provider.Target
 		for _, t := range rt.Targets {
 			name, model, _ := strings.Cut(t, ":")
 			if p, ok := r.providers[name]; ok {
-				r.static[rt.Model] = append(r.static[rt.Model], provider.Target{Provider: p, Model: model})
+				ts = append(ts, provider.Target{Provider: p, Model: model})
 			}
 		}
-		r.routes[rt.Model] = true
+		if isGlob(rt.Model) {
+			// A glob with no usable target matches nothing rather than hiding the
+			// names after it.
+			if len(ts) > 0 {
+				r.globs = append(r.globs, globRoute{pattern: rt.Model, index: i, g: compileGlob(rt.Model), targets: ts})
+			}
+			continue
+		}
+		if _, dup := r.routes[rt.Model]; dup {
+			continue // the first route of a name wins, like the first matching glob
+		}
+		r.routes[rt.Model] = i
+		if len(ts) > 0 {
+			r.static[rt.Model] = ts
+		}
 	}
+	// Listed model names are known now, so a glob that covers one is applied here
+	// and exact-name resolution stays a single map lookup.
+	listed := map[string]bool{}
 	for _, p := range providers {
 		for _, m := range p.Models() {
-			if !r.routes[m] {
-				r.static[m] = append(r.static[m], provider.Target{Provider: p, Model: m})
+			if _, ok := r.routes[m]; ok {
+				continue
 			}
+			if gr := r.glob(m); gr != nil {
+				r.static[m] = gr.targets
+				continue
+			}
+			if !listed[m] {
+				listed[m] = true
+				r.static[m] = nil // a fresh slice per name: never share a glob's
+			}
+			r.static[m] = append(r.static[m], provider.Target{Provider: p, Model: m})
 		}
 	}
 	return r
+}
+
+// glob returns the first glob route matching model, or nil. Explicit
+// "provider:model" names are not matched (see the package comment).
+func (r *Router) glob(model string) *globRoute {
+	if len(r.globs) == 0 || r.explicit(model) {
+		return nil
+	}
+	for i := range r.globs {
+		if r.globs[i].g.match(model) {
+			return &r.globs[i]
+		}
+	}
+	return nil
+}
+
+// explicit reports whether model is "provider:model" naming a configured provider.
+func (r *Router) explicit(model string) bool {
+	name, m, ok := strings.Cut(model, ":")
+	if !ok || m == "" {
+		return false
+	}
+	_, known := r.providers[name]
+	return known
 }
 
 // Resolve returns the targets for model, or nil when nothing serves it.
@@ -65,19 +129,7 @@ func (r *Router) Resolve(model string) []provider.Target {
 	if v, ok := r.dynamic.Load(model); ok {
 		return v.([]provider.Target)
 	}
-	var ts []provider.Target
-	if name, m, ok := strings.Cut(model, ":"); ok && m != "" {
-		if p, ok := r.providers[name]; ok {
-			ts = []provider.Target{{Provider: p, Model: m}}
-		}
-	}
-	if ts == nil {
-		for _, p := range r.order {
-			if mm, ok := p.(provider.ModelMatcher); ok && mm.ServesModel(model) {
-				ts = append(ts, provider.Target{Provider: p, Model: model})
-			}
-		}
-	}
+	ts, _ := r.resolveDynamic(model)
 	if ts == nil {
 		return nil
 	}
@@ -88,6 +140,72 @@ func (r *Router) Resolve(model string) []provider.Target {
 		}
 	}
 	return ts
+}
+
+// resolveDynamic resolves a name that is neither an exact route nor a listed model.
+func (r *Router) resolveDynamic(model string) ([]provider.Target, Match) {
+	if gr := r.glob(model); gr != nil {
+		return gr.targets, Match{Kind: MatchGlob, Rule: gr.index + 1, Pattern: gr.pattern, Targets: gr.targets}
+	}
+	if r.explicit(model) {
+		name, m, _ := strings.Cut(model, ":")
+		ts := []provider.Target{{Provider: r.providers[name], Model: m}}
+		return ts, Match{Kind: MatchProvider, Targets: ts}
+	}
+	var ts []provider.Target
+	for _, p := range r.order {
+		if mm, ok := p.(provider.ModelMatcher); ok && mm.ServesModel(model) {
+			ts = append(ts, provider.Target{Provider: p, Model: model})
+		}
+	}
+	if ts == nil {
+		return nil, Match{Kind: MatchNone}
+	}
+	return ts, Match{Kind: MatchAny, Targets: ts}
+}
+
+// MatchKind says which resolution rule a model name hit.
+type MatchKind int
+
+// The rules, in the order Resolve tries them.
+const (
+	MatchNone     MatchKind = iota // nothing serves the name
+	MatchRoute                     // an exact [[routes]] name
+	MatchGlob                      // a [[routes]] pattern such as "claude-*"
+	MatchModel                     // listed in providers' models
+	MatchProvider                  // the explicit "provider:model" form
+	MatchAny                       // a provider that accepts any name (the mock)
+)
+
+// String names the rule as `runestone config check --model` prints it.
+func (k MatchKind) String() string {
+	return [...]string{"no match", "exact route", "glob route", "provider model", "provider:model", "mock fallback"}[k]
+}
+
+// Match explains a resolution.
+type Match struct {
+	Kind    MatchKind
+	Rule    int    // 1-based position of the route in the configuration (routes only)
+	Pattern string // the route's name or pattern (routes only)
+	Targets []provider.Target
+}
+
+// Explain says which rule resolves model and to which targets; Resolve returns the
+// same targets. It is for tools (`config check --model`), not the request path.
+func (r *Router) Explain(model string) Match {
+	if i, ok := r.routes[model]; ok {
+		if ts, ok := r.static[model]; ok {
+			return Match{Kind: MatchRoute, Rule: i + 1, Pattern: model, Targets: ts}
+		}
+	}
+	if ts, ok := r.static[model]; ok {
+		if gr := r.glob(model); gr != nil {
+			return Match{Kind: MatchGlob, Rule: gr.index + 1, Pattern: gr.pattern, Targets: ts}
+		}
+		return Match{Kind: MatchModel, Targets: ts}
+	}
+	_, m := r.resolveDynamic(model)
+	return m
 }
 
 // Model is one client-visible model name and the provider that owns it.

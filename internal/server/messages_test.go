@@ -111,7 +111,8 @@ func TestMessagesNativeRelay(t *testing.T) {
 	}
 	rows := g.rows(t, 4)
 	for _, r := range rows {
-		if r.Endpoint != "/v1/messages" || r.PromptTokens == 0 || r.CompletionTokens == 0 || r.Provider != "claude" {
+		if r.Endpoint != "/v1/messages" || r.PromptTokens == 0 || r.CompletionTokens == 0 || r.Provider != "claude" ||
+			r.Dialect != "messages" || r.UpstreamDialect != "messages" {
 			t.Fatalf("log row %+v", r)
 		}
 	}
@@ -319,7 +320,8 @@ targets = ["claude:claude-sonnet-4-5", "backup:gpt-3.5-turbo"]
 		t.Fatalf("backup got %s", sent)
 	}
 	row := g.rows(t, 1)[0]
-	if row.Provider != "backup" || row.Attempts != 2 || row.Endpoint != "/v1/messages" || row.CompletionTokens == 0 {
+	if row.Provider != "backup" || row.Attempts != 2 || row.Endpoint != "/v1/messages" || row.CompletionTokens == 0 ||
+		row.Dialect != "messages" || row.UpstreamDialect != "chat" {
 		t.Fatalf("row %+v", row)
 	}
 }

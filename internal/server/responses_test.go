@@ -180,7 +180,7 @@ func TestResponsesNativeRelay(t *testing.T) {
 		t.Fatalf("sdk %v %+v", err, resp)
 	}
 	rows := g.rows(t, 4)
-	if rows[0].PromptTokens == 0 || rows[0].CompletionTokens == 0 {
+	if rows[0].PromptTokens == 0 || rows[0].CompletionTokens == 0 || rows[0].Dialect != "responses" || rows[0].UpstreamDialect != "responses" {
 		t.Fatalf("usage not read from the native stream: %+v", rows[0])
 	}
 }

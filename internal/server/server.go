@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/jmanhype/runestone/internal/auth"
 	"github.com/jmanhype/runestone/internal/config"
 	"github.com/jmanhype/runestone/internal/events"
@@ -24,6 +26,7 @@ import (
 	"github.com/jmanhype/runestone/internal/resilience"
 	"github.com/jmanhype/runestone/internal/router"
 	"github.com/jmanhype/runestone/internal/store"
+	"github.com/jmanhype/runestone/internal/telemetry"
 	"github.com/jmanhype/runestone/internal/usage"
 )
 
@@ -36,23 +39,26 @@ type Options struct {
 	KeepAlive time.Duration
 	// StreamIdle overrides the 120s limit on upstream silence mid-stream (tests).
 	StreamIdle time.Duration
+	// TelemetryBatch overrides the 5s span batch delay (tests).
+	TelemetryBatch time.Duration
 }
 
 // Server is a running (or ready) gateway.
 type Server struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	Bus     *events.Bus
-	Gateway *gateway.Gateway
-	Store   *store.Store
-	auth    *auth.Authenticator
-	limiter limits.Admitter
-	exec    *resilience.Executor
-	writer  *reqlog.Writer
-	metrics *metrics.Metrics
-	router  *router.Router
-	http    *http.Server
-	ln      net.Listener
+	cfg      *config.Config
+	log      *slog.Logger
+	Bus      *events.Bus
+	Gateway  *gateway.Gateway
+	Store    *store.Store
+	auth     *auth.Authenticator
+	limiter  limits.Admitter
+	exec     *resilience.Executor
+	writer   *reqlog.Writer
+	metrics  *metrics.Metrics
+	router   *router.Router
+	tel      *telemetry.Telemetry
+	http     *http.Server
+	ln       net.Listener
 	// bg is the background workers' lifetime (snapshots, probes): the server's, not
 	// the caller's. Shutdown cancels it once requests have drained.
 	bg       context.Context
@@ -90,7 +96,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (_ *Server, err err
 	}
 	pricer := usage.NewPricer(prices(cfg), o.Logger)
 	tokens := usage.NewEstimator()
-	providers, err := buildProviders(cfg, tokens)
+	if s.tel, err = newTelemetry(ctx, cfg, o); err != nil {
+		return nil, err
+	}
+	providers, err := buildProviders(cfg, tokens, s.tel)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +109,12 @@ func New(ctx context.Context, cfg *config.Config, o Options) (_ *Server, err err
 	}
 	s.router = router.New(providers, routes)
 	s.metrics = metrics.New()
+	if s.tel != nil {
+		s.metrics.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "runestone_otel_spans_dropped_total",
+			Help: "Spans lost because the OTLP collector could not be reached.",
+		}, func() float64 { return float64(s.tel.Dropped()) }))
+	}
 	s.exec = resilience.New(s.resilienceOptions(pricer), providers)
 	s.writer = reqlog.New(reqlog.Options{Store: s.Store, Queue: 8192, Batch: 512, FlushEvery: 100 * time.Millisecond,
 		Retention: cfg.Log.Retention.Duration, Logger: o.Logger})
@@ -107,7 +122,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (_ *Server, err err
 		Version: o.Version, Addr: cfg.Server.Addr,
 		AuthEnabled: cfg.Auth.Enabled, Auth: s.auth, AdminKey: cfg.Auth.AdminKey, Anonymous: defaults,
 		Router: s.router, Executor: s.exec, Limiter: s.limiter, Pricer: pricer, Tokens: tokens,
-		Log: s.writer, Store: s.Store, Metrics: s.metrics, Bus: s.Bus, Spend: spend,
+		Log: s.writer, Store: s.Store, Metrics: s.metrics, Bus: s.Bus, Spend: spend, Telemetry: s.tel,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, BodyTimeout: cfg.Server.ReadBodyTimeout.Duration, CaptureBodies: cfg.Log.CaptureBodies, MaxBodyCapture: cfg.Log.MaxBodyCapture,
 		Logger: o.Logger, LogRequests: o.LogRequests, KeepAlive: o.KeepAlive, StreamIdle: o.StreamIdle,
 	})
@@ -139,6 +154,7 @@ func (s *Server) resilienceOptions(pricer *usage.Pricer) resilience.Options {
 		Priority: func(name string) int { return prio[name] },
 		OnBreaker: func(b events.Breaker) {
 			s.metrics.SetBreaker(b.Provider, b.To)
+			s.tel.BreakerChanged(b.Provider, b.From, b.To)
 			s.Bus.Publish(events.Event{Kind: events.KindBreakerChanged, Breaker: &b})
 		},
 		OnAttempt: func(a events.Attempt) {
@@ -153,10 +169,37 @@ func (s *Server) resilienceOptions(pricer *usage.Pricer) resilience.Options {
 func prices(cfg *config.Config) map[string]usage.Price {
 	out := make(map[string]usage.Price, len(cfg.Pricing))
 	for m, p := range cfg.Pricing {
-		out[m] = usage.Price{Input: p.Input, Output: p.Output}
+		out[m] = usage.Price{Input: p.Input, Output: p.Output, CachedInput: p.CacheRead, CacheWrite: p.CacheWrite, CacheWrite1h: p.CacheWrite1h}
 	}
 	return out
 }
+
+// newTelemetry builds the OTLP exporters when [telemetry] (or OTEL_*) names an
+// endpoint; nil otherwise. Every secret the configuration holds is handed over so
+// none can reach an exported attribute.
+func newTelemetry(ctx context.Context, cfg *config.Config, o Options) (*telemetry.Telemetry, error) {
+	if !cfg.Telemetry.Enabled() {
+		return nil, nil
+	}
+	prop := map[string]bool{}
+	secrets := append([]string{cfg.Auth.AdminKey}, cfg.Auth.Keys...)
+	for _, p := range cfg.Providers {
+		prop[p.Name] = p.PropagatesTrace()
+		secrets = append(secrets, p.APIKey)
+		for _, v := range p.Headers {
+			secrets = append(secrets, v)
+		}
+	}
+	for _, v := range cfg.Telemetry.Headers {
+		secrets = append(secrets, v)
+	}
+	return telemetry.New(ctx, telemetry.Options{Config: cfg.Telemetry, Propagate: prop,
+		ContentCap: cfg.Log.MaxBodyCapture, Secrets: secrets, Version: o.Version, Logger: o.Logger,
+		BatchTimeout: o.TelemetryBatch})
+}
+
+// Telemetry is the OTLP exporter (nil when off), for the banner.
+func (s *Server) Telemetry() *telemetry.Telemetry { return s.tel }
 
 // Start listens on the configured address and serves in the background.
 func (s *Server) Start() error {
@@ -223,7 +266,7 @@ func (s *Server) snapshots() {
 // Shutdown drains in-flight requests and streams until ctx ends, then stops the
 // background workers in order: snapshots and probes, then the request-log writer
 // (flushing every queued row), the limiter, the key poller (a last flush of last-used
-// times) and the database. Until the drain ends everything a request needs keeps
+// times), the database and telemetry (a last span flush). Until the drain ends everything a request needs keeps
 // running, so a request finishing late is admitted, logged and billed like any other.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
@@ -253,5 +296,13 @@ func (s *Server) closeAll(ctx context.Context) {
 	}
 	if s.Store != nil {
 		_ = s.Store.Close()
+	}
+	if s.tel != nil {
+		// Flush queued spans, but never hang the exit on a collector that stopped answering.
+		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := s.tel.Shutdown(tctx); err != nil {
+			s.log.Debug("telemetry shutdown", "err", err)
+		}
 	}
 }

@@ -36,18 +36,24 @@ type RequestRow struct {
 	OverheadMS       float64   `json:"overhead_ms"`
 	PromptTokens     int       `json:"prompt_tokens"`
 	CompletionTokens int       `json:"completion_tokens"`
-	CachedTokens     int       `json:"cached_tokens"`
-	TokensEstimated  bool      `json:"tokens_estimated"` // counts estimated, not reported by the upstream
-	CostUSD          *float64  `json:"cost_usd"`         // nil = the model has no price (never 0 for unknown)
+	CachedTokens     int       `json:"cached_tokens"`      // prompt tokens read from a cache
+	CacheWriteTokens int       `json:"cache_write_tokens"` // prompt tokens written to a cache
+	TokensEstimated  bool      `json:"tokens_estimated"`   // counts estimated, not reported by the upstream
+	CostUSD          *float64  `json:"cost_usd"`           // nil = the model has no price (never 0 for unknown)
 	Attempts         int       `json:"attempts"`
 	Error            string    `json:"error"`
+	Dialect          string    `json:"dialect"`                 // the API the client spoke: chat, messages, responses, …
+	UpstreamDialect  string    `json:"upstream_dialect"`        // the API spoken to the provider ("" before dialects were logged)
+	SessionID        string    `json:"session_id"`              // the client's session header, "" when none
+	Dropped          []string  `json:"dropped"`                 // request fields a translation dropped; stored as a comma list
 	RequestBody      string    `json:"request_body,omitempty"`  // captured (redacted, capped) body
 	ResponseBody     string    `json:"response_body,omitempty"` // captured body; streamed text for streams
 }
 
 const requestCols = `seq, id, ts, key_id, key_name, project, endpoint, model, provider, upstream_model,
 	providers_tried, status, stream, latency_ms, ttft_ms, overhead_ms, prompt_tokens, completion_tokens,
-	cached_tokens, tokens_estimated, cost_usd, attempts, error`
+	cached_tokens, tokens_estimated, cost_usd, attempts, error, dialect, upstream_dialect, session_id,
+	cache_write_tokens, dropped`
 
 // insertChunk is how many rows one INSERT statement carries. Multi-row VALUES cut the
 // per-statement overhead of the pure-Go driver; 8 rows measured as fast as 32 or 64
@@ -56,9 +62,10 @@ const insertChunk = 8
 
 const insertHead = `INSERT INTO requests (id, ts, key_id, key_name, project, endpoint, model, provider,
 	upstream_model, providers_tried, status, stream, latency_ms, ttft_ms, overhead_ms, prompt_tokens,
-	completion_tokens, cached_tokens, tokens_estimated, cost_usd, attempts, error, request_body, response_body) VALUES `
+	completion_tokens, cached_tokens, tokens_estimated, cost_usd, attempts, error, dialect, upstream_dialect,
+	session_id, cache_write_tokens, dropped, request_body, response_body) VALUES `
 
-const insertCols = 24
+const insertCols = 29
 
 // insertSQL[n] is the statement for n rows, built once.
 var insertSQL = func() [insertChunk + 1]string {
@@ -71,7 +78,7 @@ var insertSQL = func() [insertChunk + 1]string {
 }()
 
 // pgInsertChunk is the Postgres statement size: each statement is a network round trip,
-// so more rows per statement pay (24 columns x 128 rows stays far below the 65,535
+// so more rows per statement pay (29 columns x 128 rows stays far below the 65,535
 // parameter limit); batches of 512 on loopback measured ~57k rows/s at 8 rows a
 // statement and ~97k rows/s at 128.
 const pgInsertChunk = 128
@@ -113,7 +120,8 @@ func (s *Store) InsertRequests(ctx context.Context, rows []RequestRow) error {
 				args = append(args, r.ID, r.Started.UnixMilli(), r.KeyID, r.KeyName, r.Project,
 					r.Endpoint, r.Model, r.Provider, r.UpstreamModel, strings.Join(r.ProvidersTried, ","),
 					r.Status, r.Stream, r.LatencyMS, ttft, r.OverheadMS, r.PromptTokens, r.CompletionTokens,
-					r.CachedTokens, r.TokensEstimated, cost, r.Attempts, r.Error, r.RequestBody, r.ResponseBody)
+					r.CachedTokens, r.TokensEstimated, cost, r.Attempts, r.Error, r.Dialect, r.UpstreamDialect,
+					r.SessionID, r.CacheWriteTokens, strings.Join(r.Dropped, ","), r.RequestBody, r.ResponseBody)
 			}
 			if _, err := tx.ExecContext(ctx, stmts[n], args...); err != nil {
 				return fmt.Errorf("insert %d request rows (first %q): %w", n, rows[0].ID, err)
@@ -133,6 +141,7 @@ type RequestFilter struct {
 	KeyID    string
 	Model    string // requested model
 	Provider string
+	Session  string    // session id (X-Claude-Code-Session-Id, session_id)
 	Status   string    // "200" (exact), "4xx" / "5xx" (class), as ParseStatusFilter accepts
 	Since    time.Time // rows started at or after
 	AfterSeq int64     // > 0: only rows with seq > AfterSeq, oldest first (for follow)
@@ -166,6 +175,9 @@ func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]RequestRow
 	}
 	if f.Provider != "" {
 		where, args = append(where, "provider = ?"), append(args, f.Provider)
+	}
+	if f.Session != "" {
+		where, args = append(where, "session_id = ?"), append(args, f.Session)
 	}
 	if f.Status != "" {
 		lo, hi, err := ParseStatusFilter(f.Status)
@@ -218,17 +230,21 @@ func (s *Store) queryRequests(ctx context.Context, q string, args ...any) ([]Req
 	for rows.Next() {
 		var r RequestRow
 		var ts int64
-		var tried string
+		var tried, dropped string
 		var ttft, cost sql.NullFloat64
 		if err := rows.Scan(&r.Seq, &r.ID, &ts, &r.KeyID, &r.KeyName, &r.Project, &r.Endpoint, &r.Model,
 			&r.Provider, &r.UpstreamModel, &tried, &r.Status, &r.Stream, &r.LatencyMS, &ttft, &r.OverheadMS,
 			&r.PromptTokens, &r.CompletionTokens, &r.CachedTokens, &r.TokensEstimated, &cost, &r.Attempts,
-			&r.Error, &r.RequestBody, &r.ResponseBody); err != nil {
+			&r.Error, &r.Dialect, &r.UpstreamDialect, &r.SessionID, &r.CacheWriteTokens, &dropped,
+			&r.RequestBody, &r.ResponseBody); err != nil {
 			return nil, fmt.Errorf("read request row: %w", err)
 		}
 		r.Started = time.UnixMilli(ts).UTC()
 		if tried != "" {
 			r.ProvidersTried = strings.Split(tried, ",")
+		}
+		if dropped != "" {
+			r.Dropped = strings.Split(dropped, ",")
 		}
 		if ttft.Valid {
 			v := ttft.Float64
@@ -253,7 +269,9 @@ type UsageGroup struct {
 	Requests         int     `json:"requests"`
 	PromptTokens     int64   `json:"prompt_tokens"`
 	CompletionTokens int64   `json:"completion_tokens"`
-	CostUSD          float64 `json:"cost_usd"` // sum over priced requests only
+	CachedTokens     int64   `json:"cached_tokens"`      // of PromptTokens, read from a cache
+	CacheWriteTokens int64   `json:"cache_write_tokens"` // of PromptTokens, written to a cache
+	CostUSD          float64 `json:"cost_usd"`           // sum over priced requests only
 	// UnpricedRequests counts requests that used tokens but have no price: their cost is
 	// unknown and is not in CostUSD.
 	UnpricedRequests int `json:"unpriced_requests"`
@@ -275,7 +293,8 @@ func (s *Store) Usage(ctx context.Context, since time.Time, by, keyID string) ([
 	}
 	// key_name is a bare column next to max(seq): SQLite takes it from the newest row.
 	q := `SELECT ` + col + `, ` + name + `, max(seq), count(*), total(prompt_tokens), total(completion_tokens),
-		total(cost_usd), total(cost_usd IS NULL AND prompt_tokens + completion_tokens > 0)
+		total(cost_usd), total(cost_usd IS NULL AND prompt_tokens + completion_tokens > 0),
+		total(cached_tokens), total(cache_write_tokens)
 		FROM requests WHERE ts >= ?`
 	if s.db.pg {
 		if by == "" || by == "key" {
@@ -283,7 +302,8 @@ func (s *Store) Usage(ctx context.Context, since time.Time, by, keyID string) ([
 		}
 		q = `SELECT ` + col + `, ` + name + `, max(seq), count(*), coalesce(sum(prompt_tokens), 0)::float8,
 		coalesce(sum(completion_tokens), 0)::float8, coalesce(sum(cost_usd), 0)::float8,
-		(count(*) FILTER (WHERE cost_usd IS NULL AND prompt_tokens + completion_tokens > 0))::float8
+		(count(*) FILTER (WHERE cost_usd IS NULL AND prompt_tokens + completion_tokens > 0))::float8,
+		coalesce(sum(cached_tokens), 0)::float8, coalesce(sum(cache_write_tokens), 0)::float8
 		FROM requests WHERE ts >= ?`
 	}
 	args := []any{since.UnixMilli()}
@@ -301,11 +321,12 @@ func (s *Store) Usage(ctx context.Context, since time.Time, by, keyID string) ([
 	for rows.Next() {
 		var g UsageGroup
 		var maxSeq int64
-		var pt, ct, unpriced float64
-		if err := rows.Scan(&g.Key, &g.Name, &maxSeq, &g.Requests, &pt, &ct, &g.CostUSD, &unpriced); err != nil {
+		var pt, ct, unpriced, cached, written float64
+		if err := rows.Scan(&g.Key, &g.Name, &maxSeq, &g.Requests, &pt, &ct, &g.CostUSD, &unpriced, &cached, &written); err != nil {
 			return nil, fmt.Errorf("read usage: %w", err)
 		}
 		g.PromptTokens, g.CompletionTokens, g.UnpricedRequests = int64(pt), int64(ct), int(unpriced)
+		g.CachedTokens, g.CacheWriteTokens = int64(cached), int64(written)
 		out = append(out, g)
 	}
 	if err := rows.Err(); err != nil {

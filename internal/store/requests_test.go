@@ -24,6 +24,8 @@ func testInsertAndReadRequestRoundTrip(t *testing.T, s *Store) {
 		ProvidersTried: []string{"anthropic", "openai"}, Status: 200, Stream: true, LatencyMS: 812.5,
 		TTFTMS: fp(120.25), OverheadMS: 1.5, PromptTokens: 11, CompletionTokens: 22, CachedTokens: 3,
 		TokensEstimated: true, CostUSD: fp(0.00042), Attempts: 3, Error: "",
+		Dialect: "messages", UpstreamDialect: "chat", SessionID: "0b9e-session", CacheWriteTokens: 4,
+		Dropped:     []string{"thinking", "metadata.user_id"},
 		RequestBody: `{"model":"smart"}`, ResponseBody: "Hello",
 	}
 	unpriced := RequestRow{ID: "req-2", Started: start.Add(time.Second), Model: "local", Status: 502,
@@ -46,8 +48,8 @@ func testInsertAndReadRequestRoundTrip(t *testing.T, s *Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got[0].CostUSD != nil || got[0].TTFTMS != nil || got[0].ProvidersTried != nil {
-		t.Fatalf("NULLs not kept: cost=%v ttft=%v tried=%v", got[0].CostUSD, got[0].TTFTMS, got[0].ProvidersTried)
+	if got[0].CostUSD != nil || got[0].TTFTMS != nil || got[0].ProvidersTried != nil || got[0].Dropped != nil {
+		t.Fatalf("NULLs not kept: cost=%v ttft=%v tried=%v dropped=%v", got[0].CostUSD, got[0].TTFTMS, got[0].ProvidersTried, got[0].Dropped)
 	}
 	if _, err := s.RequestsByID(ctx, "nope"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing id: err = %v, want ErrNotFound", err)
@@ -235,5 +237,73 @@ func TestParseStatusFilter(t *testing.T) {
 		if _, _, err := ParseStatusFilter(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+func TestSessionFilter(t *testing.T) { forEachDriver(t, testSessionFilter) }
+
+func testSessionFilter(t *testing.T, s *Store) {
+	ctx := context.Background()
+	now := time.Now()
+	rows := []RequestRow{
+		{ID: "a", Started: now, SessionID: "s-1", Dialect: "messages", PromptTokens: 100, CachedTokens: 60, CacheWriteTokens: 30, KeyID: "k"},
+		{ID: "b", Started: now, SessionID: "s-2", Dialect: "messages", PromptTokens: 10, KeyID: "k"},
+		{ID: "c", Started: now, SessionID: "s-1", Dialect: "chat", PromptTokens: 50, CachedTokens: 5, KeyID: "k"},
+		{ID: "d", Started: now, KeyID: "k"},
+	}
+	if err := s.InsertRequests(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListRequests(ctx, RequestFilter{Session: "s-1"})
+	if err != nil || len(got) != 2 || got[0].ID != "c" || got[1].ID != "a" || got[1].Dialect != "messages" {
+		t.Fatalf("session s-1: %v %+v", err, got)
+	}
+	if got, _ := s.ListRequests(ctx, RequestFilter{Session: "nope"}); len(got) != 0 {
+		t.Fatalf("unknown session: %+v", got)
+	}
+	us, err := s.Usage(ctx, now.Add(-time.Minute), "key", "")
+	if err != nil || len(us) != 1 || us[0].CachedTokens != 65 || us[0].CacheWriteTokens != 30 || us[0].PromptTokens != 160 {
+		t.Fatalf("usage: %v %+v", err, us)
+	}
+}
+
+// TestMigration3UpgradesALoggedTable applies 0003 to a request log that already has
+// rows, as an upgrade does: the old rows read back with empty dialect fields.
+func TestMigration3UpgradesALoggedTable(t *testing.T) { forEachDriver(t, testMigration3Upgrade) }
+
+func testMigration3Upgrade(t *testing.T, s *Store) {
+	ctx := context.Background()
+	// Back to the schema before 0003 (DROP COLUMN: SQLite 3.35+, any Postgres).
+	undo := []string{"DROP INDEX requests_session"}
+	for _, c := range []string{"dialect", "upstream_dialect", "session_id", "cache_write_tokens", "dropped"} {
+		undo = append(undo, "ALTER TABLE requests DROP COLUMN "+c)
+	}
+	undo = append(undo, "DELETE FROM schema_migrations WHERE version = 3")
+	for _, q := range undo {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if _, err := s.db.ExecContext(ctx, "INSERT INTO requests (id, ts, model, prompt_tokens) VALUES (?, ?, ?, ?)",
+		"old-row", time.Now().UnixMilli(), "gpt-4o", 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.RequestsByID(ctx, "old-row")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := got[0]
+	if r.PromptTokens != 7 || r.Dialect != "" || r.UpstreamDialect != "" || r.SessionID != "" || r.CacheWriteTokens != 0 || r.Dropped != nil {
+		t.Fatalf("old row after 0003: %+v", r)
+	}
+	// And the new columns take values.
+	if err := s.InsertRequests(ctx, []RequestRow{{ID: "new-row", SessionID: "s", Dialect: "responses"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ListRequests(ctx, RequestFilter{Session: "s"}); len(got) != 1 || got[0].Dialect != "responses" {
+		t.Fatalf("new row: %+v", got)
 	}
 }

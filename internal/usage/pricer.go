@@ -97,46 +97,81 @@ func digits(s string) bool {
 	return len(s) > 0
 }
 
-// Cost returns the USD cost of u on model. ok is false when the model has no price:
-// the caller must record the cost as unknown, never as 0. The first miss for each
-// model logs a warning naming the config key that would fix it.
+// Cost returns the USD cost of u on model. ok is false when the model has no price,
+// or when u read or wrote a cache whose rate the price lacks: the caller must record
+// the cost as unknown, never as 0. The first miss for each model logs a warning
+// naming the config key that would fix it.
 func (p *Pricer) Cost(model string, u provider.Usage) (usd float64, ok bool) {
 	pr, ok := p.Lookup(model)
 	if !ok {
-		p.warnOnce(model)
+		p.warnOnce(model, "")
 		return 0, false
 	}
-	return pr.Cost(u), true
+	usd, missing := pr.cost(u)
+	if missing != "" {
+		p.warnOnce(model, missing)
+		return 0, false
+	}
+	return usd, true
 }
 
-// Cost returns the USD cost of u at this price. Cached and cache-write tokens are
-// part of PromptTokens, so only the remainder bills at the full input rate.
-func (p Price) Cost(u provider.Usage) float64 {
+// Cost returns the USD cost of u at this price; ok is false when u used a cache
+// rate the price does not know. Cache reads and writes are part of PromptTokens,
+// so only the remainder bills at the full input rate.
+func (p Price) Cost(u provider.Usage) (usd float64, ok bool) {
+	usd, missing := p.cost(u)
+	return usd, missing == ""
+}
+
+// cost prices u and names the first unknown rate it needed ("" when none).
+func (p Price) cost(u provider.Usage) (float64, string) {
 	prompt := max(u.PromptTokens, 0)
 	cached := max(u.CachedTokens, 0)
 	written := max(u.CacheWriteTokens, 0)
+	hour := min(max(u.CacheWrite1hTokens, 0), written)
+	five := written - hour
+	free := p.free()
+	switch {
+	case cached > 0 && p.CachedInput == 0 && !free:
+		return 0, "cache_read"
+	case five > 0 && p.CacheWrite == 0 && !free:
+		return 0, "cache_write"
+	case hour > 0 && p.CacheWrite1h == 0 && !free:
+		return 0, "cache_write_1h"
+	}
 	// An upstream that reports more cache tokens than prompt tokens is inconsistent;
 	// bill the cache counts as given rather than a negative remainder.
 	uncached := max(prompt-cached-written, 0)
 	return (float64(uncached)*p.Input +
-		float64(cached)*p.cachedRate() +
-		float64(written)*p.writeRate() +
-		float64(max(u.CompletionTokens, 0))*p.Output) / 1e6
+		float64(cached)*p.CachedInput +
+		float64(five)*p.CacheWrite +
+		float64(hour)*p.CacheWrite1h +
+		float64(max(u.CompletionTokens, 0))*p.Output) / 1e6, ""
 }
 
-func (p *Pricer) warnOnce(model string) {
+// warnOnce says, once per model and missing rate, that a cost is unknown. rate is
+// the missing cache rate's config key, "" when the model has no price at all.
+func (p *Pricer) warnOnce(model, rate string) {
+	key := model
+	if rate != "" {
+		key = rate + "\x00" + model
+	}
 	p.mu.Lock()
-	_, seen := p.warned[model]
+	_, seen := p.warned[key]
 	full := len(p.warned) >= maxWarned
 	sayCap := false
 	if !seen && !full {
-		p.warned[model] = struct{}{}
+		p.warned[key] = struct{}{}
 	} else if !seen && full && !p.capped {
 		p.capped, sayCap = true, true
 	}
 	p.mu.Unlock()
 
 	switch {
+	case !seen && !full && rate != "":
+		p.log.Warn("no cache price known for model; costs of requests using the cache are recorded as unknown",
+			"model", model, "rate", rate,
+			"fix", `add `+rate+` (USD per million tokens) to [pricing."`+model+`"] in config.toml`)
 	case !seen && !full:
 		p.log.Warn("no price known for model; its cost is recorded as unknown",
 			"model", model,

@@ -43,13 +43,67 @@ func TestCostMath(t *testing.T) {
 	approx(t, usd, 50*0.30/1e6)
 }
 
-func TestCachedRateDefaultsToInput(t *testing.T) {
-	p := NewPricer(map[string]Price{"mine": {Input: 2, Output: 4}}, nil)
-	usd, ok := p.Cost("mine", provider.Usage{PromptTokens: 100, CachedTokens: 100, CacheWriteTokens: 0})
-	if !ok {
-		t.Fatal("override unpriced")
+func TestUnknownCacheRateIsUnknownCost(t *testing.T) {
+	var logs bytes.Buffer
+	p := NewPricer(map[string]Price{"mine": {Input: 2, Output: 4}}, slog.New(slog.NewTextHandler(&logs, nil)))
+	// No cache traffic: the known rates suffice.
+	if usd, ok := p.Cost("mine", provider.Usage{PromptTokens: 100, CompletionTokens: 10}); !ok {
+		t.Fatal("plain usage unpriced")
+	} else {
+		approx(t, usd, (100*2+10*4)/1e6)
 	}
-	approx(t, usd, 100*2/1e6)
+	for _, u := range []provider.Usage{
+		{PromptTokens: 100, CachedTokens: 100},
+		{PromptTokens: 100, CacheWriteTokens: 40},
+		{PromptTokens: 100, CacheWriteTokens: 40, CacheWrite1hTokens: 40},
+	} {
+		if usd, ok := p.Cost("mine", u); ok || usd != 0 {
+			t.Fatalf("%+v: cost %v ok %v, want unknown", u, usd, ok)
+		}
+	}
+	// Claude has 5-minute and 1-hour write rates; a price with only the 5-minute one
+	// cannot price 1-hour writes.
+	p = NewPricer(map[string]Price{"half": {Input: 1, Output: 1, CachedInput: 0.1, CacheWrite: 1.25}}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if _, ok := p.Cost("half", provider.Usage{PromptTokens: 10, CacheWriteTokens: 5}); !ok {
+		t.Fatal("5-minute writes unpriced")
+	}
+	if _, ok := p.Cost("half", provider.Usage{PromptTokens: 10, CacheWriteTokens: 5, CacheWrite1hTokens: 1}); ok {
+		t.Fatal("1-hour writes priced without a rate")
+	}
+	for _, want := range []string{"rate=cache_read", "rate=cache_write ", "rate=cache_write_1h", `fix="add cache_write_1h (USD per million tokens) to [pricing.\"half\"]`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+	// A free model is free all the way through.
+	if usd, ok := NewPricer(nil, nil).Cost("mock-large", provider.Usage{PromptTokens: 10, CachedTokens: 5, CacheWriteTokens: 5, CacheWrite1hTokens: 2}); !ok || usd != 0 {
+		t.Fatalf("mock: %v %v", usd, ok)
+	}
+}
+
+func TestAnthropicCacheRates(t *testing.T) {
+	p := NewPricer(nil, nil)
+	for _, m := range []string{"claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1", "claude-3-5-haiku"} {
+		pr, ok := p.Lookup(m)
+		if !ok {
+			t.Fatalf("%s unpriced", m)
+		}
+		if math.Abs(pr.CachedInput-pr.Input*0.1) > 1e-9 || math.Abs(pr.CacheWrite-pr.Input*1.25) > 1e-9 || math.Abs(pr.CacheWrite1h-pr.Input*2) > 1e-9 {
+			t.Errorf("%s: %+v, want read 0.1x, write 1.25x, 1h write 2x input", m, pr)
+		}
+	}
+	// 1000 prompt = 100 uncached + 300 read + 400 written for 5 minutes + 200 for an hour.
+	usd, ok := p.Cost("claude-sonnet-4-5", provider.Usage{PromptTokens: 1000, CachedTokens: 300, CacheWriteTokens: 600, CacheWrite1hTokens: 200, CompletionTokens: 50})
+	if !ok {
+		t.Fatal("unpriced")
+	}
+	approx(t, usd, (100*3+300*0.30+400*3.75+200*6+50*15)/1e6)
+	// Every OpenAI model that reports cached tokens has a cached rate.
+	for _, m := range []string{"gpt-5", "gpt-5-mini", "gpt-4.1", "gpt-4o", "gpt-4o-mini", "o3", "o4-mini"} {
+		if pr, _ := p.Lookup(m); pr.CachedInput == 0 || pr.CachedInput >= pr.Input {
+			t.Errorf("%s: cached rate %v", m, pr.CachedInput)
+		}
+	}
 }
 
 func TestOverrideReplacesWhole(t *testing.T) {

@@ -3,38 +3,34 @@
 //
 // Two rules shape it. A model without a known price is never silently free: Cost
 // reports ok=false so the caller records cost as unknown (NULL), and the user is
-// warned once per model. And cached prompt tokens are billed at the cached rate:
-// provider.Usage counts them inside PromptTokens (OpenAI's convention, which the
-// Anthropic translation follows), so they are subtracted before the full input rate
-// applies, never billed twice.
+// warned once per model. And prompt tokens read from or written to a cache are billed
+// at their own rates: provider.Usage counts them inside PromptTokens (OpenAI's
+// convention, which the Anthropic translation follows), so they are subtracted
+// before the full input rate applies, never billed twice. A cache rate the table
+// lacks makes the cost of a request that used the cache unknown, like a missing price.
 package usage
 
 // Price is a model's list price in USD per million tokens.
+//
+// A cache rate of zero means the rate is not known, unless the whole price is zero
+// (a free model, the mock): then cache tokens are free too. Usage that touched a
+// cache whose rate is unknown has an unknown cost; guessing the input rate would
+// misstate it either way (writes bill above input, reads far below).
 type Price struct {
 	Input  float64 // uncached prompt tokens
 	Output float64 // completion tokens (reasoning tokens included, as OpenAI bills them)
-	// CachedInput is the rate for prompt tokens read from a cache. Zero means the rate
-	// is not known and Input applies: overcharging a little beats undercharging.
+	// CachedInput is the rate for prompt tokens read from a cache (OpenAI's cached
+	// input, Anthropic's cache_read_input_tokens).
 	CachedInput float64
-	// CacheWrite is the rate for prompt tokens written to a cache (Anthropic's
-	// cache_creation_input_tokens, 5-minute TTL). Zero means Input applies.
+	// CacheWrite is the rate for prompt tokens written to a cache with the default
+	// 5-minute lifetime (Anthropic's cache_creation_input_tokens).
 	CacheWrite float64
+	// CacheWrite1h is the rate for prompt tokens written to a 1-hour cache.
+	CacheWrite1h float64
 }
 
-// cachedRate and writeRate resolve the zero-means-Input defaults.
-func (p Price) cachedRate() float64 {
-	if p.CachedInput > 0 {
-		return p.CachedInput
-	}
-	return p.Input
-}
-
-func (p Price) writeRate() float64 {
-	if p.CacheWrite > 0 {
-		return p.CacheWrite
-	}
-	return p.Input
-}
+// free reports a zero price: everything about the model costs nothing.
+func (p Price) free() bool { return p == Price{} }
 
 // DefaultPrices returns a fresh copy of the built-in price table: public list prices
 // (standard tier, no batch or flex discounts, no long-context surcharges) as of late
@@ -48,10 +44,10 @@ func DefaultPrices() map[string]Price {
 	return m
 }
 
-// anthropic builds an Anthropic price: cache reads bill at 0.1x input and 5-minute
-// cache writes at 1.25x input, uniformly across the current models.
+// anthropic builds an Anthropic price: cache reads bill at 0.1x input, 5-minute
+// cache writes at 1.25x input and 1-hour writes at 2x, uniformly across the models.
 func anthropic(in, out float64) Price {
-	return Price{Input: in, Output: out, CachedInput: in / 10, CacheWrite: in * 1.25}
+	return Price{Input: in, Output: out, CachedInput: in / 10, CacheWrite: in * 1.25, CacheWrite1h: in * 2}
 }
 
 var defaultPrices = map[string]Price{
@@ -102,7 +98,7 @@ var defaultPrices = map[string]Price{
 	"claude-haiku-4-5":  anthropic(1, 5),
 	"claude-3-5-haiku":  anthropic(0.80, 4),
 	"claude-3-opus":     anthropic(15, 75),
-	"claude-3-haiku":    {Input: 0.25, Output: 1.25, CachedInput: 0.03, CacheWrite: 0.30},
+	"claude-3-haiku":    {Input: 0.25, Output: 1.25, CachedInput: 0.03, CacheWrite: 0.30, CacheWrite1h: 0.50},
 
 	// The offline mock costs nothing; a known zero is an honest price. "mock-*" names
 	// resolve here in Lookup.

@@ -211,7 +211,9 @@ func (c *converter) system(v gjson.Result) *apierr.Error {
 	return nil
 }
 
-// dropExtras records every field of block b other than the carried ones.
+// dropExtras records every field of block b other than the carried ones. Empty
+// values (null, "", false, {}, []) carry nothing and are not recorded: SDKs that
+// re-send a response's blocks fill every union field with them.
 func (c *converter) dropExtras(path string, b gjson.Result, carried ...string) {
 	b.ForEach(func(k, v gjson.Result) bool {
 		for _, name := range carried {
@@ -219,11 +221,28 @@ func (c *converter) dropExtras(path string, b gjson.Result, carried ...string) {
 				return true
 			}
 		}
-		if v.Type != gjson.Null {
+		if !isEmpty(v) {
 			c.drop("%s.%s", path, k.Str)
 		}
 		return true
 	})
+}
+
+func isEmpty(v gjson.Result) bool {
+	switch v.Type {
+	case gjson.Null, gjson.False:
+		return true
+	case gjson.String:
+		return v.Str == ""
+	case gjson.JSON:
+		empty := true
+		v.ForEach(func(_, _ gjson.Result) bool {
+			empty = false
+			return false
+		})
+		return empty
+	}
+	return false
 }
 
 func (c *converter) openMessage(role string) {

@@ -52,36 +52,67 @@ func (e *StreamEncoder) Chunk(dst, chunk []byte) []byte {
 	if !e.started {
 		dst = e.start(dst, gjson.Get(js, "id").Str)
 	}
-	root := gjson.Parse(js)
-	if u := root.Get("usage"); u.IsObject() {
-		e.recordUsage(u)
+	// One pass over the top level and one over the delta: a chunk is mostly
+	// bookkeeping fields (id, model, fingerprint, obfuscation) worth skipping once.
+	var choice, usage gjson.Result
+	gjson.Parse(js).ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "choices":
+			choice = v.Get("0")
+		case "usage":
+			usage = v
+		}
+		return true
+	})
+	if usage.IsObject() {
+		e.recordUsage(usage)
 	}
-	choice := root.Get("choices.0")
-	if !choice.Exists() {
+	if !choice.IsObject() {
 		return dst
 	}
-	delta := choice.Get("delta")
-	if r := delta.Get("reasoning_content"); r.Type == gjson.String {
-		dst = e.textDelta(dst, kindThinking, r.Raw)
-	} else if r := delta.Get("reasoning"); r.Type == gjson.String {
-		dst = e.textDelta(dst, kindThinking, r.Raw)
+	var reasoning, content, refusal, calls, finish gjson.Result
+	choice.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "delta":
+			v.ForEach(func(k, v gjson.Result) bool {
+				switch k.Str {
+				case "content":
+					content = v
+				case "reasoning_content", "reasoning":
+					if v.Type == gjson.String {
+						reasoning = v
+					}
+				case "refusal":
+					refusal = v
+				case "tool_calls":
+					calls = v
+				}
+				return true
+			})
+		case "finish_reason":
+			finish = v
+		}
+		return true
+	})
+	if reasoning.Type == gjson.String {
+		dst = e.textDelta(dst, kindThinking, reasoning.Raw)
 	}
-	if c := delta.Get("content"); c.Type == gjson.String {
-		dst = e.textDelta(dst, kindText, c.Raw)
+	if content.Type == gjson.String {
+		dst = e.textDelta(dst, kindText, content.Raw)
 	}
-	if c := delta.Get("refusal"); c.Type == gjson.String {
-		dst = e.textDelta(dst, kindText, c.Raw)
+	if refusal.Type == gjson.String {
+		dst = e.textDelta(dst, kindText, refusal.Raw)
 	}
-	if tcs := delta.Get("tool_calls"); tcs.IsArray() {
+	if calls.IsArray() {
 		pos := 0
-		tcs.ForEach(func(_, tc gjson.Result) bool {
+		calls.ForEach(func(_, tc gjson.Result) bool {
 			dst = e.toolDelta(dst, tc, pos)
 			pos++
 			return true
 		})
 	}
-	if f := choice.Get("finish_reason"); f.Type == gjson.String {
-		e.finish = finishConst(f.Str)
+	if finish.Type == gjson.String {
+		e.finish = finishConst(finish.Str)
 	}
 	return dst
 }

@@ -16,7 +16,7 @@ type UsageScanner struct {
 	seen bool
 }
 
-type counts struct{ input, output, cacheRead, cacheWrite int64 }
+type counts struct{ input, output, cacheRead, cacheWrite, cacheWrite1h int64 }
 
 // Event takes one SSE event of the native stream. Only message_start and
 // message_delta are parsed; every other event costs a string compare.
@@ -53,17 +53,21 @@ func (c *counts) merge(u gjson.Result) {
 	if v := u.Get("cache_creation_input_tokens"); v.Type == gjson.Number {
 		c.cacheWrite = v.Int()
 	}
+	if v := u.Get("cache_creation.ephemeral_1h_input_tokens"); v.Type == gjson.Number {
+		c.cacheWrite1h = v.Int()
+	}
 }
 
 // usage converts Anthropic's counts, where input_tokens excludes cache reads and
 // writes, into the gateway's, where the prompt includes both.
 func (c counts) usage(reported bool) provider.Usage {
 	return provider.Usage{
-		PromptTokens:     int(c.input + c.cacheRead + c.cacheWrite),
-		CompletionTokens: int(c.output),
-		CachedTokens:     int(c.cacheRead),
-		CacheWriteTokens: int(c.cacheWrite),
-		Reported:         reported,
+		PromptTokens:       int(c.input + c.cacheRead + c.cacheWrite),
+		CompletionTokens:   int(c.output),
+		CachedTokens:       int(c.cacheRead),
+		CacheWriteTokens:   int(c.cacheWrite),
+		CacheWrite1hTokens: int(c.cacheWrite1h),
+		Reported:           reported,
 	}
 }
 

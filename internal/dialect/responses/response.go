@@ -34,7 +34,7 @@ var echoFields = [...]struct{ name, def string }{
 	{"service_tier", `"default"`},
 	{"store", "true"},
 	{"temperature", "1.0"},
-	{"text", `{"format":{"type":"text"}}`},
+	{"text", `{"format":{"type":"text"},"verbosity":"medium"}`},
 	{"tool_choice", `"auto"`},
 	{"tools", "[]"},
 	{"top_logprobs", "0"},

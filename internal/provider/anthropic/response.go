@@ -31,12 +31,15 @@ type aUsage struct {
 	OutputTokens             *int `json:"output_tokens"`
 	CacheCreationInputTokens *int `json:"cache_creation_input_tokens"`
 	CacheReadInputTokens     *int `json:"cache_read_input_tokens"`
+	CacheCreation            *struct {
+		Ephemeral1h *int `json:"ephemeral_1h_input_tokens"`
+	} `json:"cache_creation"`
 }
 
 // counts keeps the latest value of each Anthropic usage field.
 type counts struct {
-	input, output, cacheWrite, cacheRead int
-	seen                                 bool
+	input, output, cacheWrite, cacheRead, cacheWrite1h int
+	seen                                               bool
 }
 
 // merge takes the fields u carries: Anthropic's counts are cumulative, never summed.
@@ -51,16 +54,20 @@ func (c *counts) merge(u *aUsage) {
 	set(&c.output, u.OutputTokens)
 	set(&c.cacheWrite, u.CacheCreationInputTokens)
 	set(&c.cacheRead, u.CacheReadInputTokens)
+	if u.CacheCreation != nil {
+		set(&c.cacheWrite1h, u.CacheCreation.Ephemeral1h)
+	}
 }
 
 // usage is the OpenAI view: the prompt includes cached tokens, as OpenAI's does.
 func (c *counts) usage() provider.Usage {
 	return provider.Usage{
-		PromptTokens:     c.input + c.cacheWrite + c.cacheRead,
-		CompletionTokens: c.output,
-		CachedTokens:     c.cacheRead,
-		CacheWriteTokens: c.cacheWrite,
-		Reported:         c.seen,
+		PromptTokens:       c.input + c.cacheWrite + c.cacheRead,
+		CompletionTokens:   c.output,
+		CachedTokens:       c.cacheRead,
+		CacheWriteTokens:   c.cacheWrite,
+		CacheWrite1hTokens: c.cacheWrite1h,
+		Reported:           c.seen,
 	}
 }
 
