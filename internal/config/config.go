@@ -223,7 +223,7 @@ func Default() *Config {
 			BackoffBase: Duration{resilience.DefaultBackoffBase}, BackoffMax: Duration{resilience.DefaultBackoffMax}},
 		Breaker: Breaker{FailureThreshold: resilience.DefaultFailureThreshold, Cooldown: Duration{resilience.DefaultCooldown},
 			HalfOpenMax: resilience.DefaultHalfOpenMax},
-		Log:     Log{CaptureBodies: true, MaxBodyCapture: 65536, Retention: Duration{168 * time.Hour}},
+		Log: Log{CaptureBodies: true, MaxBodyCapture: 65536, Retention: Duration{168 * time.Hour}},
 		Telemetry: Telemetry{Protocol: ProtocolHTTP, Headers: map[string]string{}, ServiceName: "runestone",
 			ResourceAttributes: map[string]string{}, Sampler: "parentbased_always_on", SamplerArg: 1},
 		Pricing: map[string]Price{},

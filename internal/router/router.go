@@ -27,9 +27,9 @@ type Router struct {
 	providers map[string]provider.Provider
 	order     []provider.Provider
 	static    map[string][]provider.Target // exact routes and model lists (globs applied), precomputed
-	routes    map[string]int      // exact route name -> index in configuration
-	globs     []globRoute         // in configuration order
-	dynamic   sync.Map            // globs, "provider:model" and catch-all resolutions, cached
+	routes    map[string]int               // exact route name -> index in configuration
+	globs     []globRoute                  // in configuration order
+	dynamic   sync.Map                     // globs, "provider:model" and catch-all resolutions, cached
 	cached    atomic.Int32
 }
 

@@ -45,20 +45,20 @@ type Options struct {
 
 // Server is a running (or ready) gateway.
 type Server struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	Bus      *events.Bus
-	Gateway  *gateway.Gateway
-	Store    *store.Store
-	auth     *auth.Authenticator
-	limiter  limits.Admitter
-	exec     *resilience.Executor
-	writer   *reqlog.Writer
-	metrics  *metrics.Metrics
-	router   *router.Router
-	tel      *telemetry.Telemetry
-	http     *http.Server
-	ln       net.Listener
+	cfg     *config.Config
+	log     *slog.Logger
+	Bus     *events.Bus
+	Gateway *gateway.Gateway
+	Store   *store.Store
+	auth    *auth.Authenticator
+	limiter limits.Admitter
+	exec    *resilience.Executor
+	writer  *reqlog.Writer
+	metrics *metrics.Metrics
+	router  *router.Router
+	tel     *telemetry.Telemetry
+	http    *http.Server
+	ln      net.Listener
 	// bg is the background workers' lifetime (snapshots, probes): the server's, not
 	// the caller's. Shutdown cancels it once requests have drained.
 	bg       context.Context
