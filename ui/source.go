@@ -19,9 +19,6 @@ type Source interface {
 	Detail(ctx context.Context, id string) (*events.RequestDetail, error)
 }
 
-// ErrNotFound is returned by a Source's Detail when the request is unknown.
-var ErrNotFound = errors.New("request not found")
-
 // busSubscriberBuffer is the in-process subscription's buffer; the bus drops (and
 // reports) events beyond it rather than block the gateway.
 const busSubscriberBuffer = 4096
@@ -70,7 +67,7 @@ func (s *busSource) Detail(ctx context.Context, id string) (*events.RequestDetai
 		return nil, err
 	}
 	if s.detail == nil {
-		return nil, ErrNotFound
+		return nil, events.ErrRequestNotFound
 	}
 	return s.detail(ctx, id)
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,8 +12,6 @@ import (
 	"syscall"
 
 	"github.com/jmanhype/runestone/internal/config"
-	"github.com/jmanhype/runestone/internal/events"
-	"github.com/jmanhype/runestone/internal/gateway"
 	"github.com/jmanhype/runestone/internal/server"
 	"github.com/jmanhype/runestone/ui"
 	"github.com/spf13/cobra"
@@ -90,14 +87,7 @@ func serveRun(ctx context.Context, f *Factory, bi BuildInfo, o serveOptions) err
 		return err
 	}
 	if tui {
-		detail := func(ctx context.Context, id string) (*events.RequestDetail, error) {
-			d, err := srv.Gateway.Detail(ctx, id)
-			if errors.Is(err, gateway.ErrNotFound) {
-				return nil, ui.ErrNotFound
-			}
-			return d, err
-		}
-		src := ui.NewBusSource(srv.Bus, srv.Gateway.State, detail)
+		src := ui.NewBusSource(srv.Bus, srv.Gateway.State, srv.Gateway.Detail)
 		if err := ui.Run(ctx, src, ui.Options{Version: v, Addr: srv.Addr(), InProcess: true}); err != nil {
 			logger.Error("dashboard", "err", err)
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmanhype/runestone/internal/adminapi"
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/sse"
@@ -92,7 +93,7 @@ func (g *Gateway) providerStates() []events.ProviderState {
 }
 
 func (g *Gateway) healthProviders(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"providers": g.providerStates()})
+	writeJSON(w, http.StatusOK, adminapi.ProvidersBody{Providers: g.providerStates()})
 }
 
 func (g *Gateway) healthMetrics(w http.ResponseWriter, r *http.Request) {
@@ -159,16 +160,12 @@ func (g *Gateway) Detail(ctx context.Context, id string) (*events.RequestDetail,
 		return nil, err
 	}
 	if len(rows) == 0 {
-		return nil, ErrNotFound
+		return nil, events.ErrRequestNotFound
 	}
 	return detailFromRow(rows[len(rows)-1]), nil
 }
 
-var (
-	errNoStore = errors.New("the request log is off")
-	// ErrNotFound is returned by Detail for an id the request log does not hold.
-	ErrNotFound = errors.New("no logged request with that id")
-)
+var errNoStore = errors.New("the request log is off")
 
 func (g *Gateway) adminRequest(w http.ResponseWriter, r *http.Request) {
 	d, err := g.Detail(r.Context(), r.PathValue("id"))
