@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -356,6 +357,7 @@ func (x *exchange) serveStream(call *provider.Call, targets []provider.Target) {
 	g := x.g
 	sw := newStreamWriter(x.w, g.o.KeepAlive, g.o.StreamIdle)
 	defer sw.stop()
+	defer x.abortMidStream(sw)
 	res, err := g.o.Executor.Execute(x.r.Context(), x.id, targets,
 		x.traced(func(ctx context.Context, t provider.Target) (*provider.Response, error) {
 			resp, err := x.do(ctx, t, call)
@@ -396,6 +398,24 @@ func (x *exchange) serveStream(call *provider.Call, targets []provider.Target) {
 	res.Finish(streamErr)
 	x.usage = stream.Usage()
 	x.upstreamT = res.Upstream
+}
+
+// abortMidStream turns a panic after the stream's headers went out into
+// http.ErrAbortHandler: a 200 and part of an event stream are with the client, so the
+// middleware's JSON 500 would only be appended to the stream as garbage. net/http cuts
+// the connection instead, and the client sees a broken stream (httputil.ReverseProxy
+// does the same). Before the headers, the panic goes on to the middleware's 500.
+func (x *exchange) abortMidStream(sw *streamWriter) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v != http.ErrAbortHandler && sw.headersSent() {
+		x.g.o.Logger.Error("panic mid-stream", "request_id", x.id, "panic", v, "stack", string(debug.Stack()))
+		x.status, x.errMsg = http.StatusInternalServerError, "internal error mid-stream"
+		v = http.ErrAbortHandler
+	}
+	panic(v)
 }
 
 // relay copies events until the upstream ends, fails or the client leaves.

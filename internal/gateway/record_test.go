@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/jmanhype/runestone/internal/limits"
 	"github.com/jmanhype/runestone/internal/store"
 )
 
@@ -31,5 +33,43 @@ func TestDetailFromRowKeepsTheRow(t *testing.T) {
 	}
 	if d.RequestBody != "in" || d.ResponseBody != "out" {
 		t.Fatalf("bodies: %q %q", d.RequestBody, d.ResponseBody)
+	}
+}
+
+// countingBook is a SpendBook that counts reads.
+type countingBook struct {
+	Spend
+	reads int
+	keys  []string
+}
+
+func (b *countingBook) Spent(ctx context.Context, keys []string) []float64 {
+	b.reads++
+	b.keys = keys
+	return b.Spend.Spent(ctx, keys)
+}
+
+// KeyLimits asks the budget book once for every key (one MGET when it is Redis), not
+// once per key.
+func TestKeyLimitsReadsSpendOnce(t *testing.T) {
+	lim := limits.New(limits.Options{})
+	defer lim.Close()
+	for _, k := range []string{"k1", "k2", "k3"} {
+		tk, err := lim.Acquire(context.Background(), k, k, limits.Limits{RPM: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk.Release(0)
+	}
+	book := &countingBook{Spend: *NewSpend(map[string]float64{"k2": 1.5})}
+	g := New(Options{Limiter: lim, Spend: book})
+	ks := g.KeyLimits(context.Background())
+	if book.reads != 1 || len(book.keys) != 3 || len(ks) != 3 {
+		t.Fatalf("reads=%d keys=%v limits=%d, want one read of 3 keys", book.reads, book.keys, len(ks))
+	}
+	for _, k := range ks {
+		if want := map[string]float64{"k2": 1.5}[k.KeyID]; k.SpentUSD != want {
+			t.Errorf("%s spent %v, want %v", k.KeyID, k.SpentUSD, want)
+		}
 	}
 }
