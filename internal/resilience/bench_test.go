@@ -38,6 +38,8 @@ func BenchmarkExecuteSuccessParallel(b *testing.B) {
 	})
 }
 
+// BenchmarkExecuteAllOpen is the cost of refusing a request whose every provider has
+// an open breaker (TestAllOpenFailsFast checks that no call reaches the network).
 func BenchmarkExecuteAllOpen(b *testing.B) {
 	ps := []provider.Provider{newFake("a", step{err: netErr()}), newFake("b", step{err: netErr()})}
 	x := New(Options{FailureThreshold: 1}, ps)
@@ -50,3 +52,4 @@ func BenchmarkExecuteAllOpen(b *testing.B) {
 		}
 	}
 }
+
