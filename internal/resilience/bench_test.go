@@ -52,4 +52,3 @@ func BenchmarkExecuteAllOpen(b *testing.B) {
 		}
 	}
 }
-
