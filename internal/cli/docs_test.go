@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/pflag"
 )
 
-var docFiles = []string{"README.md", "docs/recipes.md", "docs/configuration.md"}
+var docFiles = []string{"README.md", "docs/recipes.md", "docs/configuration.md", "docs/record-replay.md"}
 
 // fencedBlocks returns the bodies of the ```lang blocks in a markdown file.
 func fencedBlocks(t *testing.T, file, lang string) []string {
@@ -87,6 +87,10 @@ func checkCommandLine(t *testing.T, file string, args []string) {
 	var positional []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		if a == "--" { // the rest is exec's command, not runestone's
+			positional = append(positional, args[i+1:]...)
+			break
+		}
 		if strings.HasPrefix(a, "-") {
 			name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 			var fl *pflag.Flag

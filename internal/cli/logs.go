@@ -81,7 +81,7 @@ per line).`,
 	fl.StringVar(&o.since, "since", "", "only requests from this long ago (`DURATION`, e.g. 30m, 1h, 7d) or after an RFC 3339 time")
 	fl.IntVarP(&o.limit, "limit", "n", 50, "show at most this many rows (0 = all)")
 	fl.BoolVar(&o.json, "json", false, "print JSON instead of a table")
-	cmd.AddCommand(newLogsShowCmd(f), newLogsReplayCmd(f))
+	cmd.AddCommand(newLogsShowCmd(f), newLogsReplayCmd(f), newLogsExportCmd(f))
 	return cmd
 }
 

@@ -35,10 +35,14 @@ func Execute(ctx context.Context, f *Factory, bi BuildInfo, args []string) int {
 	if err == nil {
 		return 0
 	}
+	var ee *exitError
 	if errors.Is(err, errSilent) {
+		// Silent, with a code of its own when one was given (exec passes its command's on).
+		if errors.As(err, &ee) {
+			return ee.code
+		}
 		return 1
 	}
-	var ee *exitError
 	code := 1
 	switch {
 	case errors.As(err, &ee):
@@ -123,6 +127,8 @@ streams and records every request in a local SQLite file.`,
 		newProvidersCmd(f),
 		newKeysCmd(f),
 		newLogsCmd(f),
+		newExecCmd(f, bi),
+		newCassettesCmd(f),
 	)
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()

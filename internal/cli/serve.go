@@ -20,6 +20,7 @@ import (
 type serveOptions struct {
 	addr, logFormat string
 	noTUI, insecure bool
+	tapes           cassetteFlags
 }
 
 func newServeCmd(f *Factory, bi BuildInfo) *cobra.Command {
@@ -30,13 +31,19 @@ func newServeCmd(f *Factory, bi BuildInfo) *cobra.Command {
 		Args:  cobra.NoArgs,
 		Example: `  runestone serve                         # dashboard on a terminal, plain logs otherwise
   runestone serve --no-tui --log-format json
-  PORT=8080 runestone serve --no-tui`,
-		RunE: func(cmd *cobra.Command, _ []string) error { return serveRun(cmd.Context(), f, bi, o) },
+  PORT=8080 runestone serve --no-tui
+  runestone serve --record testdata/cassettes           # write every exchange as a cassette
+  runestone serve --replay testdata/cassettes --strict  # answer from cassettes, never a provider`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.tapes.changed = cmd.Flags().Changed
+			return serveRun(cmd.Context(), f, bi, o)
+		},
 	}
 	cmd.Flags().StringVar(&o.addr, "addr", "", "listen address (default 127.0.0.1:4001)")
 	cmd.Flags().BoolVar(&o.noTUI, "no-tui", false, "plain log lines instead of the dashboard")
 	cmd.Flags().StringVar(&o.logFormat, "log-format", "", "process log format: text or json")
 	cmd.Flags().BoolVar(&o.insecure, "insecure-no-auth", false, "allow a non-loopback address with auth disabled (dangerous)")
+	o.tapes.register(cmd, true)
 	return cmd
 }
 
@@ -44,6 +51,9 @@ func serveRun(ctx context.Context, f *Factory, bi BuildInfo, o serveOptions) err
 	cfg, err := config.Load(config.Options{Home: f.Home, ConfigFile: f.ConfigFile, Addr: o.addr,
 		LogFormat: o.logFormat, Getenv: f.getenv()})
 	if err != nil {
+		return err
+	}
+	if err := o.tapes.apply(cfg); err != nil {
 		return err
 	}
 	if !cfg.Auth.Enabled && !config.IsLoopback(cfg.Server.Addr) {
@@ -134,6 +144,16 @@ func printBanner(w io.Writer, cfg *config.Config, srv *server.Server, version st
 	}
 	if d := srv.Telemetry().Describe(); d != "" {
 		fmt.Fprintf(w, "  tracing:   %s\n", d)
+	}
+	if srv.Replayer != nil {
+		mode := "misses go to providers"
+		if srv.Replayer.Strict() {
+			mode = "strict: misses get cassette_miss"
+		}
+		fmt.Fprintf(w, "  replay:    %s (%d cassettes; %s)\n", srv.Replayer.Dir(), srv.Replayer.Len(), mode)
+	}
+	if srv.Recorder != nil {
+		fmt.Fprintf(w, "  record:    %s\n", srv.Recorder.Dir())
 	}
 	if cfg.Auth.Enabled {
 		fmt.Fprintln(w, "  auth:      on — create a key with `runestone keys create --name dev`")

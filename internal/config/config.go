@@ -22,6 +22,8 @@ type Config struct {
 	Breaker   Breaker          `toml:"breaker"`
 	Log       Log              `toml:"log"`
 	Telemetry Telemetry        `toml:"telemetry"`
+	Record    Record           `toml:"record"`
+	Replay    Replay           `toml:"replay"`
 	Providers []Provider       `toml:"providers"`
 	Routes    []Route          `toml:"routes"`
 	Pricing   map[string]Price `toml:"pricing"`
@@ -104,6 +106,20 @@ type Log struct {
 	CaptureBodies  bool     `toml:"capture_bodies"`
 	MaxBodyCapture int      `toml:"max_body_capture"`
 	Retention      Duration `toml:"retention"`
+}
+
+// Record turns on recording: every exchange becomes a cassette file (see
+// docs/record-replay.md).
+type Record struct {
+	Dir string `toml:"dir"`
+}
+
+// Replay answers matching requests from recorded cassettes instead of providers.
+type Replay struct {
+	Dir         string   `toml:"dir"`
+	Strict      bool     `toml:"strict"`
+	Speed       float64  `toml:"speed"`
+	MatchIgnore []string `toml:"match_ignore"`
 }
 
 // Provider is one upstream.
@@ -226,6 +242,7 @@ func Default() *Config {
 		Log: Log{CaptureBodies: true, MaxBodyCapture: 65536, Retention: Duration{168 * time.Hour}},
 		Telemetry: Telemetry{Protocol: ProtocolHTTP, Headers: map[string]string{}, ServiceName: "runestone",
 			ResourceAttributes: map[string]string{}, Sampler: "parentbased_always_on", SamplerArg: 1},
+		Replay:  Replay{MatchIgnore: []string{}},
 		Pricing: map[string]Price{},
 	}
 }

@@ -191,3 +191,32 @@ cache_write_1h = 6
 		t.Fatalf("rendered config lacks the new keys (%v):\n%s", err, out)
 	}
 }
+
+func TestSecretsListsEveryConfiguredSecret(t *testing.T) {
+	home := t.TempDir()
+	writeFile(t, filepath.Join(home, FileName), `[auth]
+keys = ["client-static-key"]
+admin_key = "admin-key-1"
+[store]
+dsn = "postgres://u:dbpass@h/db"
+[[providers]]
+name = "p"
+kind = "openai"
+base_url = "https://user:urlpass@example.com/v1"
+api_key = "${PKEY}"
+headers = { "X-Api-Token" = "Bearer hdr-token", "X-Trace" = "visible" }
+`)
+	cfg, err := Load(Options{Home: home, Getenv: env(map[string]string{"PKEY": "provider-key-9"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(cfg.Secrets(), " ")
+	for _, want := range []string{"client-static-key", "admin-key-1", "dbpass", "urlpass", "provider-key-9", "hdr-token"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Secrets() = %q lacks %q", got, want)
+		}
+	}
+	if strings.Contains(got, "visible") {
+		t.Errorf("Secrets() lists a non-secret header: %q", got)
+	}
+}

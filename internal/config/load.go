@@ -175,6 +175,19 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	if v := getenv("RUNESTONE_ON_REDIS_ERROR"); v != "" {
 		cfg.Limits.OnRedisError = v
 	}
+	if v := getenv("RUNESTONE_RECORD"); v != "" {
+		cfg.Record.Dir = v
+	}
+	if v := getenv("RUNESTONE_REPLAY"); v != "" {
+		cfg.Replay.Dir = v
+	}
+	if v := getenv("RUNESTONE_REPLAY_STRICT"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("RUNESTONE_REPLAY_STRICT=%q: want true or false", v)
+		}
+		cfg.Replay.Strict = b
+	}
 	return applyOTelEnv(&cfg.Telemetry, getenv)
 }
 

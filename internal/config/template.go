@@ -67,6 +67,14 @@ resource_attributes = {}         # extra resource attributes, e.g. { "deployment
 sampler = "parentbased_always_on"  # always_on | always_off | traceidratio | parentbased_always_on | parentbased_always_off | parentbased_traceidratio
 sampler_arg = 1.0                # sampling ratio for the traceidratio samplers
 capture_content = false          # export prompt and completion text (capped at log.max_body_capture, provider secrets removed)
+[record]                         # record every exchange as a cassette file (see docs/record-replay.md)
+dir = ""                         # folder to write cassettes into; empty = off
+
+[replay]                         # answer matching requests from recorded cassettes, before routing
+dir = ""                         # folder of cassettes; empty = off
+strict = false                   # a request no cassette matches gets 4xx cassette_miss instead of a provider's answer
+speed = 0.0                      # stream pace: 0 = as fast as possible, 1 = as recorded
+match_ignore = []                # extra JSON paths matching ignores, e.g. "$.messages[0].content"
 
 # Without [[providers]], OPENAI_API_KEY / ANTHROPIC_API_KEY enable the built-in providers
 # and the offline mock serves "mock" and "mock-*" (or every model when no key is set).
@@ -136,6 +144,39 @@ func (c *Config) Redacted() *Config {
 	}
 	r.Telemetry.Headers = th
 	return &r
+}
+
+// Secrets lists every configured secret value, for scrubbers (cassettes): provider
+// keys and secret-looking provider headers, passwords in URLs, client and admin keys.
+func (c *Config) Secrets() []string {
+	var out []string
+	add := func(s string) {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	password := func(raw string) {
+		if u, err := url.Parse(raw); err == nil && u.User != nil {
+			p, _ := u.User.Password()
+			add(p)
+		}
+	}
+	for _, p := range c.Providers {
+		add(p.APIKey)
+		password(p.BaseURL)
+		for k, v := range p.Headers {
+			if isSecretHeader(k) {
+				add(strings.TrimPrefix(v, "Bearer "))
+			}
+		}
+	}
+	for _, k := range c.Auth.Keys {
+		add(k)
+	}
+	add(c.Auth.AdminKey)
+	password(c.Store.DSN)
+	password(c.Limits.RedisURL)
+	return out
 }
 
 // Mask hides a secret, keeping only enough to tell keys apart.

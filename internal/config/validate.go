@@ -58,6 +58,9 @@ func (c *Config) Validate() error {
 	default:
 		add("log format %q: want text or json", c.LogFormat)
 	}
+	if c.Replay.Speed < 0 {
+		add("replay.speed must be >= 0 (0 = as fast as possible, 1 = as recorded)")
+	}
 	if c.Breaker.FailureThreshold < 1 {
 		add("breaker.failure_threshold must be >= 1")
 	}

@@ -27,6 +27,7 @@ func (x *exchange) finish() {
 		x.status = 500 // a panic is unwinding through here
 	}
 	latency := time.Since(x.start)
+	x.endTake()
 	x.estimateUsage()
 	tokens := x.usage.Total()
 	ev := x.event(latency)
@@ -127,6 +128,9 @@ func (x *exchange) event(latency time.Duration) events.Request {
 		if usd, ok := x.g.o.Pricer.Cost(priced, x.usage); ok {
 			ev.CostUSD = &usd
 		}
+	}
+	if x.replayed {
+		ev.Provider = "replay" // a recorded answer: no provider was called, nothing is priced
 	}
 	return ev
 }

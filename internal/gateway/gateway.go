@@ -12,6 +12,7 @@ import (
 
 	"github.com/jmanhype/runestone/internal/adminapi"
 	"github.com/jmanhype/runestone/internal/auth"
+	"github.com/jmanhype/runestone/internal/cassette"
 	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/limits"
 	"github.com/jmanhype/runestone/internal/metrics"
@@ -61,6 +62,11 @@ type Options struct {
 
 	Logger      *slog.Logger
 	LogRequests bool // one info line per request (plain-log mode)
+
+	// Recorder, when set, records every exchange as a cassette file; Replayer, when
+	// set, answers matching requests from cassettes before routing (see docs/record-replay.md).
+	Recorder *cassette.Recorder
+	Replayer *cassette.Replayer
 }
 
 // Gateway serves the HTTP API.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/auth"
+	"github.com/jmanhype/runestone/internal/cassette"
 	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/limits"
 	"github.com/jmanhype/runestone/internal/provider"
@@ -43,6 +44,10 @@ type exchange struct {
 	chat []byte
 	// native is set when the answer came from a provider speaking the client's dialect.
 	native bool
+	// take records the exchange as a cassette (nil when not recording); replayed is
+	// set when a cassette answered instead of a provider.
+	take     *cassette.Take
+	replayed bool
 
 	p       *auth.Principal
 	body    []byte
@@ -108,16 +113,18 @@ func (x *exchange) serve() {
 		x.fail(apierr.ModelNotAllowed(model))
 		return
 	}
-	targets := g.o.Router.Resolve(model)
-	if len(targets) == 0 {
-		x.fail(apierr.ModelNotFound(model))
-		return
-	}
-	if x.ep == provider.Responses {
-		if targets, aerr = x.continueResponse(targets); aerr != nil {
-			x.fail(aerr)
-			return
+	// Unknown models are refused before they cost a limit slot; with replay on, a
+	// recorded answer comes first (a CI run replays models no provider serves).
+	var targets []provider.Target
+	resolve := func() bool {
+		if targets = g.o.Router.Resolve(model); len(targets) == 0 {
+			x.fail(apierr.ModelNotFound(model))
+			return false
 		}
+		return true
+	}
+	if g.o.Replayer == nil && !resolve() {
+		return
 	}
 	if p.BudgetUSD != nil && g.o.Spend.Exhausted(p.KeyID, *p.BudgetUSD) {
 		g.denied(events.KindRateLimited, x.id, p, model, "budget exhausted")
@@ -145,6 +152,18 @@ func (x *exchange) serve() {
 		}
 		x.ticket = t
 		t.SetHeaders(x.w.Header())
+	}
+	if g.o.Replayer != nil {
+		if x.replay() || !resolve() {
+			return
+		}
+	}
+	x.take = g.o.Recorder.Begin(x.r.URL.Path, x.r.Method, x.r.Header, x.body)
+	if x.ep == provider.Responses {
+		if targets, aerr = x.continueResponse(targets); aerr != nil {
+			x.fail(aerr)
+			return
+		}
 	}
 	if aerr := x.translateIfNeeded(targets); aerr != nil {
 		x.fail(aerr)
@@ -267,6 +286,8 @@ func (x *exchange) serveBody(call *provider.Call, targets []provider.Target) {
 	x.w.WriteHeader(http.StatusOK)
 	_, _ = x.w.Write(resp.Body)
 	x.status = http.StatusOK
+	x.take.Header(http.StatusOK, h)
+	x.take.Body(resp.Body)
 }
 
 func (x *exchange) proxyHeaders(h http.Header, resp *provider.Response) {
@@ -358,6 +379,9 @@ func (x *exchange) serveStream(call *provider.Call, targets []provider.Target) {
 	sw := newStreamWriter(x.w, g.o.KeepAlive, g.o.StreamIdle)
 	defer sw.stop()
 	defer x.abortMidStream(sw)
+	if x.take != nil {
+		sw.tap = x.take.Frame
+	}
 	res, err := g.o.Executor.Execute(x.r.Context(), x.id, targets,
 		x.traced(func(ctx context.Context, t provider.Target) (*provider.Response, error) {
 			resp, err := x.do(ctx, t, call)
@@ -392,7 +416,10 @@ func (x *exchange) serveStream(call *provider.Call, targets []provider.Target) {
 	x.native = res.Response.Raw
 	stream := res.Response.Stream
 	defer stream.Close()
-	sw.begin(func(h http.Header) { x.proxyHeaders(h, res.Response) }, stream.Close)
+	sw.begin(func(h http.Header) {
+		x.proxyHeaders(h, res.Response)
+		x.take.Header(http.StatusOK, h)
+	}, stream.Close)
 	x.status = http.StatusOK
 	streamErr := x.relay(sw, stream)
 	res.Finish(streamErr)

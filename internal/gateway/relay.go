@@ -28,6 +28,8 @@ type streamWriter struct {
 	onIdle  func() error // closes the upstream stream once it is relaying
 	idleHit atomic.Bool
 	broken  bool // a write to the client failed
+	// tap sees every event written (not keep-alives): the cassette recorder.
+	tap func(frame []byte)
 }
 
 func newStreamWriter(w http.ResponseWriter, keepAlive, idle time.Duration) *streamWriter {
@@ -112,8 +114,15 @@ func (sw *streamWriter) event(payload []byte) bool {
 	sw.mu.Lock()
 	sw.buf = sse.AppendData(sw.buf[:0], payload)
 	ok := sw.writeLocked(sw.buf)
+	sw.tapLocked(sw.buf)
 	sw.mu.Unlock()
 	return ok
+}
+
+func (sw *streamWriter) tapLocked(b []byte) {
+	if sw.tap != nil {
+		sw.tap(b)
+	}
 }
 
 // frame writes one complete SSE frame (a Messages or Responses event) and flushes it.
@@ -121,6 +130,7 @@ func (sw *streamWriter) frame(b []byte) bool {
 	sw.last.Store(time.Now().UnixNano())
 	sw.mu.Lock()
 	ok := sw.writeLocked(b)
+	sw.tapLocked(b)
 	sw.mu.Unlock()
 	return ok
 }
@@ -137,6 +147,7 @@ func (sw *streamWriter) failFrames(b []byte) {
 	sw.mu.Lock()
 	sw.writeHeaderLocked(nil)
 	sw.writeLocked(b)
+	sw.tapLocked(b)
 	sw.ended = true
 	sw.mu.Unlock()
 }
@@ -145,6 +156,7 @@ func (sw *streamWriter) failFrames(b []byte) {
 func (sw *streamWriter) done() {
 	sw.mu.Lock()
 	sw.writeLocked(sse.Done)
+	sw.tapLocked(sse.Done)
 	sw.ended = true
 	sw.mu.Unlock()
 }
@@ -155,6 +167,7 @@ func (sw *streamWriter) fail(e *apierr.Error) {
 	sw.writeHeaderLocked(nil)
 	sw.buf = sse.AppendData(sw.buf[:0], e.AppendJSON(nil))
 	sw.writeLocked(sw.buf)
+	sw.tapLocked(sw.buf)
 	sw.ended = true
 	sw.mu.Unlock()
 }

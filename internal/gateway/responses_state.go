@@ -1,12 +1,15 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/dialect/responses"
 	"github.com/jmanhype/runestone/internal/store"
 	"github.com/tidwall/gjson"
 )
@@ -175,4 +178,53 @@ func appendIDOrNull(b []byte, items []gjson.Result, i int) []byte {
 		return append(b, id.Raw...)
 	}
 	return append(b, "null"...)
+}
+
+// continueResponse resolves body's previous_response_id from the gateway's store:
+// when the named response is one this key stored from a translated answer, it
+// returns body with the stored conversation prepended (responses.WithHistory) and
+// local true; that body suits every target, native or translated. Otherwise (no
+// previous_response_id, no store, unknown id, or a response a native provider holds)
+// it returns body unchanged and local false: a native target may still know the id,
+// while a translated target must answer responses.PreviousNotFound when
+// responses.PreviousResponseID(body) != "". holder names the provider that keeps a
+// natively relayed response ("" otherwise).
+func (g *Gateway) continueResponse(ctx context.Context, keyID string, body []byte) (out []byte, local bool, holder string, _ *apierr.Error) {
+	prev := responses.PreviousResponseID(body)
+	if prev == "" || g.o.Store == nil {
+		return body, false, "", nil
+	}
+	row, err := g.o.Store.GetResponse(ctx, keyID, prev)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return body, false, "", nil
+	case err != nil:
+		return nil, false, "", apierr.Internal(err)
+	case row.Native:
+		return body, false, row.Provider, nil
+	}
+	out, err = responses.WithHistory(body, row.Input, row.Output)
+	if err != nil {
+		return nil, false, "", apierr.Internal(fmt.Errorf("continue response %s: %w", prev, err))
+	}
+	return out, true, "", nil
+}
+
+// saveResponse keeps a served answer for GET, input_items and previous_response_id,
+// unless the client sent store:false or the gateway has no store. body is the
+// request as sent upstream after continueResponse (so the stored input holds the
+// whole conversation); output is the response object as sent (FromChat's answer, or
+// StreamEncoder.Response()); native marks an answer relayed from a provider that
+// keeps the state itself. Errors are the caller's to log: a response that could not
+// be saved must not fail the request that produced it.
+func (g *Gateway) saveResponse(ctx context.Context, keyID, model, provider string, native bool, clientBody, body, output []byte) error {
+	if g.o.Store == nil || !responses.StoreRequested(clientBody) {
+		return nil
+	}
+	id := gjson.GetBytes(output, "id").Str
+	if id == "" {
+		return errors.New("save response: the response object has no id")
+	}
+	return g.o.Store.PutResponse(ctx, store.Response{ID: id, KeyID: keyID, CreatedAt: time.Now(), Model: model,
+		Provider: provider, Native: native, Input: responses.InputItems(body), Output: output})
 }

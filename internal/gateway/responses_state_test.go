@@ -13,6 +13,7 @@ import (
 
 	"github.com/jmanhype/runestone/internal/auth"
 	"github.com/jmanhype/runestone/internal/store"
+	"github.com/tidwall/gjson"
 )
 
 // stateServer serves the stored-response routes of a gateway with auth on (two
@@ -170,5 +171,65 @@ func TestResponsesStateNoStore(t *testing.T) {
 	st, body := call(t, srv, "GET", "/v1/responses/resp_1", "sk-a")
 	if st != 404 || !strings.Contains(body, "keeps no responses") {
 		t.Fatalf("%d %s", st, body)
+	}
+}
+
+// TestContinueAndSave follows two turns through the helpers the /v1/responses
+// handler uses: save the first answer, continue from it, save the second.
+func TestContinueAndSave(t *testing.T) {
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	g := New(Options{Store: st})
+	ctx := context.Background()
+	first := []byte(`{"model":"m","input":"hi"}`)
+	answer := []byte(`{"id":"resp_one","object":"response","output":[{"id":"msg_1","type":"message","role":"assistant","status":"completed","content":[{"type":"output_text","text":"hello","annotations":[]}]}]}`)
+	if err := g.saveResponse(ctx, "k1", "m", "mock", false, first, first, answer); err != nil {
+		t.Fatal(err)
+	}
+	second := []byte(`{"model":"m","input":"again","previous_response_id":"resp_one"}`)
+	full, local, _, aerr := g.continueResponse(ctx, "k1", second)
+	if aerr != nil || !local {
+		t.Fatalf("continue: %v local=%v", aerr, local)
+	}
+	if n := gjson.GetBytes(full, "input.#").Int(); n != 3 || gjson.GetBytes(full, "input.1.id").Str != "msg_1" {
+		t.Fatalf("continued body %s", full)
+	}
+	// Another key, an unknown id and a native row are not continued locally.
+	for _, tc := range []struct{ key, body string }{
+		{"k2", string(second)},
+		{"k1", `{"model":"m","input":"x","previous_response_id":"resp_nope"}`},
+		{"k1", `{"model":"m","input":"x"}`},
+	} {
+		out, local, _, aerr := g.continueResponse(ctx, tc.key, []byte(tc.body))
+		if aerr != nil || local || string(out) != tc.body {
+			t.Fatalf("%s %s: local=%v %v", tc.key, tc.body, local, aerr)
+		}
+	}
+	if err := g.saveResponse(ctx, "k1", "m", "openai", true, first, first, []byte(`{"id":"resp_native","output":[]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, local, holder, _ := g.continueResponse(ctx, "k1", []byte(`{"model":"m","previous_response_id":"resp_native"}`)); local || holder != "openai" {
+		t.Fatalf("a natively held response: local=%v holder=%q", local, holder)
+	}
+	// store:false keeps nothing; the saved second turn holds the whole conversation.
+	noStore := []byte(`{"model":"m","input":"x","store":false}`)
+	if err := g.saveResponse(ctx, "k1", "m", "mock", false, noStore, noStore, []byte(`{"id":"resp_skip"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetResponse(ctx, "k1", "resp_skip"); err == nil {
+		t.Fatal("store:false response was kept")
+	}
+	if err := g.saveResponse(ctx, "k1", "m", "mock", false, second, full, []byte(`{"id":"resp_two","output":[]}`)); err != nil {
+		t.Fatal(err)
+	}
+	row, err := st.GetResponse(ctx, "k1", "resp_two")
+	if err != nil || gjson.GetBytes(row.Input, "#").Int() != 3 {
+		t.Fatalf("second turn stored %s, %v", row.Input, err)
+	}
+	if err := g.saveResponse(ctx, "k1", "m", "mock", false, first, first, []byte(`{}`)); err == nil {
+		t.Fatal("saved a response without an id")
 	}
 }

@@ -298,6 +298,11 @@ func TestPrunesOldRowsAtStart(t *testing.T) {
 	if err := s.InsertRequests(ctx, []store.RequestRow{old, row(2)}); err != nil {
 		t.Fatal(err)
 	}
+	for id, at := range map[string]time.Time{"resp_old": old.Started, "resp_new": time.Now()} {
+		if err := s.PutResponse(ctx, store.Response{ID: id, KeyID: "k", CreatedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	w := New(Options{Store: s, Retention: 7 * 24 * time.Hour, Logger: slog.New(slog.DiscardHandler)})
 	if err := w.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -305,6 +310,13 @@ func TestPrunesOldRowsAtStart(t *testing.T) {
 	rows, _ := s.ListRequests(ctx, store.RequestFilter{})
 	if len(rows) != 1 || rows[0].ID != "req-2" {
 		t.Fatalf("after prune: %+v", rows)
+	}
+	// Stored Responses API answers follow the same retention.
+	if _, err := s.GetResponse(ctx, "k", "resp_old"); err == nil {
+		t.Fatal("old response not pruned")
+	}
+	if _, err := s.GetResponse(ctx, "k", "resp_new"); err != nil {
+		t.Fatalf("new response pruned: %v", err)
 	}
 }
 

@@ -44,11 +44,13 @@ type proc struct {
 
 var listening = regexp.MustCompile(`listening on (http://[^/\s]+)/v1`)
 
-func startProc(t *testing.T, bin, home string) *proc {
+// startProc starts `runestone serve` on a free port; env entries given override the defaults.
+func startProc(t *testing.T, bin, home string, env ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--no-tui", "--home", home, "--addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "CI=true", "RUNESTONE_AUTH_ENABLED=false", "OPENAI_API_KEY=", "ANTHROPIC_API_KEY=",
 		"RUNESTONE_RATE_LIMIT_RPM=0", "RUNESTONE_RATE_LIMIT_RPH=0", "RUNESTONE_MAX_CONCURRENT=0")
+	cmd.Env = append(cmd.Env, env...) // the last value of a duplicated name wins
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jmanhype/runestone/internal/auth"
+	"github.com/jmanhype/runestone/internal/cassette"
 	"github.com/jmanhype/runestone/internal/config"
 	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/gateway"
@@ -65,6 +66,11 @@ type Server struct {
 	stopBg   context.CancelFunc
 	wg       sync.WaitGroup
 	shutOnce sync.Once
+
+	// Recorder and Replayer are nil unless record.dir / replay.dir are set; `runestone
+	// exec` reads their Stats for its summary.
+	Recorder *cassette.Recorder
+	Replayer *cassette.Replayer
 }
 
 // New builds everything but does not listen yet.
@@ -96,6 +102,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (_ *Server, err err
 	}
 	pricer := usage.NewPricer(prices(cfg), o.Logger)
 	tokens := usage.NewEstimator()
+	if s.Recorder, s.Replayer, err = newCassettes(cfg); err != nil {
+		return nil, err
+	}
 	if s.tel, err = newTelemetry(ctx, cfg, o); err != nil {
 		return nil, err
 	}
@@ -123,6 +132,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (_ *Server, err err
 		AuthEnabled: cfg.Auth.Enabled, Auth: s.auth, AdminKey: cfg.Auth.AdminKey, Anonymous: defaults,
 		Router: s.router, Executor: s.exec, Limiter: s.limiter, Pricer: pricer, Tokens: tokens,
 		Log: s.writer, Store: s.Store, Metrics: s.metrics, Bus: s.Bus, Spend: spend, Telemetry: s.tel,
+		Recorder: s.Recorder, Replayer: s.Replayer,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, BodyTimeout: cfg.Server.ReadBodyTimeout.Duration, CaptureBodies: cfg.Log.CaptureBodies, MaxBodyCapture: cfg.Log.MaxBodyCapture,
 		Logger: o.Logger, LogRequests: o.LogRequests, KeepAlive: o.KeepAlive, StreamIdle: o.StreamIdle,
 	})

@@ -20,8 +20,9 @@ func Status(e *apierr.Error) int {
 }
 
 // ErrorType is the Anthropic error type for e, chosen by status as Anthropic's error
-// reference does (https://docs.claude.com/en/api/errors): the gateway's own types are
-// OpenAI's names and mean nothing to a Messages client.
+// reference does (platform.claude.com/docs/en/api/errors), with 408 joining 504 as a
+// timeout and 503 joining 529 as overloaded. The gateway's own types are OpenAI's
+// names and mean nothing to a Messages client.
 func ErrorType(e *apierr.Error) string {
 	if e == nil {
 		return "api_error"

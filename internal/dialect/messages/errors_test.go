@@ -1,6 +1,7 @@
 package messages
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/testutil"
+	"github.com/tidwall/gjson"
 )
 
 func TestErrorTypes(t *testing.T) {
@@ -79,5 +82,16 @@ func TestErrorsSDK(t *testing.T) {
 		if ae.StatusCode != tc.code || ae.Type() != tc.typ || ae.Message != tc.err.Message || ae.RequestID != "req_abc" {
 			t.Errorf("%d: status %d type %q message %q request id %q", tc.code, ae.StatusCode, ae.Type(), ae.Message, ae.RequestID)
 		}
+	}
+}
+
+// TestErrorMatchesCapture: the envelope is byte for byte what Anthropic sent in a
+// recorded 529.
+func TestErrorMatchesCapture(t *testing.T) {
+	want := bytes.TrimSpace(testutil.ReadFile(t, "anthropic", "captures", "error-529-overloaded.body.json"))
+	id := gjson.GetBytes(want, "request_id").Str
+	got := AppendError(nil, &apierr.Error{Status: 529, Message: "Overloaded"}, id)
+	if !bytes.Equal(got, want) {
+		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }

@@ -11,7 +11,7 @@
 // another provider, so thinking in history is dropped and recorded.
 //
 // What cannot be carried is never silently lost: ToChat returns the paths it dropped
-// for the request log, and docs/compat-messages.md lists every field. Translation is
+// for the request log, and docs/compatibility.md lists every field. Translation is
 // only for a provider that does not speak Messages natively; a native Anthropic
 // provider gets the client's body byte for byte and UsageScanner / BodyUsage read the
 // usage from the native answer.

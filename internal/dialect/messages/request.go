@@ -28,17 +28,18 @@ func ToChat(body []byte) (chat []byte, dropped []string, err error) {
 
 // converter writes the chat body; every helper appends to out.
 type converter struct {
-	out     []byte
-	dropped []string
-	nmsg    int // chat messages written so far
-	scratch []byte
+	out      []byte
+	dropped  []string
+	nmsg     int // chat messages written so far
+	ndropped int // drops seen, including those past maxDropped
+	scratch  []byte
 }
 
 // partList is a chat content-part array being built.
 type partList struct {
 	buf      []byte // comma-separated parts
 	n        int
-	lastText string // the text of the only part, when that part is text
+	lastText string // the last part's text if it is a text part; with n == 1, the whole content
 }
 
 func (p *partList) addText(s string) {
@@ -60,8 +61,23 @@ func appendTextPart(dst []byte, s string) []byte {
 	return append(jsonx.AppendString(dst, s), '}')
 }
 
+// maxDropped bounds the dropped list: a long agent session drops a thinking block per
+// assistant turn, and the list is for a log row, not a transcript.
+const maxDropped = 32
+
 func (c *converter) drop(format string, args ...any) {
-	c.dropped = append(c.dropped, fmt.Sprintf(format, args...))
+	c.ndropped++
+	if c.ndropped <= maxDropped {
+		c.dropped = append(c.dropped, fmt.Sprintf(format, args...))
+	}
+}
+
+// droppedList is the dropped list, with a final "(N more)" when it was cut.
+func (c *converter) droppedList() []string {
+	if c.ndropped > maxDropped {
+		return append(c.dropped, fmt.Sprintf("(%d more)", c.ndropped-maxDropped))
+	}
+	return c.dropped
 }
 
 // toChat is ToChat for a body that inspect accepted (valid JSON, an object, with a
@@ -74,34 +90,41 @@ func toChat(body []byte) ([]byte, []string, *apierr.Error) {
 		tools, toolChoice, metadata, thinking, outputConfig gjson.Result
 	}
 	var err *apierr.Error
+	// The first of duplicate keys wins, as in Inspect (gjson.Get): the model that was
+	// routed and authorized is the model that is sent.
+	first := func(r *gjson.Result, v gjson.Result) {
+		if !r.Exists() {
+			*r = v
+		}
+	}
 	root.ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "model":
-			f.model = v
+			first(&f.model, v)
 		case "system":
-			f.system = v
+			first(&f.system, v)
 		case "messages":
-			f.messages = v
+			first(&f.messages, v)
 		case "max_tokens":
-			f.maxTokens = v
+			first(&f.maxTokens, v)
 		case "temperature":
-			f.temperature = v
+			first(&f.temperature, v)
 		case "top_p":
-			f.topP = v
+			first(&f.topP, v)
 		case "stop_sequences":
-			f.stops = v
+			first(&f.stops, v)
 		case "stream":
-			f.stream = v
+			first(&f.stream, v)
 		case "tools":
-			f.tools = v
+			first(&f.tools, v)
 		case "tool_choice":
-			f.toolChoice = v
+			first(&f.toolChoice, v)
 		case "metadata":
-			f.metadata = v
+			first(&f.metadata, v)
 		case "thinking":
-			f.thinking = v
+			first(&f.thinking, v)
 		case "output_config":
-			f.outputConfig = v
+			first(&f.outputConfig, v)
 		default:
 			// top_k, service_tier, container, mcp_servers, context_management,
 			// inference_geo and anything newer: chat has no counterpart.
@@ -116,7 +139,7 @@ func toChat(body []byte) ([]byte, []string, *apierr.Error) {
 	c.out = jsonx.AppendString(c.out, f.model.Str)
 	c.out = append(c.out, `,"messages":[`...)
 	if err = c.system(f.system); err != nil {
-		return nil, c.dropped, err
+		return nil, c.droppedList(), err
 	}
 	i := 0
 	f.messages.ForEach(func(_, m gjson.Result) bool {
@@ -125,7 +148,7 @@ func toChat(body []byte) ([]byte, []string, *apierr.Error) {
 		return err == nil
 	})
 	if err != nil {
-		return nil, c.dropped, err
+		return nil, c.droppedList(), err
 	}
 	c.out = append(c.out, ']')
 	if f.maxTokens.Exists() && f.maxTokens.Type != gjson.Null {
@@ -144,20 +167,20 @@ func toChat(body []byte) ([]byte, []string, *apierr.Error) {
 			c.out = append(c.out, '"', ':')
 			c.out = append(c.out, n.v.Raw...)
 		default:
-			return nil, c.dropped, apierr.BadRequest(n.name, "%s: Input should be a valid number.", n.name)
+			return nil, c.droppedList(), apierr.BadRequest(n.name, "%s: Input should be a valid number.", n.name)
 		}
 	}
 	if err = c.stops(f.stops); err != nil {
-		return nil, c.dropped, err
+		return nil, c.droppedList(), err
 	}
 	if err = c.tools(f.tools, f.toolChoice); err != nil {
-		return nil, c.dropped, err
+		return nil, c.droppedList(), err
 	}
 	if err = c.metadata(f.metadata); err != nil {
-		return nil, c.dropped, err
+		return nil, c.droppedList(), err
 	}
 	if err = c.reasoning(f.thinking, f.outputConfig); err != nil {
-		return nil, c.dropped, err
+		return nil, c.droppedList(), err
 	}
 	switch f.stream.Type {
 	case gjson.True:
@@ -166,7 +189,7 @@ func toChat(body []byte) ([]byte, []string, *apierr.Error) {
 		c.out = append(c.out, `,"stream":false`...)
 	}
 	c.out = append(c.out, '}')
-	return c.out, c.dropped, nil
+	return c.out, c.droppedList(), nil
 }
 
 // system hoists the system prompt into one leading system message; text blocks are

@@ -152,6 +152,33 @@ func TestToChatBudgetLevels(t *testing.T) {
 	}
 }
 
+// TestToChatDuplicateKeys: the model that Inspect routed (the first) is the one sent.
+func TestToChatDuplicateKeys(t *testing.T) {
+	body := []byte(`{"model":"allowed","max_tokens":5,"messages":[{"role":"user","content":"x"}],"model":"other","stream":false,"stream":true}`)
+	model, stream, _ := Inspect(body)
+	chat, _, err := ToChat(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gjson.GetBytes(chat, "model").Str != model || model != "allowed" || gjson.GetBytes(chat, "stream").Bool() != stream || stream {
+		t.Errorf("inspect %q %v, chat %s", model, stream, chat)
+	}
+}
+
+func TestToChatDroppedCap(t *testing.T) {
+	var msgs []string
+	for range 40 {
+		msgs = append(msgs, `{"role":"user","content":"q"}`, `{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"},{"type":"text","text":"a"}]}`)
+	}
+	_, dropped, err := ToChat([]byte(`{"model":"m","max_tokens":5,"messages":[` + strings.Join(msgs, ",") + `]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dropped) != maxDropped+1 || dropped[maxDropped] != "(8 more)" || dropped[0] != "messages[1].content[0] (thinking)" {
+		t.Errorf("%d entries, last %q", len(dropped), dropped[len(dropped)-1])
+	}
+}
+
 func TestToChatErrors(t *testing.T) {
 	for _, tc := range []struct{ in, param string }{
 		{`not json`, ""},
@@ -245,6 +272,7 @@ func FuzzToChat(f *testing.F) {
 	f.Add([]byte(`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`))
 	f.Add([]byte(`{"model":"m","max_tokens":5,"system":[{"type":"text","text":"s"}],"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"a","name":"b","input":{"x":[1,"\u00e9"]}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"a","content":[{"type":"text","text":"r"},{"type":"image","source":{"type":"url","url":"u"}}],"is_error":true}]}],"tools":[{"name":"b","input_schema":{"type":"object"}}],"tool_choice":{"type":"tool","name":"b"}}`))
 	f.Add([]byte(`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"content","content":[{"type":"text","text":"d"}]}},{"type":"search_result","title":"t","source":"s","content":[{"type":"text","text":"c"}]}]}],"thinking":{"type":"enabled","budget_tokens":1},"output_config":{"format":{"type":"json_schema","schema":{}}}}`))
+	f.Add([]byte(`{"model":"a","model":"b","max_tokens":1,"messages":[{"role":"user","content":"x"}],"stream":true,"stream":false}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		chat, _, err := ToChat(body)
 		if err != nil {
@@ -256,8 +284,23 @@ func FuzzToChat(f *testing.F) {
 		if !json.Valid(chat) {
 			t.Fatalf("invalid JSON out of %q:\n%s", body, chat)
 		}
-		if gjson.GetBytes(chat, "model").Str != gjson.GetBytes(body, "model").Str {
-			t.Fatalf("model changed")
+		model, stream, ierr := Inspect(body)
+		if ierr != nil {
+			t.Fatalf("ToChat accepted what Inspect refuses: %v", ierr)
+		}
+		if gjson.GetBytes(chat, "model").Str != model || gjson.GetBytes(chat, "stream").Bool() != stream {
+			t.Fatalf("model/stream differ from Inspect's %q %v:\n%s", model, stream, chat)
 		}
 	})
+}
+
+func BenchmarkToChat(b *testing.B) {
+	body := testutil.ReadHTTPRR(b, "anthropic", "captures", "messages-nonstream-thinking-parallel-tool-use.httprr")[0].RequestBody
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, _, err := ToChat(body); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

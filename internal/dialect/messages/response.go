@@ -1,6 +1,8 @@
 package messages
 
 import (
+	"strings"
+
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/jsonx"
 	"github.com/jmanhype/runestone/internal/provider"
@@ -9,7 +11,8 @@ import (
 
 // FromChat converts a complete chat.completion answer into a Messages answer. model is
 // the model the client asked for; u is the usage the gateway accounted, written the
-// Anthropic way (input_tokens without the cached and cache-written tokens).
+// Anthropic way (input_tokens without the cached and cache-written tokens). A zero u
+// falls back to the chat answer's own usage.
 func FromChat(chat []byte, model string, u provider.Usage) ([]byte, error) {
 	if !gjson.ValidBytes(chat) {
 		return nil, apierr.BadUpstream("", "the chat answer is not valid JSON")
@@ -40,14 +43,10 @@ func FromChat(chat []byte, model string, u provider.Usage) ([]byte, error) {
 		out = jsonx.AppendString(out, r)
 		out = append(out, `,"signature":""}`...)
 	}
-	text := msg.Get("content")
-	if text.Type != gjson.String || text.Str == "" {
-		text = msg.Get("refusal")
-	}
-	if text.Type == gjson.String && text.Str != "" {
+	if text := contentText(msg); text != "" {
 		block()
 		out = append(out, `{"type":"text","text":`...)
-		out = jsonx.AppendString(out, text.Str)
+		out = jsonx.AppendString(out, text)
 		out = append(out, '}')
 	}
 	sawTool := false
@@ -78,8 +77,35 @@ func FromChat(chat []byte, model string, u provider.Usage) ([]byte, error) {
 	out = append(out, `],"stop_reason":`...)
 	out = jsonx.AppendString(out, stopReason(finish, sawTool))
 	out = append(out, `,"stop_sequence":null,"usage":`...)
+	if u == (provider.Usage{}) {
+		if cu := root.Get("usage"); cu.IsObject() {
+			u = chatUsage(cu)
+		}
+	}
 	out = appendUsage(out, u)
 	return append(out, '}'), nil
+}
+
+// contentText is the answer's text: content as a string or as text parts (some
+// servers answer with parts), else the refusal, which Messages carries as text with
+// stop_reason refusal.
+func contentText(msg gjson.Result) string {
+	c := msg.Get("content")
+	if c.IsArray() {
+		var sb strings.Builder
+		c.ForEach(func(_, p gjson.Result) bool {
+			if p.Get("type").Str == "text" {
+				sb.WriteString(p.Get("text").Str)
+			}
+			return true
+		})
+		if sb.Len() > 0 {
+			return sb.String()
+		}
+	} else if c.Type == gjson.String && c.Str != "" {
+		return c.Str
+	}
+	return msg.Get("refusal").Str
 }
 
 // reasoningText is the neutral form's thinking text: reasoning_content, or the

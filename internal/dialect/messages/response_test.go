@@ -34,6 +34,12 @@ func TestFromChatCaptures(t *testing.T) {
 		t.Errorf("%+v", m)
 	}
 
+	// Without the gateway's usage, the answer's own counts are used.
+	out, _ = FromChat(ex.Body, "claude-x", provider.Usage{})
+	if m := decodeMessage(t, out); m.Usage.InputTokens != 81 || m.Usage.OutputTokens != 14 {
+		t.Errorf("fallback usage %+v", m.Usage)
+	}
+
 	ex = testutil.ReadHTTPRR(t, "openai", "chat-nonstream-text.httprr")[0]
 	out, err = FromChat(ex.Body, "claude-x", provider.Usage{PromptTokens: 100, CompletionTokens: 7, CachedTokens: 60, CacheWriteTokens: 30, Reported: true})
 	if err != nil {
@@ -62,6 +68,10 @@ func TestFromChatShapes(t *testing.T) {
 			`{"id":"chatcmpl-r","choices":[{"message":{"role":"assistant","content":null,"refusal":"I can't help with that."},"finish_reason":"content_filter"}]}`,
 			`{"id":"msg_r","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"I can't help with that."}],
 				"stop_reason":"refusal","stop_sequence":null,"usage":{"input_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":0}}`},
+		{"content parts",
+			`{"id":"chatcmpl-p","choices":[{"message":{"role":"assistant","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},"finish_reason":"stop"}]}`,
+			`{"id":"msg_p","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"ab"}],
+				"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":0}}`},
 		{"no choices",
 			`{"id":"chatcmpl-e","choices":[]}`,
 			`{"id":"msg_e","type":"message","role":"assistant","model":"m","content":[],
@@ -115,4 +125,19 @@ func TestRoundTrip(t *testing.T) {
 	if len(dropped) != 0 {
 		t.Errorf("dropped %q", dropped)
 	}
+}
+
+func FuzzFromChat(f *testing.F) {
+	f.Add([]byte(`{"id":"chatcmpl-1","choices":[{"message":{"role":"assistant","content":"hi","reasoning_content":"r","tool_calls":[{"id":"c","function":{"name":"f","arguments":"{\"a\":1}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":3}}`))
+	f.Add([]byte(`{"choices":[{"message":{"content":[{"type":"text","text":"\u00e9"}],"refusal":"no"}}]}`))
+	f.Fuzz(func(t *testing.T, chat []byte) {
+		out, err := FromChat(chat, "m", provider.Usage{})
+		if err != nil {
+			return
+		}
+		var m map[string]any
+		if err := json.Unmarshal(out, &m); err != nil {
+			t.Fatalf("invalid JSON out of %q: %v\n%s", chat, err, out)
+		}
+	})
 }

@@ -1,6 +1,8 @@
 package messages
 
 import (
+	"strings"
+
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/jsonx"
 	"github.com/jmanhype/runestone/internal/provider"
@@ -35,8 +37,11 @@ type StreamEncoder struct {
 	usage    provider.Usage
 }
 
-// toolBlock ties a chat tool call index to its content block.
-type toolBlock struct{ call, block int }
+// toolBlock ties a chat tool call (index and id) to its content block.
+type toolBlock struct {
+	call, block int
+	id          string
+}
 
 // NewStreamEncoder returns an encoder that reports model (the client's) in message_start.
 func NewStreamEncoder(model string) *StreamEncoder { return &StreamEncoder{model: model} }
@@ -127,8 +132,12 @@ func finishConst(s string) string {
 	return "stop"
 }
 
-func (e *StreamEncoder) recordUsage(u gjson.Result) {
-	e.usage = provider.Usage{
+func (e *StreamEncoder) recordUsage(u gjson.Result) { e.usage = chatUsage(u) }
+
+// chatUsage reads a chat usage object, including the cache-write count the gateway's
+// providers report in prompt_tokens_details.cache_write_tokens.
+func chatUsage(u gjson.Result) provider.Usage {
+	return provider.Usage{
 		PromptTokens:     int(u.Get("prompt_tokens").Int()),
 		CompletionTokens: int(u.Get("completion_tokens").Int()),
 		CachedTokens:     int(u.Get("prompt_tokens_details.cached_tokens").Int()),
@@ -186,27 +195,38 @@ func (e *StreamEncoder) toolDelta(dst []byte, tc gjson.Result, pos int) []byte {
 	if i := tc.Get("index"); i.Type == gjson.Number {
 		call = int(i.Int())
 	}
-	block := -1
-	for _, t := range e.tools {
+	id := tc.Get("id")
+	hasID := id.Type == gjson.String && id.Str != ""
+	block, slot := -1, -1
+	for i, t := range e.tools {
 		if t.call == call {
-			block = t.block
+			block, slot = t.block, i
 		}
+	}
+	// A known index with a different id is a new call: some servers number every
+	// parallel call 0.
+	if block >= 0 && hasID && e.tools[slot].id != id.Str {
+		block = -1
 	}
 	if block < 0 {
 		dst = e.closeBlock(dst)
-		id := tc.Get("id")
 		start := append([]byte(nil), `{"type":"tool_use","id":`...)
-		if id.Type == gjson.String && id.Str != "" {
-			start = appendRawString(start, id.Raw)
-		} else {
-			start = jsonx.AppendString(start, toolID())
+		ids := toolID()
+		if hasID {
+			ids = strings.Clone(id.Str) // kept past this chunk, whose memory is reused
 		}
+		start = jsonx.AppendString(start, ids)
 		start = append(start, `,"name":`...)
 		start = appendRawString(start, tc.Get("function.name").Raw)
 		start = append(start, `,"input":{}}`...)
 		dst = e.openBlock(dst, kindTool, string(start))
 		block = e.index
-		e.tools = append(e.tools, toolBlock{call: call, block: block})
+		t := toolBlock{call: call, block: block, id: ids}
+		if slot >= 0 {
+			e.tools[slot] = t
+		} else {
+			e.tools = append(e.tools, t)
+		}
 	}
 	// A fragment for a call whose block was closed (a server interleaving parallel
 	// calls) still goes to that call's block: Anthropic's SDKs address deltas by index.

@@ -1,6 +1,7 @@
 package messages
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -212,6 +213,22 @@ func TestStreamEdges(t *testing.T) {
 		t.Errorf("usage %s", u.Raw)
 	}
 
+	// Parallel calls all numbered 0 (as some servers send them) are told apart by id.
+	e = NewStreamEncoder("m")
+	out = e.Chunk(nil, []byte(`{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c1","function":{"name":"a","arguments":"{}"}}]}}]}`))
+	buf := []byte(`{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c2","function":{"name":"b","arguments":"{}"}}]}}]}`)
+	out = e.Chunk(out, buf)
+	copy(buf, bytes.Repeat([]byte("x"), len(buf))) // the encoder must not keep the chunk's memory
+	out = e.Chunk(out, []byte(`{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c2","function":{"arguments":""}}]}}]}`))
+	out = e.Finish(out, provider.Usage{})
+	evs, _ = parseFrames(out)
+	if names(evs) != "message_start ping content_block_start content_block_delta content_block_stop content_block_start content_block_delta content_block_stop message_delta message_stop" {
+		t.Fatalf("%s", names(evs))
+	}
+	if gjson.Get(evs[5].data, "content_block.id").Str != "c2" || gjson.Get(evs[5].data, "index").Int() != 1 {
+		t.Errorf("%s", evs[5].data)
+	}
+
 	// A tool call without id gets a toolu_ id; without arguments it sends no delta.
 	e = NewStreamEncoder("m")
 	out = e.Chunk(nil, []byte(`{"choices":[{"delta":{"tool_calls":[{"function":{"name":"noargs"}}]},"finish_reason":"tool_calls"}]}`))
@@ -368,5 +385,33 @@ func BenchmarkStreamEncoderText(b *testing.B) {
 	b.SetBytes(int64(len(chunk)))
 	for b.Loop() {
 		buf = e.Chunk(buf[:0], chunk)
+	}
+}
+
+// BenchmarkStreamEncoderToolArgs is one input_json_delta: a tool argument fragment.
+func BenchmarkStreamEncoderToolArgs(b *testing.B) {
+	first := []byte(`{"id":"chatcmpl-1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_capital","arguments":""}}]}}]}`)
+	chunk := []byte(`{"id":"chatcmpl-Dx0XpqH8w09uBXwq1zFGYdETjtnEl","object":"chat.completion.chunk","created":1782955817,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_d0469e1700","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"country"}}]},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"UqdZk18gUR"}`)
+	e := NewStreamEncoder("claude-x")
+	buf := e.Chunk(nil, first)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = e.Chunk(buf[:0], chunk)
+	}
+}
+
+// BenchmarkStreamEncoderRecorded is a whole recorded chat stream (role chunk, 8 text
+// deltas, finish, usage) plus Finish; divide by 11 for a per-chunk figure.
+func BenchmarkStreamEncoderRecorded(b *testing.B) {
+	chunks := chatChunks(b, "chat-stream-tool-call-then-text.yaml")[1]
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		e := NewStreamEncoder("claude-x")
+		buf = buf[:0]
+		for _, c := range chunks {
+			buf = e.Chunk(buf, c)
+		}
+		buf = e.Finish(buf, provider.Usage{PromptTokens: 78, CompletionTokens: 9})
 	}
 }

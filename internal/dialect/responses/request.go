@@ -86,7 +86,8 @@ type inRequest struct {
 // droppedWhenSet are request fields with no chat meaning: reported when present and
 // not null. store and metadata are the gateway's (it keeps responses itself).
 var droppedWhenSet = []string{"include", "truncation", "service_tier", "prompt_cache_key",
-	"prompt_cache_retention", "top_logprobs", "max_tool_calls", "stream_options", "context_management"}
+	"prompt_cache_retention", "prompt_cache_options", "top_logprobs", "max_tool_calls", "stream_options",
+	"context_management", "moderation", "image", "access_programs"}
 
 // chatRequest is the neutral body ToChat produces.
 type chatRequest struct {
@@ -493,7 +494,7 @@ func mustJSON(v any) []byte {
 // the custom tools.
 func (t *translator) tools(list []json.RawMessage) (map[string]bool, *apierr.Error) {
 	var custom map[string]bool
-	var add func(at string, raw gjson.Result, nested bool)
+	var add func(at string, tool gjson.Result, nested bool)
 	add = func(at string, v gjson.Result, nested bool) {
 		switch typ := v.Get("type").Str; typ {
 		case "function":

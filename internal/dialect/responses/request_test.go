@@ -292,3 +292,45 @@ func TestToChatSDKParams(t *testing.T) {
 		t.Error("custom tool bookkeeping lost")
 	}
 }
+
+// TestToChatSDKCodexTurn is a Codex-like turn built with the SDK: image input, a
+// reasoning item, a custom tool call and its output.
+func TestToChatSDKCodexTurn(t *testing.T) {
+	img := responses.ResponseInputContentParamOfInputImage(responses.ResponseInputImageDetailHigh)
+	img.OfInputImage.ImageURL = openai.String("data:image/png;base64,iVBORw0KGgo=")
+	params := responses.ResponseNewParams{
+		Model: "gpt-5-codex",
+		Input: responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{
+			responses.ResponseInputItemParamOfMessage(responses.ResponseInputMessageContentListParam{
+				{OfInputText: &responses.ResponseInputTextParam{Text: "fix the bug shown here"}}, img,
+			}, responses.EasyInputMessageRoleUser),
+			responses.ResponseInputItemParamOfReasoning("rs_1", []responses.ResponseReasoningItemSummaryParam{{Text: "plan"}}),
+			responses.ResponseInputItemParamOfCustomToolCall("call_p", "*** Begin Patch\n*** End Patch\n", "apply_patch"),
+			responses.ResponseInputItemParamOfCustomToolCallOutput("call_p", "Success."),
+		}},
+		Tools: []responses.ToolUnionParam{{OfCustom: &responses.CustomToolParam{Name: "apply_patch"}}},
+		Store: openai.Bool(false),
+	}
+	body, err := json.Marshal(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chat, dropped, err := ToChat(body)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, body)
+	}
+	checks := map[string]string{
+		"messages.0.content.1":                       `{"image_url":{"detail":"high","url":"data:image/png;base64,iVBORw0KGgo="},"type":"image_url"}`,
+		"messages.1.tool_calls.0.function.arguments": `"{\"input\":\"*** Begin Patch\\n*** End Patch\\n\"}"`,
+		"messages.2": `{"role":"tool","content":"Success.","tool_call_id":"call_p"}`,
+		"messages.#": "3",
+	}
+	for path, want := range checks {
+		if got := gjson.GetBytes(chat, path).Raw; got != want {
+			t.Errorf("%s = %s, want %s", path, got, want)
+		}
+	}
+	if !slices.Equal(dropped, []string{"input[1].reasoning"}) {
+		t.Errorf("dropped %q", dropped)
+	}
+}

@@ -1,6 +1,7 @@
 package responses
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -91,7 +92,14 @@ func (r *Request) buildEcho(root gjson.Result) []byte {
 		if f.name == "service_tier" || !v.Exists() || v.Type == gjson.Null {
 			b = append(b, f.def...)
 		} else {
-			b = append(b, v.Raw...)
+			// Compact: a pretty-printed request would otherwise put raw newlines into
+			// an SSE data line and break the frame.
+			var c bytes.Buffer
+			if json.Compact(&c, []byte(v.Raw)) == nil {
+				b = append(b, c.Bytes()...)
+			} else {
+				b = append(b, f.def...)
+			}
 		}
 	}
 	return b
@@ -338,6 +346,12 @@ func (r *Request) FromChat(chat []byte, model string, u provider.Usage) ([]byte,
 	o.status, o.incomplete = statusFor(finish)
 	if o.status != "completed" {
 		o.completed = 0
+	}
+	if u == (provider.Usage{}) {
+		// Nothing accounted: report what the chat answer itself says.
+		if cu := gjson.GetBytes(chat, "usage"); cu.IsObject() {
+			u = chatUsage(cu)
+		}
 	}
 	return appendResponse(make([]byte, 0, 512+len(items)), r, &o, items, &u), nil
 }

@@ -3,7 +3,9 @@ package responses
 import (
 	"bytes"
 	"fmt"
+	"net/http"
 
+	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/jsonx"
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -165,4 +167,24 @@ func WithHistory(body []byte, prevInput, prevOutput []byte) ([]byte, error) {
 		return nil, err
 	}
 	return sjson.DeleteBytes(out, "previous_response_id")
+}
+
+// StoreRequested reports whether the client wants the response kept: store defaults
+// to true in the Responses API, so only an explicit false turns it off.
+func StoreRequested(body []byte) bool {
+	return gjson.GetBytes(body, "store").Type != gjson.False
+}
+
+// PreviousResponseID returns the request's previous_response_id, "" when absent.
+func PreviousResponseID(body []byte) string {
+	return gjson.GetBytes(body, "previous_response_id").Str
+}
+
+// PreviousNotFound is the API's 400 for a previous_response_id the gateway cannot
+// continue from (unknown, another key's, or held by a provider that is not the one
+// answering).
+func PreviousNotFound(id string) *apierr.Error {
+	return &apierr.Error{Status: http.StatusBadRequest, Type: apierr.TypeInvalidRequest,
+		Code: "previous_response_not_found", Param: "previous_response_id",
+		Message: fmt.Sprintf("Previous response with id '%s' not found.", id)}
 }

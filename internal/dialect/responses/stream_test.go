@@ -380,3 +380,16 @@ func BenchmarkStreamEncoderTextEscaped(b *testing.B) {
 		dst = e.Chunk(dst[:0], c)
 	}
 }
+
+// A pretty-printed request must not break the SSE frames its echo fields go into.
+func TestStreamPrettyRequest(t *testing.T) {
+	req := ParseRequest([]byte("{\n  \"model\": \"m\",\n  \"input\": \"x\",\n  \"tools\": [\n    {\"type\": \"function\", \"name\": \"f\"}\n  ],\n  \"metadata\": {\n    \"a\": \"b\"\n  }\n}"))
+	_, out := encode(req, []string{chunk(`{"content":"hi"}`)}, provider.Usage{}, nil)
+	fs := frames(t, out)
+	if got := gjson.GetBytes(fs[len(fs)-1].data, "response.tools.0.name").Str; got != "f" {
+		t.Fatalf("tools echo lost: %s", fs[len(fs)-1].data)
+	}
+	if bytes.Count(out, []byte("\n\n")) != len(fs) {
+		t.Fatal("stray blank lines in the stream")
+	}
+}

@@ -1,18 +1,24 @@
 package responses
 
 import (
+	"bytes"
 	"unsafe"
 
 	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/jmanhype/runestone/internal/usage"
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 )
+
+// defaultCountModel is the model input_tokens counts for when the body names none.
+const defaultCountModel = "gpt-4o"
 
 // UsageScanner reads usage out of a native Responses event stream relayed unchanged:
 // the terminal event (response.completed, response.incomplete or response.failed)
 // carries the response object with its usage. Other events cost a string compare.
 type UsageScanner struct {
-	u provider.Usage
+	u     provider.Usage
+	final []byte
 }
 
 // Event observes one SSE event: its event name ("" when the stream has no event
@@ -30,10 +36,19 @@ func (s *UsageScanner) Event(name string, data []byte) {
 		return
 	}
 	js := unsafe.String(unsafe.SliceData(data), len(data))
-	if u := gjson.Get(js, "response.usage"); u.IsObject() {
+	resp := gjson.Get(js, "response")
+	if !resp.IsObject() {
+		return
+	}
+	s.final = append(s.final[:0], resp.Raw...)
+	if u := resp.Get("usage"); u.IsObject() {
 		s.u = readUsage(u)
 	}
 }
+
+// Response is a copy of the terminal event's response object (nil before it), for
+// keeping a natively relayed stream's answer.
+func (s *UsageScanner) Response() []byte { return s.final }
 
 // Usage is the usage seen so far (complete after the terminal event).
 func (s *UsageScanner) Usage() provider.Usage { return s.u }
@@ -61,7 +76,15 @@ func readUsage(u gjson.Result) provider.Usage {
 // EstimateInputTokens counts the prompt tokens of a Responses request body (for
 // /v1/responses/input_tokens) as the chat request it translates to would count:
 // instructions, input items and tool definitions.
+//
+// The input_tokens endpoint does not require a model: without one the count uses
+// the o200k tokenizer of current OpenAI models.
 func EstimateInputTokens(est *usage.Estimator, body []byte) (int, error) {
+	if m := gjson.GetBytes(body, "model"); m.Type == gjson.Null || !m.Exists() {
+		if b, err := sjson.SetBytes(bytes.Clone(body), "model", defaultCountModel); err == nil {
+			body = b
+		}
+	}
 	chat, _, err := ToChat(body)
 	if err != nil {
 		return 0, err

@@ -213,6 +213,10 @@ func (p *Provider) Serves(ep provider.Endpoint) bool {
 // list of betas) go along as sent, and the answer comes back as bytes or SSE frames.
 func (p *Provider) relay(ctx context.Context, call *provider.Call) (*provider.Response, error) {
 	body := call.Body
+	if call.Endpoint == provider.Messages {
+		// Thinking blocks another provider produced (unsigned) would be refused here.
+		body, _ = messages.StripUnsignedThinking(body)
+	}
 	if call.Model != call.ClientModel {
 		var err error
 		if body, err = sjson.SetBytes(body, "model", call.Model); err != nil {

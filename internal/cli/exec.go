@@ -1,0 +1,210 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/jmanhype/runestone/internal/config"
+	"github.com/jmanhype/runestone/internal/server"
+	"github.com/jmanhype/runestone/internal/store"
+	"github.com/spf13/cobra"
+)
+
+type execOptions struct {
+	tapes cassetteFlags
+}
+
+// newExecCmd is `runestone exec`: an ephemeral gateway around one command, for tests.
+func newExecCmd(f *Factory, bi BuildInfo) *cobra.Command {
+	o := &execOptions{}
+	cmd := &cobra.Command{
+		Use:   "exec [--record DIR | --replay DIR] [--strict] -- COMMAND [ARG...]",
+		Short: "Run a command against a throw-away gateway that records or replays cassettes",
+		Long: `Start a gateway on a free loopback port with a throw-away home (or --home), create a
+client key, and run COMMAND with OPENAI_BASE_URL, OPENAI_API_KEY, ANTHROPIC_BASE_URL and
+ANTHROPIC_API_KEY pointing at it. Exits with COMMAND's exit code and prints a summary on
+stderr ("12 replayed, 0 recorded, 1 miss").
+
+--record DIR records every exchange as a cassette file (providers come from the
+environment as for serve: OPENAI_API_KEY, ANTHROPIC_API_KEY, or --config). --replay DIR
+answers from those files; with --strict (the default when $CI is set) a request no
+cassette matches gets a 4xx cassette_miss naming the nearest cassette and the JSON paths
+that differ; without it, a miss goes to a provider and is recorded into DIR.
+SIGINT and SIGTERM are passed on to COMMAND.`,
+		Example: `  runestone exec --record testdata/cassettes -- go test ./...
+  runestone exec --replay testdata/cassettes -- go test ./...
+  CI=true runestone exec --replay testdata/cassettes -- pytest -q
+  runestone exec --replay testdata/cassettes --strict=false -- npm test   # record misses`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.tapes.changed = cmd.Flags().Changed
+			return execRun(cmd.Context(), f, bi, o, args)
+		},
+	}
+	// Flags after COMMAND belong to it.
+	cmd.Flags().SetInterspersed(false)
+	o.tapes.register(cmd, true)
+	return cmd
+}
+
+func execRun(ctx context.Context, f *Factory, bi BuildInfo, o *execOptions, args []string) error {
+	getenv := f.getenv()
+	if o.tapes.record == "" && o.tapes.replay == "" {
+		return usageError(errors.New("say what to do with cassettes: --record DIR or --replay DIR"))
+	}
+	if !o.tapes.changed("strict") && o.tapes.replay != "" {
+		if ci := getenv("CI"); ci != "" && ci != "false" && ci != "0" {
+			o.tapes.strict = true
+			prev := o.tapes.changed
+			o.tapes.changed = func(n string) bool { return n == "strict" || prev(n) }
+		}
+	}
+	home := f.Home
+	if home == "" {
+		tmp, err := os.MkdirTemp("", "runestone-exec-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		home = tmp
+	}
+	cfg, err := config.Load(config.Options{Home: home, ConfigFile: f.ConfigFile, Addr: "127.0.0.1:0", Getenv: getenv})
+	if err != nil {
+		return err
+	}
+	if err := o.tapes.apply(cfg); err != nil {
+		return err
+	}
+	// One test run owns this gateway: its limits would only make parallel tests flaky.
+	cfg.Limits.RPM, cfg.Limits.RPH, cfg.Limits.TPM, cfg.Limits.Concurrent = 0, 0, 0, 0
+	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
+		return fmt.Errorf("create home folder: %w", err)
+	}
+	key, err := execKey(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	// Warnings only, on stderr: the command's own output is what the user reads.
+	logger := slog.New(slog.NewTextHandler(f.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := server.New(ctx, cfg, server.Options{Version: resolveVersion(bi).Version, Logger: logger})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		_ = srv.Shutdown(context.Background())
+		return err
+	}
+	base := "http://" + srv.Addr()
+	code, runErr := execChild(f, args, []string{
+		"OPENAI_BASE_URL=" + base + "/v1", "OPENAI_API_KEY=" + key,
+		"ANTHROPIC_BASE_URL=" + base, "ANTHROPIC_API_KEY=" + key,
+	})
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.Duration)
+	defer cancel()
+	_ = srv.Shutdown(sctx) // every take has ended once the gateway has drained
+	printExecSummary(f.Err, srv)
+	if runErr != nil {
+		return runErr
+	}
+	if code != 0 {
+		return &exitError{err: errSilent, code: code}
+	}
+	return nil
+}
+
+// execKey creates the run's client key in the store before the gateway loads keys, so
+// the command's first request already authenticates.
+func execKey(ctx context.Context, cfg *config.Config) (string, error) {
+	st, err := store.OpenConfig(ctx, store.Config{Driver: cfg.Store.Driver, DSN: cfg.Store.DSN,
+		Path: filepath.Join(cfg.Home, store.FileName)})
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	_, secret, err := st.CreateKey(ctx, store.NewKey{Name: "exec"})
+	if err != nil {
+		return "", fmt.Errorf("create the run's key: %w", err)
+	}
+	return secret, nil
+}
+
+// execChild runs the command with extra environment, passing SIGINT and SIGTERM on, and
+// returns its exit code (128+signal when a signal ended it).
+func execChild(f *Factory, args, env []string) (int, error) {
+	c := exec.Command(args[0], args[1:]...)
+	c.Stdin, c.Stdout, c.Stderr = os.Stdin, f.Out, f.Err
+	c.Env = append(os.Environ(), env...)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	if err := c.Start(); err != nil {
+		return 0, &exitError{err: fmt.Errorf("run %s: %w", args[0], err), code: 127}
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				_ = c.Process.Signal(s)
+			case <-done:
+				return
+			}
+		}
+	}()
+	err := c.Wait()
+	close(done)
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, nil
+	case errors.As(err, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return ee.ExitCode(), nil
+	default:
+		return 1, fmt.Errorf("run %s: %w", args[0], err)
+	}
+}
+
+// printExecSummary prints "12 replayed, 0 recorded, 1 miss" and each miss.
+func printExecSummary(w io.Writer, srv *server.Server) {
+	rp, rc := srv.Replayer.Stats(), srv.Recorder.Stats()
+	misses := plural(rp.Misses, "miss", "misses")
+	strict := ""
+	if srv.Replayer != nil && srv.Replayer.Strict() {
+		strict = " (strict)"
+	}
+	line := fmt.Sprintf("runestone exec: %d replayed%s, %d recorded, %s", rp.Replayed, strict, rc.Recorded, misses)
+	if srv.Recorder != nil {
+		line += " (recording into " + srv.Recorder.Dir() + ")"
+	}
+	if rp.Misses > 0 {
+		line += ": see below"
+	}
+	fmt.Fprintln(w, line)
+	for _, m := range rp.MissMessages {
+		fmt.Fprintln(w, "  miss: "+m)
+	}
+	if rp.Misses > len(rp.MissMessages) {
+		fmt.Fprintf(w, "  … and %d more\n", rp.Misses-len(rp.MissMessages))
+	}
+	if rc.Failed > 0 {
+		fmt.Fprintf(w, "  %s could not be written: %v\n", plural(rc.Failed, "cassette", "cassettes"), rc.LastErr)
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
