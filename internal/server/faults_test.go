@@ -76,7 +76,9 @@ func TestUpstreamHangsBeforeHeaders(t *testing.T) {
 		if status != 200 || hdr.Get("X-Runestone-Provider") != "backup" || !strings.Contains(string(body), "backup") {
 			t.Fatalf("stream=%v: %d %s %s", stream, status, hdr.Get("X-Runestone-Provider"), body)
 		}
-		if took > 2*time.Second {
+		// The row's three attempts show the timeout worked; this bound only turns a
+		// broken timeout into a failure instead of a hang, so it is generous.
+		if took > 20*time.Second {
 			t.Fatalf("stream=%v: took %v; the 200ms timeout did not bound the hang", stream, took)
 		}
 		row := waitRow(t, g, hdr.Get("X-Request-Id"))
@@ -113,8 +115,10 @@ func TestUpstreamHangsMidStream(t *testing.T) {
 	if e := envelope(t, []byte(evs[2])); e.Get("code").String() != "stream_idle_timeout" {
 		t.Fatalf("last event %s", evs[2])
 	}
-	if took < 300*time.Millisecond || took > 3*time.Second {
-		t.Fatalf("stream ended after %v, want about the 300ms idle limit", took)
+	// Not before the limit; when exactly after it is gateway.TestStreamIdleCutOff's,
+	// on a fake clock (the stream_idle_timeout event above shows the limit ended it).
+	if took < 300*time.Millisecond {
+		t.Fatalf("stream ended after %v, before the 300ms idle limit", took)
 	}
 	row := waitRow(t, g, hdr.Get("X-Request-Id"))
 	if row.Status != http.StatusGatewayTimeout || row.Error == "" || row.TTFTMS == nil || row.CompletionTokens == 0 {
