@@ -405,7 +405,7 @@ func TestQueueTimeout(t *testing.T) {
 }
 
 func TestCancelWhileQueuedFreesPlace(t *testing.T) {
-	l, _ := newLimiter(t, Options{Queue: 0, QueueTimeout: time.Minute})
+	l, _ := newLimiter(t, Options{Queue: 1, QueueTimeout: time.Minute})
 	lim := Limits{Concurrent: 1}
 	tk, _ := l.Acquire(context.Background(), "k", "k", lim)
 	ctx, cancel := context.WithCancel(context.Background())
