@@ -52,6 +52,13 @@ type Error struct {
 	// of the same dialect gets it unmodified with Status, because agents such as Claude
 	// Code match on the upstream's wording. Nil for errors in any other form.
 	Body []byte
+
+	// Attempts and Tried record the upstream calls behind a final error (set by the
+	// resilience executor), so the request's log row can name them.
+	Attempts int
+	Tried    []string
+
+	cut bool // Message quotes a long upstream body: Redact cuts it after masking
 }
 
 func (e *Error) Error() string {

@@ -1,12 +1,13 @@
 package apierr
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 )
@@ -27,7 +28,10 @@ func FromUpstream(provider string, status int, h http.Header, body []byte) *Erro
 		e.Message = env.String()
 	}
 	if e.Message == "" {
-		e.Message = fmt.Sprintf("%s answered %d %s: %s", provider, status, http.StatusText(status), snippet(body))
+		// Kept long here and cut in Redact, after the secrets are masked: cutting
+		// first can leave half a key that no longer matches the secret it is part of.
+		e.Message = fmt.Sprintf("%s answered %d %s: %s", provider, status, http.StatusText(status), snippetN(body, maxRawSnippet))
+		e.cut = true
 	}
 	if e.Type == "" {
 		e.Type = TypeInvalidRequest
@@ -50,23 +54,69 @@ func FromUpstream(provider string, status int, h http.Header, body []byte) *Erro
 // in the error's text with a masked form. An upstream may quote the credentials it
 // was sent, and its message reaches the client, the request log and the process log.
 // Secrets shorter than 8 bytes are left alone (they would mask ordinary words).
+//
+// Every text field is redacted (type, code, param, message), then long fields are
+// cut, so a secret straddling the cut is masked whole first. Strings shaped like API
+// keys (sk-…, Bearer …) are masked too: an upstream may quote a key the gateway does
+// not know, such as another tenant's.
 func (e *Error) Redact(secrets []string) *Error {
 	if e == nil {
 		return nil
 	}
-	for _, s := range secrets {
-		if len(s) < 8 {
-			continue
-		}
-		masked := s[:3] + "…" + s[len(s)-3:]
-		e.Message = strings.ReplaceAll(e.Message, s, masked)
-		e.Param = strings.ReplaceAll(e.Param, s, masked)
-		e.Code = strings.ReplaceAll(e.Code, s, masked)
-		if e.Body != nil {
-			e.Body = bytes.ReplaceAll(e.Body, []byte(s), []byte(masked))
-		}
+	for _, f := range []*string{&e.Message, &e.Type, &e.Code, &e.Param} {
+		*f = RedactText(*f, secrets)
+	}
+	if e.Body != nil {
+		e.Body = []byte(RedactText(string(e.Body), secrets))
+	}
+	if e.cut {
+		e.Message = cutText(e.Message, maxSnippet)
+		e.cut = false
+	}
+	for _, f := range []*string{&e.Type, &e.Code, &e.Param} {
+		*f = cutText(*f, maxField)
 	}
 	return e
+}
+
+// RedactText masks each secret (8 bytes or longer) and anything shaped like an API
+// key or bearer token in s.
+func RedactText(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if len(sec) < 8 {
+			continue
+		}
+		s = strings.ReplaceAll(s, sec, mask(sec))
+	}
+	return keyShape.ReplaceAllStringFunc(s, mask)
+}
+
+// keyShape matches common API key and token forms: OpenAI/Anthropic/Groq style
+// prefixed keys, and the credential after "Bearer ".
+var keyShape = regexp.MustCompile(`\b(?:sk|rk|pk|gsk|xai|sk-ant|sk-proj|sk-rs)-[A-Za-z0-9_\-]{12,}|(?i:bearer)\s+[A-Za-z0-9._~+/\-]{12,}=*`)
+
+func mask(s string) string {
+	if len(s) < 8 {
+		return "…"
+	}
+	return s[:3] + "…" + s[len(s)-3:]
+}
+
+const (
+	maxSnippet    = 200      // upstream body quoted in a message
+	maxRawSnippet = 64 << 10 // kept until Redact cuts it
+	maxField      = 200      // type, code, param
+)
+
+func cutText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
 }
 
 // RetryAfter reads retry-after-ms (float milliseconds) or Retry-After (seconds or an
@@ -107,10 +157,10 @@ func BadUpstream(provider, what string) *Error {
 		Retryable: true, Message: fmt.Sprintf("provider %s sent an invalid answer: %s", provider, what)}
 }
 
-func snippet(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 200 {
-		s = s[:200] + "…"
+func snippetN(b []byte, n int) string {
+	s := strings.TrimSpace(string(b[:min(len(b), n+1)]))
+	if len(s) > n {
+		s = cutText(s, n)
 	}
 	if s == "" {
 		s = "(empty body)"

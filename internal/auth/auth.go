@@ -102,6 +102,8 @@ type Authenticator struct {
 	changed    <-chan struct{} // key changes pushed by the store (nil: poll only)
 	stopListen func()
 	closeOnce  sync.Once
+
+	miss missLookup // store lookups of tokens the index does not know
 }
 
 type index struct {
@@ -362,6 +364,10 @@ func (a *Authenticator) flush(ctx context.Context) error {
 // Authenticate checks an Authorization header value and returns the caller, or the
 // 401 to send. For a known key it does one SHA-256 and one map lookup, no I/O.
 func (a *Authenticator) Authenticate(authorization string) (*Principal, *apierr.Error) {
+	return a.authenticate(authorization, true)
+}
+
+func (a *Authenticator) authenticate(authorization string, lookup bool) (*Principal, *apierr.Error) {
 	token, e := a.parse(authorization)
 	if e != nil {
 		return nil, e
@@ -397,6 +403,9 @@ func (a *Authenticator) Authenticate(authorization string) (*Principal, *apierr.
 	}
 	if found != nil {
 		return found, nil
+	}
+	if lookup && a.lookupMiss(h) {
+		return a.authenticate(authorization, false)
 	}
 	if idx.unrevoked == 0 && len(a.static) == 0 {
 		return nil, apierr.InvalidAPIKey(msgNoKeys)

@@ -18,13 +18,14 @@ import (
 func newKeysCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keys",
-		Short: "Create, list, show and revoke client API keys",
+		Short: "Create, list, show, update and revoke client API keys",
 		Long: `Client API keys authenticate requests to the gateway (Authorization: Bearer sk-rs-…).
 Only a hash of each key is stored: the secret is printed once, by "keys create".
 A running gateway picks up created and revoked keys within a second.`,
 		Example: `  runestone keys create --name dev --rpm 60 --models gpt-4o-mini,mock
   runestone keys list
   runestone keys show key_1a2b3c4d5e6f
+  runestone keys update key_1a2b3c4d5e6f --budget 20
   runestone keys revoke key_1a2b3c4d5e6f`,
 	}
 	cmd.AddCommand(
@@ -32,7 +33,8 @@ A running gateway picks up created and revoked keys within a second.`,
 		newKeysListCmd(f, nil),
 		newKeysShowCmd(f, nil),
 		newKeysRevokeCmd(f, nil),
-		newKeysUsageCmd(f), // internal/cli/keys_usage.go
+		newKeysUpdateCmd(f), // internal/cli/keys_update.go
+		newKeysUsageCmd(f),  // internal/cli/keys_usage.go
 	)
 	return cmd
 }

@@ -78,6 +78,11 @@ func TestKeysUsageTotalsEqualSumOfRows(t *testing.T) {
 	if rep.KeyID != "k1" || len(rep.Groups) != 2 || rep.Total.Requests != 3 || rep.Total.UnpricedRequests != 1 {
 		t.Fatalf("one key by model = %+v", rep)
 	}
+	for _, g := range rep.Groups {
+		if g.Model == "" || g.Model != g.Key {
+			t.Fatalf("--by model groups are not labelled by model: %+v", g)
+		}
+	}
 	empty := runUsageJSON(t, e, "nobody")
 	if empty.Groups == nil || len(empty.Groups) != 0 || empty.Total.Requests != 0 {
 		t.Fatalf("empty report = %+v", empty)

@@ -278,12 +278,14 @@ func logsFollow(ctx context.Context, o *logsOptions, filter store.RequestFilter)
 	defer tick.Stop()
 	follow := filter
 	follow.Limit = 1000
+	var seqs *seqTracker // set once the cursor is known (> 0)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 		}
+		after := int64(-1) // this poll's read position; -1: start below the lowest open hole
 		for more := true; more; {
 			var rows []store.RequestRow
 			if cursor == 0 {
@@ -300,9 +302,19 @@ func logsFollow(ctx context.Context, o *logsOptions, filter store.RequestFilter)
 				}
 				more = false
 			} else {
-				follow.AfterSeq = cursor
+				if seqs == nil {
+					seqs = newSeqTracker(cursor)
+				}
+				if after < 0 {
+					// From below the lowest seq that may still commit late (see seqTracker).
+					after = seqs.from(time.Now())
+				}
+				follow.AfterSeq = after
 				rows, err = st.ListRequests(ctx, follow)
 				more = len(rows) == follow.Limit
+				if more {
+					after = rows[len(rows)-1].Seq
+				}
 			}
 			if err != nil {
 				if ctx.Err() != nil {
@@ -311,6 +323,9 @@ func logsFollow(ctx context.Context, o *logsOptions, filter store.RequestFilter)
 				return fmt.Errorf("read the request log: %w", err)
 			}
 			for _, r := range rows {
+				if seqs != nil && !seqs.see(r.Seq, time.Now()) {
+					continue // printed already (re-read below a hole)
+				}
 				if err := print(r); err != nil {
 					return err
 				}

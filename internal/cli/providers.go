@@ -74,7 +74,7 @@ state, p50 latency and last error.`,
 			rows := make([]providerInfo, 0, len(ps))
 			for i, p := range ps {
 				pc := cfg.Providers[i]
-				row := providerInfo{Name: p.Name(), Kind: p.Kind(), BaseURL: pc.BaseURL, Models: p.Models(),
+				row := providerInfo{Name: p.Name(), Kind: p.Kind(), BaseURL: config.MaskURL(pc.BaseURL), Models: p.Models(),
 					Priority: pc.Priority, KeySet: pc.APIKey != ""}
 				if cfg.ZeroConfig && p.Kind() == config.KindMock {
 					row.Models = []string{"*"}

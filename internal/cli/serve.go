@@ -61,6 +61,10 @@ func serveRun(ctx context.Context, f *Factory, bi BuildInfo, o serveOptions) err
 			return usageError(fmt.Errorf("refusing to listen on %s with auth disabled: anyone on the network could use your provider keys (enable auth, bind to 127.0.0.1, or pass --insecure-no-auth)", cfg.Server.Addr))
 		}
 		fmt.Fprintf(f.Err, "WARNING: listening on %s with authentication DISABLED. Anyone who can reach it can spend your provider credits.\n", cfg.Server.Addr)
+	} else if !cfg.Auth.Enabled {
+		// Loopback without auth is allowed, but every program on this machine (any
+		// user, any container sharing the network) can then use it: say so once.
+		fmt.Fprintf(f.Err, "warning: authentication is off: every process on this machine can call %s with your provider keys and read the request log at /admin/*; set auth.enabled = true to require keys\n", cfg.Server.Addr)
 	}
 	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
 		return fmt.Errorf("create home folder: %w", err)

@@ -43,6 +43,14 @@ type Server struct {
 	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
 	ReadBodyTimeout   Duration `toml:"read_body_timeout"`
 	ShutdownTimeout   Duration `toml:"shutdown_timeout"`
+	// AllowedHosts and AllowedOrigins open the Host and browser-Origin checks (see
+	// docs/security.md); MaxConnections caps open client connections; IdleTimeout
+	// closes idle keep-alive connections; MaxEventBytes caps one upstream SSE line.
+	AllowedHosts   []string `toml:"allowed_hosts"`
+	AllowedOrigins []string `toml:"allowed_origins"`
+	MaxConnections int      `toml:"max_connections"`
+	IdleTimeout    Duration `toml:"idle_timeout"`
+	MaxEventBytes  int      `toml:"max_event_bytes"`
 }
 
 // Auth configures client authentication.
@@ -230,6 +238,11 @@ func Default() *Config {
 			ReadHeaderTimeout: Duration{10 * time.Second},
 			ReadBodyTimeout:   Duration{60 * time.Second},
 			ShutdownTimeout:   Duration{30 * time.Second},
+			AllowedHosts:      []string{},
+			AllowedOrigins:    []string{},
+			MaxConnections:    1024,
+			IdleTimeout:       Duration{120 * time.Second},
+			MaxEventBytes:     8 << 20,
 		},
 		Auth:  Auth{Enabled: true, Keys: []string{}},
 		Store: Store{Driver: StoreSQLite},

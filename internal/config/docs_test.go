@@ -28,6 +28,8 @@ var envDocs = []struct{ name, key, sample, note string }{
 	{"PORT", "server.addr", "9998", "port only, keeping the host of `server.addr`; ignored when RUNESTONE_ADDR is set"},
 	{"RUNESTONE_AUTH_ENABLED", "auth.enabled", "false", "`true` or `false`"},
 	{"RUNESTONE_API_KEYS", "auth.keys", "k1,k2", "comma-separated; added to the file's keys"},
+	{"RUNESTONE_ALLOWED_HOSTS", "server.allowed_hosts", "proxy.internal,*.example.test", "comma-separated; added to the file's names"},
+	{"RUNESTONE_ALLOWED_ORIGINS", "server.allowed_origins", "http://localhost:5173", "comma-separated; added to the file's origins"},
 	{"RUNESTONE_ADMIN_KEY", "auth.admin_key", "admin-secret", ""},
 	{"RUNESTONE_RATE_LIMIT_RPM", "limits.rpm", "7", ""},
 	{"RUNESTONE_RATE_LIMIT_RPH", "limits.rph", "8", ""},

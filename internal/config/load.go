@@ -140,6 +140,12 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	if v := getenv("RUNESTONE_API_KEYS"); v != "" {
 		cfg.Auth.Keys = append(cfg.Auth.Keys, splitList(v)...)
 	}
+	if v := getenv("RUNESTONE_ALLOWED_HOSTS"); v != "" {
+		cfg.Server.AllowedHosts = append(cfg.Server.AllowedHosts, splitList(v)...)
+	}
+	if v := getenv("RUNESTONE_ALLOWED_ORIGINS"); v != "" {
+		cfg.Server.AllowedOrigins = append(cfg.Server.AllowedOrigins, splitList(v)...)
+	}
 	if v := getenv("RUNESTONE_ADMIN_KEY"); v != "" {
 		cfg.Auth.AdminKey = v
 	}

@@ -19,11 +19,16 @@ max_body_bytes = 10485760        # larger request bodies get 413
 read_header_timeout = "10s"
 read_body_timeout = "60s"        # longest a client may take to send its request body (then 408)
 shutdown_timeout = "30s"         # graceful drain of in-flight requests and streams
+allowed_hosts = []               # Host names answered besides localhost, 127.0.0.1, [::1] (e.g. a proxy's name); others get 403
+allowed_origins = []             # browser origins answered with CORS (e.g. "http://localhost:5173"); other web pages get 403
+max_connections = 1024           # open client connections at once; more wait in the kernel's backlog
+idle_timeout = "120s"            # idle keep-alive client connections are closed after this
+max_event_bytes = 8388608        # one upstream stream line larger than this ends the stream with a 502 error event
 
 [auth]
 enabled = true                   # RUNESTONE_AUTH_ENABLED
 keys = []                        # static client keys, besides keys made with 'runestone keys create'
-admin_key = ""                   # bearer key for /admin/* from non-loopback clients
+admin_key = ""                   # bearer key for /admin/*, /metrics, /health/*; once set, required from every client
 
 [store]
 driver = "sqlite"                # sqlite (runestone.db in the home folder) | postgres (shared by several replicas)
@@ -128,6 +133,7 @@ func (c *Config) Redacted() *Config {
 	r.Providers = make([]Provider, len(c.Providers))
 	for i, p := range c.Providers {
 		p.APIKey = Mask(p.APIKey)
+		p.BaseURL = MaskURL(p.BaseURL)
 		h := make(map[string]string, len(p.Headers))
 		for k, v := range p.Headers {
 			if isSecretHeader(k) {
@@ -191,9 +197,56 @@ func Mask(s string) string {
 	}
 }
 
-func isSecretHeader(k string) bool {
+func isSecretHeader(k string) bool { return IsSecretName(k) }
+
+// IsSecretName reports a header (or query parameter) whose value is a credential:
+// cookies, and any name containing key, token, secret, auth or password.
+func IsSecretName(k string) bool {
 	k = strings.ToLower(k)
-	return strings.Contains(k, "key") || strings.Contains(k, "auth") || strings.Contains(k, "token") || strings.Contains(k, "secret")
+	switch k {
+	case "cookie", "set-cookie", "proxy-authorization":
+		return true
+	}
+	for _, w := range []string{"key", "auth", "token", "secret", "password", "passwd", "signature"} {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// MaskURL hides the password in a URL's userinfo and the values of credential-like
+// query parameters (?api_key=…). A URL that does not parse still has anything between
+// "//" and "@" masked.
+func MaskURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		if i := strings.Index(s, "//"); i >= 0 {
+			if j := strings.LastIndex(s[i+2:], "@"); j >= 0 {
+				return s[:i+2] + "****@" + s[i+2+j+1:]
+			}
+		}
+		return s
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "****")
+		} else if u.User.Username() != "" {
+			u.User = url.User("****") // a token used as the user name
+		}
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k, vs := range q {
+			if IsSecretName(k) {
+				for i := range vs {
+					vs[i] = "****"
+				}
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 // TOML renders the configuration (call Redacted first when printing).
@@ -208,13 +261,4 @@ func (c *Config) TOML() (string, error) {
 }
 
 // maskURLPassword hides the password of a postgres:// or redis:// URL.
-func maskURLPassword(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "****")
-	}
-	return u.String()
-}
+func maskURLPassword(s string) string { return MaskURL(s) }

@@ -23,6 +23,9 @@ func (c *Config) Validate() error {
 	if c.Server.MaxBodyBytes <= 0 {
 		add("server.max_body_bytes must be positive")
 	}
+	if c.Server.MaxConnections < 0 || c.Server.MaxEventBytes < 0 {
+		add("server.max_connections and server.max_event_bytes must be >= 0")
+	}
 	for _, f := range []struct {
 		name string
 		v    int

@@ -15,6 +15,7 @@ import (
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/sse"
+	"github.com/jmanhype/runestone/internal/store"
 )
 
 // admin guards operations endpoints: loopback clients, or others with the admin key.
@@ -22,8 +23,8 @@ import (
 func (g *Gateway) admin(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !g.adminAllowed(r) {
-			apierr.Write(w, &apierr.Error{Status: http.StatusUnauthorized, Type: apierr.TypeInvalidRequest,
-				Code: apierr.CodeInvalidAPIKey, Message: "Operations endpoints answer loopback clients, or others with the admin key (auth.admin_key)."})
+			g.refuse(w, r, &apierr.Error{Status: http.StatusUnauthorized, Type: apierr.TypeInvalidRequest,
+				Code: apierr.CodeInvalidAPIKey, Message: "Operations endpoints answer loopback clients when no admin key is set; once auth.admin_key is set they need it from every client (Authorization: Bearer <admin key>)."})
 			return
 		}
 		next(w, r)
@@ -31,12 +32,16 @@ func (g *Gateway) admin(next http.HandlerFunc) http.HandlerFunc {
 }
 
 func (g *Gateway) adminAllowed(r *http.Request) bool {
-	if g.o.AdminKey != "" && len(r.Header.Values("Authorization")) == 1 {
+	if g.o.AdminKey != "" {
+		// Once an admin key is set it is required from every peer, loopback included:
+		// a same-host reverse proxy, an ssh -R tunnel or a rebinding page all arrive
+		// from 127.0.0.1.
+		if len(r.Header.Values("Authorization")) != 1 {
+			return false
+		}
 		tok, ok := bearer(r.Header.Get("Authorization"))
 		a, b := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(g.o.AdminKey))
-		if ok && subtle.ConstantTimeCompare(a[:], b[:]) == 1 {
-			return true
-		}
+		return ok && subtle.ConstantTimeCompare(a[:], b[:]) == 1
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -151,11 +156,16 @@ func (g *Gateway) adminState(w http.ResponseWriter, r *http.Request) {
 }
 
 // Detail returns one request's log rows as a dashboard detail (newest match).
+// An id the log does not hold is events.ErrRequestNotFound (whichever way the store
+// says so); other errors are the database's.
 func (g *Gateway) Detail(ctx context.Context, id string) (*events.RequestDetail, error) {
 	if g.o.Store == nil {
 		return nil, errNoStore
 	}
 	rows, err := g.o.Store.RequestsByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, events.ErrRequestNotFound
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -169,9 +179,16 @@ var errNoStore = errors.New("the request log is off")
 
 func (g *Gateway) adminRequest(w http.ResponseWriter, r *http.Request) {
 	d, err := g.Detail(r.Context(), r.PathValue("id"))
-	if err != nil {
+	switch {
+	case errors.Is(err, events.ErrRequestNotFound) || errors.Is(err, errNoStore):
 		apierr.Write(w, &apierr.Error{Status: http.StatusNotFound, Type: apierr.TypeInvalidRequest, Code: "not_found",
 			Message: "no logged request with that id"})
+		return
+	case err != nil:
+		// A database failure is not "not found": say so, so the dashboard and
+		// scripts do not conclude the request never happened.
+		g.o.Logger.Warn("read request detail", "id", r.PathValue("id"), "err", err)
+		apierr.Write(w, apierr.Internal(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, d)

@@ -62,6 +62,14 @@ func benchGateway(chunks int) *Gateway {
 	return New(Options{Router: router.New(ps, nil), Executor: resilience.New(resilience.Options{Retries: 2}, ps)})
 }
 
+// benchRequest is a JSON POST from a loopback client, as the gateway accepts it.
+func benchRequest(path string, body []byte) *http.Request {
+	r := httptest.NewRequest("POST", path, bytes.NewReader(body))
+	r.Host = "127.0.0.1:4001"
+	r.Header.Set("Content-Type", "application/json")
+	return r
+}
+
 // discard is a ResponseWriter that keeps nothing, so the benchmark measures the gateway.
 type discard struct{ h http.Header }
 
@@ -75,7 +83,7 @@ func BenchmarkNonStreamRelay(b *testing.B) {
 	body := []byte(benchReq)
 	b.ReportAllocs()
 	for b.Loop() {
-		req := httptest.NewRequest("POST", "/v1/chat/completions", bytes.NewReader(body))
+		req := benchRequest("/v1/chat/completions", body)
 		w := &discard{h: http.Header{}}
 		h.ServeHTTP(w, req)
 	}
@@ -87,7 +95,7 @@ func BenchmarkStreamRelay(b *testing.B) {
 	body := []byte(`{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hello"}]}`)
 	b.ReportAllocs()
 	for b.Loop() {
-		req := httptest.NewRequest("POST", "/v1/chat/completions", bytes.NewReader(body))
+		req := benchRequest("/v1/chat/completions", body)
 		w := &discard{h: http.Header{}}
 		h.ServeHTTP(w, req)
 	}
@@ -151,8 +159,7 @@ func benchDialect(b *testing.B, path, body string, chunks int, native bool, fram
 	req := []byte(body)
 	b.ReportAllocs()
 	for b.Loop() {
-		r := httptest.NewRequest("POST", path, bytes.NewReader(req))
-		r.Header.Set("Content-Type", "application/json")
+		r := benchRequest(path, req)
 		w := &discard{h: http.Header{}}
 		h.ServeHTTP(w, r)
 	}

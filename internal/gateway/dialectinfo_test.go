@@ -75,6 +75,8 @@ func TestChatRequestLogsDialectAndSession(t *testing.T) {
 	g := New(Options{Router: router.New(ps, nil), Executor: resilience.New(resilience.Options{}, ps), Bus: bus,
 		Pricer: usage.NewPricer(nil, nil)})
 	req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{"model":"mock","messages":[{"role":"user","content":"hi"}]}`))
+	req.Host = "127.0.0.1"
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Session_id", "codex-session")
 	w := httptest.NewRecorder()
 	g.Handler().ServeHTTP(w, req)

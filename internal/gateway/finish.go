@@ -112,6 +112,10 @@ func (x *exchange) event(latency time.Duration) events.Request {
 	if x.info.stream && x.chunks > 0 {
 		ev.TTFTMS = ms(x.ttft)
 	}
+	if e := x.failErr; x.res == nil && e != nil && e.Provider != "" {
+		// Failed upstream: the error carries who answered and how many calls it took.
+		ev.Provider, ev.Attempts, ev.Providers = e.Provider, e.Attempts, e.Tried
+	}
 	if r := x.res; r != nil {
 		ev.Provider, ev.UpstreamModel, ev.Attempts, ev.Providers = r.Target.Provider.Name(), r.Target.Model, r.Attempts, r.Tried
 		if x.info.stream {
@@ -120,7 +124,7 @@ func (x *exchange) event(latency time.Duration) events.Request {
 			ev.OverheadMS = ms(x.overhead)
 		}
 	}
-	if ev.Provider != "" && x.g.o.Pricer != nil {
+	if x.res != nil && x.g.o.Pricer != nil {
 		priced := ev.UpstreamModel
 		if x.res.Target.Provider.Kind() == "mock" {
 			priced = "mock" // the zero-config mock answers any name; it costs nothing

@@ -60,6 +60,11 @@ type Options struct {
 	KeepAlive  time.Duration
 	StreamIdle time.Duration
 
+	// AllowedHosts are Host names besides loopback ones (and the bound address) the
+	// gateway answers; AllowedOrigins are browser origins it answers with CORS.
+	AllowedHosts   []string
+	AllowedOrigins []string
+
 	Logger      *slog.Logger
 	LogRequests bool // one info line per request (plain-log mode)
 
@@ -78,6 +83,8 @@ type Gateway struct {
 	anon    *auth.Principal
 	drain   chan struct{} // closed when the server shuts down: ends /admin/events streams
 	drained atomic.Bool
+	hosts   hosts
+	origins origins
 }
 
 // Drain ends long-lived operations streams so a graceful shutdown does not wait on them.
@@ -108,7 +115,8 @@ func New(o Options) *Gateway {
 		o.Spend = NewSpend(nil)
 	}
 	return &Gateway{o: o, started: time.Now(), state: newLiveState(), ids: newIDSource(), drain: make(chan struct{}),
-		anon: &auth.Principal{KeyID: "anonymous", Name: "anonymous", Limits: o.Anonymous}}
+		anon:  &auth.Principal{KeyID: "anonymous", Name: "anonymous", Limits: o.Anonymous},
+		hosts: newHosts(o.Addr, o.AllowedHosts), origins: newOrigins(o.AllowedOrigins)}
 }
 
 // Handler returns the gateway's routes wrapped in its middleware.
@@ -116,7 +124,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for path, ep := range proxyRoutes {
 		mux.HandleFunc("POST "+path, g.proxyHandler(ep))
-		mux.HandleFunc(path, methodNotAllowed("POST"))
+		mux.HandleFunc(path, g.methodNotAllowed("POST"))
 	}
 	mux.HandleFunc("POST /v1/messages/count_tokens", g.countTokens(provider.CountTokens))
 	mux.HandleFunc("POST /v1/responses/input_tokens", g.countTokens(provider.InputTokens))
@@ -128,7 +136,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", g.root)
 	mux.HandleFunc("GET /v1/models", g.listModels)
 	mux.HandleFunc("GET /v1/models/{model...}", g.getModel)
-	mux.HandleFunc("/v1/models", methodNotAllowed("GET"))
+	mux.HandleFunc("/v1/models", g.methodNotAllowed("GET"))
 	mux.HandleFunc("GET /health", g.health)
 	mux.HandleFunc("GET "+adminapi.PathProviders, g.admin(g.healthProviders))
 	mux.HandleFunc("GET /health/metrics", g.admin(g.healthMetrics))
@@ -136,6 +144,6 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET "+adminapi.PathEvents, g.admin(g.adminEvents))
 	mux.HandleFunc("GET "+adminapi.PathState, g.admin(g.adminState))
 	mux.HandleFunc("GET "+adminapi.PathRequests+"{id}", g.admin(g.adminRequest))
-	mux.HandleFunc("/", notFound)
+	mux.HandleFunc("/", g.notFound)
 	return g.middleware(mux)
 }

@@ -1,7 +1,10 @@
 package gateway
 
 import (
+	"strings"
 	"testing"
+
+	"github.com/jmanhype/runestone/internal/jsonx"
 
 	"github.com/jmanhype/runestone/internal/provider"
 	"go.uber.org/goleak"
@@ -52,6 +55,13 @@ func FuzzInspect(f *testing.F) {
 	f.Add([]byte(`{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[]}`))
 	f.Add([]byte(`[{"model":"m"}]`))
 	f.Add([]byte("{\"model\":\"\xff\"}"))
+	// Deep nesting (a recursive parser's stack) and duplicate keys (first-wins vs
+	// last-wins) are refused before anything reads the body.
+	f.Add([]byte(`{"model":"m","messages":[{}],"x":` + strings.Repeat("[", 5000) + `}`))
+	f.Add([]byte(strings.Repeat("[", 100000)))
+	f.Add([]byte(`{"model":"a","messages":[{}],"model":"b"}`))
+	f.Add([]byte(`{"model":"a","messages":[{}],"mod\u0065l":"b"}`))
+	f.Add([]byte(`{"model":"a","stream":false,"messages":[{}],"stream":true}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, ep := range []provider.Endpoint{provider.Chat, provider.Completions, provider.Embeddings} {
 			info, err := inspect(body, ep)
@@ -60,6 +70,9 @@ func FuzzInspect(f *testing.F) {
 			}
 			if err != nil && (err.Status != 400 || err.Message == "") {
 				t.Fatalf("bad error %+v", err)
+			}
+			if err == nil && (jsonx.Check(body, jsonx.DefaultMaxDepth) != nil) {
+				t.Fatalf("accepted a body the checker refuses: %.80q", body)
 			}
 		}
 	})

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"os"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/provider"
@@ -27,11 +25,8 @@ var proxyRoutes = map[string]provider.Endpoint{
 // readBody reads the whole body, capped at max bytes (413 past it) and at timeout
 // (408 past it: a body that stalls or never ends does not hold the request forever).
 func readBody(w http.ResponseWriter, r *http.Request, max int64, timeout time.Duration) ([]byte, *apierr.Error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && mt != "text/plain") {
-			return nil, apierr.BadRequest("", "Content-Type must be application/json, got %q.", ct)
-		}
+	if e := checkContentType(r); e != nil {
+		return nil, e
 	}
 	if r.ContentLength > max {
 		return nil, tooLarge(max)
@@ -65,6 +60,11 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64, timeout time.Du
 		}
 		return nil, apierr.BadRequest("", "Could not read the request body: %v", err)
 	}
+	// Checked here, before any recursive parser, so every endpoint that reads its
+	// body through readBody (every dialect) gets the depth and duplicate-key limits.
+	if e := checkBody(buf.Bytes()); e != nil {
+		return nil, e
+	}
 	return buf.Bytes(), nil
 }
 
@@ -86,11 +86,9 @@ type reqInfo struct {
 // inspect validates the body just enough to route it, without unmarshalling it.
 func inspect(body []byte, ep provider.Endpoint) (reqInfo, *apierr.Error) {
 	var info reqInfo
-	if !utf8.Valid(body) {
-		return info, apierr.BadRequest("", "The request body is not valid UTF-8.")
-	}
-	if !gjson.ValidBytes(body) {
-		return info, apierr.BadRequest("", "The request body is not valid JSON.")
+	// Again here: inspect must be safe on its own (fuzzed directly); the pass is cheap.
+	if e := checkBody(body); e != nil {
+		return info, e
 	}
 	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return info, apierr.BadRequest("", "The request body must be a JSON object.")
@@ -98,6 +96,9 @@ func inspect(body []byte, ep provider.Endpoint) (reqInfo, *apierr.Error) {
 	m := gjson.GetBytes(body, "model")
 	if m.Type != gjson.String || m.Str == "" {
 		return info, apierr.BadRequest("model", "you must provide a model parameter (a non-empty string).")
+	}
+	if e := checkModelName(m.Str); e != nil {
+		return info, e
 	}
 	info.model = m.Str
 	if s := gjson.GetBytes(body, "stream"); s.Exists() && s.Type != gjson.Null {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/sse"
 )
 
 type ctxKey struct{}
@@ -30,6 +32,10 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 			// readBody lifts the deadline once a proxied body is in.
 			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.o.BodyTimeout))
 		}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, id))
+		if g.guard(w, r) {
+			return
+		}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -37,25 +43,31 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 				}
 				g.o.Logger.Error("panic serving request", "request_id", id, "path", r.URL.Path,
 					"panic", v, "stack", string(debug.Stack()))
-				apierr.Write(w, apierr.Internal(errors.New("panic")))
+				e := apierr.Internal(errors.New("panic"))
+				if strings.HasPrefix(w.Header().Get("Content-Type"), "text/event-stream") {
+					// A stream is under way: a JSON body appended to it would be
+					// garbage to an SSE parser. End it with an error event instead.
+					_, _ = w.Write(sse.AppendData(nil, e.AppendJSON(nil)))
+					_ = http.NewResponseController(w).Flush()
+					return
+				}
+				apierr.Write(w, e)
 			}
 		}()
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
+		next.ServeHTTP(w, r)
 	})
 }
 
-func methodNotAllowed(allow string) http.HandlerFunc {
+func (g *Gateway) methodNotAllowed(allow string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		closeIfBody(w, r)
 		w.Header().Set("Allow", allow)
-		apierr.Write(w, &apierr.Error{Status: http.StatusMethodNotAllowed, Type: apierr.TypeInvalidRequest,
+		g.refuse(w, r, &apierr.Error{Status: http.StatusMethodNotAllowed, Type: apierr.TypeInvalidRequest,
 			Code: "method_not_allowed", Message: r.Method + " is not allowed on " + r.URL.Path + "; use " + allow + "."})
 	}
 }
 
-func notFound(w http.ResponseWriter, r *http.Request) {
-	closeIfBody(w, r)
-	apierr.Write(w, &apierr.Error{Status: http.StatusNotFound, Type: apierr.TypeInvalidRequest, Code: "unknown_url",
+func (g *Gateway) notFound(w http.ResponseWriter, r *http.Request) {
+	g.refuse(w, r, &apierr.Error{Status: http.StatusNotFound, Type: apierr.TypeInvalidRequest, Code: "unknown_url",
 		Message: "Unknown request URL: " + r.Method + " " + r.URL.Path + ". See the README for the endpoints Runestone serves."})
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -58,6 +57,7 @@ type exchange struct {
 
 	status    int
 	errMsg    string
+	failErr   *apierr.Error // the error answered, for the log row's provider and attempts
 	ttft      time.Duration
 	usage     provider.Usage
 	respBody  []byte // non-stream answer, for capture and estimation
@@ -90,7 +90,8 @@ func (x *exchange) serve() {
 	g := x.g
 	p, aerr := g.authenticate(x.r)
 	if aerr != nil {
-		g.denied(events.KindAuthFailed, x.id, nil, "", aerr.Message)
+		x.p = g.keyOwner(x.r) // a revoked or expired key's 401 row names the key
+		g.denied(events.KindAuthFailed, x.id, x.p, "", aerr.Message)
 		x.fail(aerr)
 		return
 	}
@@ -129,7 +130,7 @@ func (x *exchange) serve() {
 	if p.BudgetUSD != nil && g.o.Spend.Exhausted(p.KeyID, *p.BudgetUSD) {
 		g.denied(events.KindRateLimited, x.id, p, model, "budget exhausted")
 		x.fail(apierr.InsufficientQuota("This key has spent its budget of $" +
-			strconv.FormatFloat(*p.BudgetUSD, 'f', 2, 64) + ". Raise it or create a new key."))
+			strconv.FormatFloat(*p.BudgetUSD, 'f', 2, 64) + ". Raise it with `runestone keys update " + p.KeyID + " --budget USD`."))
 		return
 	}
 	if g.o.Limiter != nil {
@@ -246,19 +247,28 @@ func (g *Gateway) authenticate(r *http.Request) (*auth.Principal, *apierr.Error)
 	if len(r.Header.Values("Authorization")) > 1 {
 		return nil, apierr.InvalidAPIKey("Send exactly one Authorization header (Authorization: Bearer <key>), not several.")
 	}
-	authz := r.Header.Get("Authorization")
-	// Anthropic's SDKs and Claude Code send the key as x-api-key (sometimes beside a
-	// Bearer token): either is accepted, two different keys are refused.
-	if keys := r.Header.Values("X-Api-Key"); len(keys) > 0 {
-		if len(keys) > 1 {
-			return nil, apierr.InvalidAPIKey("Send exactly one x-api-key header, not several.")
-		}
-		if authz != "" && authz != "Bearer "+keys[0] {
-			return nil, apierr.InvalidAPIKey("The x-api-key and Authorization headers carry different keys; send one key (either header) or the same key in both.")
-		}
-		authz = "Bearer " + keys[0]
+	authz, e := credential(r)
+	if e != nil {
+		return nil, e
 	}
 	return g.o.Auth.Authenticate(authz)
+}
+
+// credential is the client's key as an Authorization value. Anthropic's SDKs and
+// Claude Code send the key as x-api-key (sometimes beside a Bearer token): either is
+// accepted, two different keys are refused.
+func credential(r *http.Request) (string, *apierr.Error) {
+	authz := r.Header.Get("Authorization")
+	keys := r.Header.Values("X-Api-Key")
+	switch {
+	case len(keys) == 0:
+		return authz, nil
+	case len(keys) > 1:
+		return "", apierr.InvalidAPIKey("Send exactly one x-api-key header, not several.")
+	case authz != "" && authz != "Bearer "+keys[0]:
+		return "", apierr.InvalidAPIKey("The x-api-key and Authorization headers carry different keys; send one key (either header) or the same key in both.")
+	}
+	return "Bearer " + keys[0], nil
 }
 
 func (x *exchange) serveBody(call *provider.Call, targets []provider.Target) {
@@ -337,7 +347,7 @@ func (x *exchange) fail(e *apierr.Error) {
 	default:
 		apierr.Write(x.w, e)
 	}
-	x.status, x.errMsg = e.Status, e.Message
+	x.status, x.errMsg, x.failErr = e.Status, e.Message, e
 }
 
 // streamFail ends a stream whose headers are out with the dialect's error event.
@@ -378,7 +388,6 @@ func (x *exchange) serveStream(call *provider.Call, targets []provider.Target) {
 	g := x.g
 	sw := newStreamWriter(x.w, g.o.KeepAlive, g.o.StreamIdle)
 	defer sw.stop()
-	defer x.abortMidStream(sw)
 	if x.take != nil {
 		sw.tap = x.take.Frame
 	}
@@ -388,7 +397,7 @@ func (x *exchange) serveStream(call *provider.Call, targets []provider.Target) {
 			if err != nil {
 				return nil, err
 			}
-			first, err := resp.Stream.Next()
+			first, err := firstEvent(resp.Stream, g.o.StreamIdle, t.Provider.Name())
 			if err != nil {
 				_ = resp.Stream.Close()
 				if err == io.EOF {
@@ -425,24 +434,6 @@ func (x *exchange) serveStream(call *provider.Call, targets []provider.Target) {
 	res.Finish(streamErr)
 	x.usage = stream.Usage()
 	x.upstreamT = res.Upstream
-}
-
-// abortMidStream turns a panic after the stream's headers went out into
-// http.ErrAbortHandler: a 200 and part of an event stream are with the client, so the
-// middleware's JSON 500 would only be appended to the stream as garbage. net/http cuts
-// the connection instead, and the client sees a broken stream (httputil.ReverseProxy
-// does the same). Before the headers, the panic goes on to the middleware's 500.
-func (x *exchange) abortMidStream(sw *streamWriter) {
-	v := recover()
-	if v == nil {
-		return
-	}
-	if v != http.ErrAbortHandler && sw.headersSent() {
-		x.g.o.Logger.Error("panic mid-stream", "request_id", x.id, "panic", v, "stack", string(debug.Stack()))
-		x.status, x.errMsg = http.StatusInternalServerError, "internal error mid-stream"
-		v = http.ErrAbortHandler
-	}
-	panic(v)
 }
 
 // relay copies events until the upstream ends, fails or the client leaves.

@@ -20,13 +20,16 @@ func (x *exchange) traceStart() {
 	x.span = x.g.o.Telemetry.StartRequest(x.r, operation(x.ep))
 }
 
-// operation is the GenAI operation name of an endpoint.
+// operation is the GenAI operation name of an endpoint: chat, Messages and Responses
+// are all "chat" in the conventions.
 func operation(ep provider.Endpoint) string {
 	switch ep {
 	case provider.Completions:
 		return telemetry.OpTextCompletion
 	case provider.Embeddings:
 		return telemetry.OpEmbeddings
+	case provider.CountTokens, provider.InputTokens:
+		return telemetry.OpCountTokens
 	}
 	return telemetry.OpChat
 }
@@ -81,6 +84,7 @@ func (x *exchange) traceEnd(ev *events.Request) {
 		CacheReadTokens: x.usage.CachedTokens, CacheWrite: x.usage.CacheWriteTokens,
 		KeyName: ev.KeyName, Project: ev.Project, Attempts: ev.Attempts, CostUSD: ev.CostUSD,
 		RequestBody: x.body, ResponseBody: x.respBody,
+		Dialect: ev.Dialect, UpstreamDialect: ev.UpstreamDialect, Conversation: ev.Session,
 	}
 	if x.info.model != "" && ev.UpstreamModel != "" && x.info.model != ev.UpstreamModel {
 		rec.Route = x.info.model // a [[routes]] name or an alias resolved to another model

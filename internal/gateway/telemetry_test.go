@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -41,11 +42,21 @@ func otlpSink(tb testing.TB) string {
 	return srv.URL
 }
 
-// tracedGateway is benchGateway with telemetry on, sampled at 100%, exporting to a sink.
-func tracedGateway(tb testing.TB, chunks int) *Gateway {
+// deadEndpoint is a loopback address nothing listens on (a collector that is down).
+func deadEndpoint(tb testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return "http://" + ln.Addr().String()
+}
+
+// tracedGateway is benchGateway with telemetry on, sampled at 100%, exporting to endpoint.
+func tracedGateway(tb testing.TB, chunks int, endpoint string) *Gateway {
 	g := benchGateway(chunks)
 	tel, err := telemetry.New(context.Background(), telemetry.Options{Config: config.Telemetry{
-		Endpoint: otlpSink(tb), Protocol: config.ProtocolHTTP, ServiceName: "bench", Sampler: "always_on", SamplerArg: 1}})
+		Endpoint: endpoint, Protocol: config.ProtocolHTTP, ServiceName: "bench", Sampler: "always_on", SamplerArg: 1}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -55,7 +66,8 @@ func tracedGateway(tb testing.TB, chunks int) *Gateway {
 }
 
 // BenchmarkTelemetry measures what tracing adds per request: off (nil) against on
-// (every request sampled, spans batched to an OTLP/HTTP sink on loopback).
+// (every request sampled, spans batched to an OTLP/HTTP sink on loopback) and on with
+// the collector down (connection refused: every batch is dropped and counted).
 func BenchmarkTelemetry(b *testing.B) {
 	stream := []byte(`{"model":"gpt-4o-mini","stream":true,"temperature":0.7,"messages":[{"role":"user","content":"Hello"}]}`)
 	for _, c := range []struct {
@@ -63,15 +75,18 @@ func BenchmarkTelemetry(b *testing.B) {
 		chunks int
 		body   []byte
 	}{{"body", 0, []byte(benchReq)}, {"stream100", 100, stream}} {
-		for _, on := range []bool{false, true} {
-			name := c.name + "/off"
-			g := benchGateway(c.chunks)
-			if on {
-				name = c.name + "/on"
-				g = tracedGateway(b, c.chunks)
+		for _, mode := range []string{"off", "on", "collector-down"} {
+			var g *Gateway
+			switch mode {
+			case "off":
+				g = benchGateway(c.chunks)
+			case "on":
+				g = tracedGateway(b, c.chunks, otlpSink(b))
+			default:
+				g = tracedGateway(b, c.chunks, deadEndpoint(b))
 			}
 			h := g.Handler()
-			b.Run(name, func(b *testing.B) {
+			b.Run(c.name+"/"+mode, func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					req := httptest.NewRequest("POST", "/v1/chat/completions", bytes.NewReader(c.body))

@@ -107,7 +107,7 @@ func (g *Gateway) root(w http.ResponseWriter, r *http.Request) {
 // retrying the upgrade.
 func (g *Gateway) responsesUpgrade(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Upgrade") == "" {
-		methodNotAllowed("POST")(w, r)
+		g.methodNotAllowed("POST")(w, r)
 		return
 	}
 	closeIfBody(w, r)

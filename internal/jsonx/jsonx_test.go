@@ -31,3 +31,23 @@ func BenchmarkAppendString(b *testing.B) {
 		buf = AppendString(buf[:0], "The quick brown fox \"jumps\" over the lazy dog\n")
 	}
 }
+
+// TestAppendRawString: a well-formed upstream literal is copied as is; anything else
+// still comes out as a valid JSON string.
+func TestAppendRawString(t *testing.T) {
+	for _, tt := range []struct {
+		lit  string
+		same bool
+	}{
+		{`"plain"`, true}, {`"esc \n \u00e9 \/"`, true}, {`"bad \x"`, false}, {`"short \u12"`, false},
+		{"\"ctl \x01\"", false}, {"\"bad utf8 \xff\"", false}, {"\"sep \u2028\"", false}, {`"trailing \"`, false},
+	} {
+		out := AppendRawString(nil, tt.lit)
+		if !json.Valid(out) {
+			t.Errorf("AppendRawString(%s) = %s, not valid JSON", tt.lit, out)
+		}
+		if (string(out) == tt.lit) != tt.same {
+			t.Errorf("AppendRawString(%s) = %s", tt.lit, out)
+		}
+	}
+}

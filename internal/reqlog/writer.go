@@ -25,6 +25,7 @@ const (
 	DefaultBatch        = 512
 	DefaultFlushEvery   = 100 * time.Millisecond
 	DefaultOverflow     = 100_000
+	DefaultMaxBytes     = 256 << 20
 	DefaultWriteTimeout = 2 * time.Second
 
 	backoffMin = 100 * time.Millisecond
@@ -46,6 +47,11 @@ type Options struct {
 	// locked or read-only for a long time); only past it are rows dropped, counted and
 	// logged.
 	Overflow int
+	// MaxBytes bounds the bytes held by rows accepted and not yet written (channel,
+	// overflow and the batch in hand): rows carry captured bodies, so a row count
+	// alone lets a locked database hold gigabytes. Past it rows are dropped and
+	// counted like overflow drops.
+	MaxBytes int64
 	// WriteTimeout bounds one attempt at a batch, including waiting for another
 	// connection's write lock; a batch that times out is kept and retried.
 	WriteTimeout time.Duration
@@ -81,6 +87,7 @@ type Writer struct {
 	ovHead   int
 
 	pending  atomic.Int64 // rows accepted by Write and not yet written or given up
+	held     atomic.Int64 // their bytes (rowBytes)
 	written  atomic.Uint64
 	dropped  atomic.Uint64
 	failed   atomic.Uint64
@@ -118,6 +125,9 @@ func New(o Options) *Writer {
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout
 	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
 	lg := o.Logger
 	if lg == nil {
 		lg = slog.Default()
@@ -145,6 +155,12 @@ func (w *Writer) Write(row store.RequestRow) {
 		w.drop(1, "the request log is closed")
 		return
 	}
+	size := rowBytes(&row)
+	if w.held.Add(size) > w.o.MaxBytes {
+		w.held.Add(-size)
+		w.drop(1, "the request-log backlog is over its byte limit")
+		return
+	}
 	w.pending.Add(1)
 	select {
 	case w.ch <- row:
@@ -158,8 +174,28 @@ func (w *Writer) Write(row store.RequestRow) {
 		return
 	}
 	w.pending.Add(-1)
+	w.held.Add(-size)
 	w.ovMu.Unlock()
 	w.drop(1, "the request-log queue is full")
+}
+
+// rowBytes approximates the memory a queued row holds: its strings plus a fixed
+// overhead for the struct.
+func rowBytes(r *store.RequestRow) int64 {
+	n := len(r.RequestBody) + len(r.ResponseBody) + len(r.Error) + len(r.Model) + len(r.UpstreamModel) +
+		len(r.Endpoint) + len(r.KeyName) + len(r.KeyID) + len(r.Project) + len(r.Provider) + len(r.ID)
+	for _, p := range r.ProvidersTried {
+		n += len(p)
+	}
+	return int64(n) + 256
+}
+
+func batchBytes(b []store.RequestRow) int64 {
+	var n int64
+	for i := range b {
+		n += rowBytes(&b[i])
+	}
+	return n
 }
 
 func (w *Writer) drop(n int, why string) {
@@ -336,6 +372,7 @@ func (w *Writer) final(batch []store.RequestRow) {
 				<-w.ch
 			}
 			w.pending.Add(-int64(lost))
+			w.held.Store(0)
 			w.dropped.Add(uint64(lost))
 			w.lostAtClose.Add(int64(lost))
 			w.log.Error("request log: gave up at shutdown", "rows_lost", lost, "err", w.lastError())
@@ -356,6 +393,7 @@ func (w *Writer) flush(batch []store.RequestRow) bool {
 		if err == nil {
 			w.written.Add(uint64(len(batch)))
 			w.pending.Add(-int64(len(batch)))
+			w.held.Add(-batchBytes(batch))
 			if !w.failingSince.IsZero() {
 				w.log.Info("request log: writing again", "outage", time.Since(w.failingSince).Round(time.Millisecond),
 					"failed_attempts", w.failed.Load())

@@ -403,3 +403,38 @@ func TestDialectFieldsLand(t *testing.T) {
 		t.Fatalf("row %+v", g)
 	}
 }
+
+// TestBacklogIsBoundedInBytes: rows carry captured bodies, so while the database is
+// locked the backlog is capped in bytes as well as rows, with the same counted drops.
+func TestBacklogIsBoundedInBytes(t *testing.T) {
+	s := openStore(t)
+	lg, rec := newLogRecorder()
+	w := New(Options{Store: s, Queue: 4, Batch: 2, Overflow: 1000, FlushEvery: time.Hour, MaxBytes: 10 << 20,
+		WriteTimeout: 100 * time.Millisecond, Logger: lg})
+	release := holdWriteLock(t, s.Path())
+	big := strings.Repeat("x", 1<<20)
+	for i := 0; i < 100; i++ {
+		r := row(i)
+		r.RequestBody = big
+		w.Write(r)
+	}
+	st := w.Stats()
+	// About 10 rows of 1 MiB fit in 10 MiB; the other 90 are dropped and counted.
+	if st.Queued > 10 || st.Queued < 8 || int(st.Dropped)+st.Queued != 100 {
+		t.Fatalf("stats while locked = %+v; want about 10 queued, the rest dropped", st)
+	}
+	if c := rec.count("dropping rows"); c != 1 {
+		t.Fatalf("drops logged %d times, want once; logs:\n%s", c, rec.all())
+	}
+	release()
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := countRows(t, s); got != st.Queued {
+		t.Fatalf("%d rows written, want the %d kept", got, st.Queued)
+	}
+	// Space is given back: after the outage new rows are accepted again.
+	if w.held.Load() != 0 {
+		t.Fatalf("%d bytes still counted as held", w.held.Load())
+	}
+}

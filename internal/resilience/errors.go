@@ -135,26 +135,22 @@ func (f failure) String() string {
 	return b.String()
 }
 
-// upstreamVerdict returns the upstream's own error when it should reach the client as
-// is rather than as a 502: every provider called answered 429 (the client then gets
-// 429 and the upstream's Retry-After, so SDKs wait instead of failing), or the only
-// provider called answered in the client's own dialect (its body is kept: agents such
-// as Claude Code match on the upstream's wording).
-func upstreamVerdict(fails []failure) *apierr.Error {
+// sameDialectVerdict returns the upstream's own error when the only provider called
+// answered in the client's own dialect (a native relay kept its body): the client
+// gets that status and body unmodified, because agents such as Claude Code match on
+// the upstream's wording. A 429 keeps the SDKs' own wait-and-retry; anything else is
+// marked not to be retried, since the gateway has retried already.
+func sameDialectVerdict(fails []failure) *apierr.Error {
 	var last *apierr.Error
-	all429, called := true, 0
+	called := 0
 	for _, f := range fails {
 		if f.attempts == 0 {
 			continue
 		}
 		called++
-		if f.apiErr == nil {
-			return nil
-		}
 		last = f.apiErr
-		all429 = all429 && f.apiErr.Status == http.StatusTooManyRequests
 	}
-	if last == nil || !(all429 || called == 1 && last.Body != nil) {
+	if called != 1 || last == nil || last.Body == nil {
 		return nil
 	}
 	e := *last
@@ -162,12 +158,29 @@ func upstreamVerdict(fails []failure) *apierr.Error {
 	if e.Header == nil {
 		e.Header = http.Header{}
 	}
-	// The gateway has retried already; SDKs must not multiply the calls.
-	e.Header.Set("X-Should-Retry", "false")
+	if e.Status != http.StatusTooManyRequests {
+		e.Header.Set("X-Should-Retry", "false")
+	}
 	if e.RetryAfter > 0 && e.Header.Get("Retry-After") == "" {
 		e.Header.Set("Retry-After", strconv.Itoa(max(int((e.RetryAfter+time.Second-1)/time.Second), 1)))
 	}
 	return &e
+}
+
+// all429 returns the last upstream error when every target that was called last
+// answered 429, nil otherwise.
+func all429(fails []failure) *apierr.Error {
+	var last *apierr.Error
+	for _, f := range fails {
+		if f.attempts == 0 {
+			continue // skipped by its breaker: it said nothing
+		}
+		if f.apiErr == nil || f.apiErr.Status != http.StatusTooManyRequests {
+			return nil
+		}
+		last = f.apiErr
+	}
+	return last
 }
 
 func skipReason(err error) string {
@@ -181,7 +194,7 @@ func skipReason(err error) string {
 // no upstream was even called (every breaker open), 502 when upstreams answered badly.
 // The gateway has already retried, so it tells SDKs not to multiply the calls.
 func (x *Executor) unavailable(fails []failure, calls int) *apierr.Error {
-	if e := upstreamVerdict(fails); e != nil {
+	if e := sameDialectVerdict(fails); e != nil {
 		return e
 	}
 	e := &apierr.Error{
@@ -224,11 +237,26 @@ func (x *Executor) unavailable(fails []failure, calls int) *apierr.Error {
 		for i := len(fails) - 1; i >= 0; i-- {
 			if fails[i].attempts > 0 {
 				e.Cause = fails[i].err
+				e.Provider = fails[i].provider
 				if ae := fails[i].apiErr; ae != nil {
 					retryAfter = ae.RetryAfter
 				}
 				break
 			}
+		}
+		if last := all429(fails); last != nil {
+			// Every upstream that answered said "slow down": that is what the client
+			// must hear (SDKs raise their rate-limit error and wait retry-after), not
+			// a 502 that reads as an outage. The SDK may retry, after the wait.
+			e.Status = http.StatusTooManyRequests
+			e.Type, e.Code = last.Type, last.Code
+			if e.Type == "" || e.Type == apierr.TypeServer {
+				e.Type = apierr.TypeRateLimit
+			}
+			if e.Code == "" {
+				e.Code = apierr.CodeRateLimitExceeded
+			}
+			e.Header.Del("X-Should-Retry")
 		}
 	}
 	if retryAfter > 0 {

@@ -240,6 +240,9 @@ func (x *Executor) Execute(ctx context.Context, requestID string, targets []prov
 				done(nil) // the upstream answered: it is healthy
 				p.flush()
 				x.emit(requestID, p.name, t.Model, len(tried), lat, err, ae, false)
+				if ae != nil { // a fresh error per call: safe to annotate for the log row
+					ae.Attempts, ae.Tried = len(tried), append([]string(nil), tried...)
+				}
 				return nil, err
 			case outcomeCanceled:
 				done(errNeutral)
@@ -277,7 +280,9 @@ func (x *Executor) Execute(ctx context.Context, requestID string, targets []prov
 		}
 		fails = append(fails, f)
 	}
-	return nil, x.unavailable(fails, len(tried))
+	e := x.unavailable(fails, len(tried))
+	e.Attempts, e.Tried = len(tried), append([]string(nil), tried...)
+	return nil, e
 }
 
 // call runs one attempt with the in-flight gauge held, and settles the breaker if the

@@ -139,7 +139,7 @@ models = ["m"]
 		}
 	}
 	// Metrics parse and count what happened.
-	status, _, body := g.do("GET", "/metrics", "", nil)
+	status, _, body := g.do("GET", "/metrics", "", map[string]string{"Authorization": "Bearer admin-PLANTEDADMINKEY-0123456789"})
 	if status != 200 {
 		t.Fatalf("metrics %d", status)
 	}

@@ -220,7 +220,7 @@ func (g *agentGateway) rows(t *testing.T, endpoint string, n int) []store.Reques
 		}
 		got = got[:0]
 		for _, r := range all {
-			if r.Endpoint == endpoint {
+			if r.Endpoint == endpoint && r.Status != http.StatusUnauthorized { // the bad-key runs
 				got = append(got, r)
 			}
 		}
@@ -320,6 +320,17 @@ func expectToolLoop(t *testing.T, g *agentGateway, what string, r run, path stri
 	}
 }
 
+// expectRefused fails unless the client exited 1 showing the gateway's own 401 message, which
+// it can only do if it parsed the gateway's error envelope as its API's.
+func expectRefused(t *testing.T, g *agentGateway, what string, r run) {
+	t.Helper()
+	out := r.stdout + r.stderr
+	if r.code != 1 || !strings.Contains(out, "401") || !strings.Contains(out, "runestone keys create") {
+		t.Fatalf("%s with a wrong key: exit %d, want 1 and the gateway's 401 message\nstdout: %s\nstderr: %s\nrequests:\n%s",
+			what, r.code, tail(r.stdout), tail(r.stderr), requestList(g.rec.since(r.start), r.start))
+	}
+}
+
 func expectOutput(t *testing.T, g *agentGateway, what string, r run, ok func(string) bool, want string) {
 	t.Helper()
 	if r.code != 0 || !ok(strings.TrimSpace(r.stdout)) {
@@ -331,7 +342,8 @@ func expectOutput(t *testing.T, g *agentGateway, what string, r run, ok func(str
 // TestClaudeCodeCLI: `claude -p` (the real Claude Code, ANTHROPIC_BASE_URL at the gateway)
 // prints the mock's answer and exits 0, with the key in x-api-key and in Authorization; a
 // tool round trip works (the mock asks for Read, Claude Code runs it and sends the
-// tool_result back); the request log shows the /v1/messages rows with tokens.
+// tool_result back); a wrong key ends in the gateway's own 401 message; the request log shows
+// the /v1/messages rows with tokens.
 func TestClaudeCodeCLI(t *testing.T) {
 	nm := agentsDir(t)
 	g := startAgentGateway(t)
@@ -341,6 +353,7 @@ func TestClaudeCodeCLI(t *testing.T) {
 		// Read is allowed without asking in -p mode; the mock's stub path does not exist,
 		// which Claude Code reports back as the tool's result.
 		{"tool loop", "ANTHROPIC_API_KEY=" + g.key, "call Read"},
+		{"bad key", "ANTHROPIC_API_KEY=sk-rs-not-a-key", "runestone claude check bad key"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			prompt := c.prompt
@@ -352,9 +365,13 @@ func TestClaudeCodeCLI(t *testing.T) {
 				// Claude Code retries 401/429/5xx for minutes by default; fail in seconds.
 				"CLAUDE_CODE_MAX_RETRIES=1")
 			r := runClient(t, t.TempDir(), env, filepath.Join(nm, ".bin", "claude"), "-p", prompt)
-			if c.name == "tool loop" {
+			switch c.name {
+			case "tool loop":
 				expectToolLoop(t, g, "claude -p", r, "/v1/messages")
-			} else {
+			case "bad key":
+				expectRefused(t, g, "claude -p", r)
+				return
+			default:
 				expectAnswer(t, g, "claude -p", r, prompt)
 			}
 			t.Logf("claude -p exited 0 in %v; requests:\n%s", r.took.Round(time.Millisecond), requestList(g.rec.since(r.start), r.start))
@@ -366,7 +383,7 @@ func TestClaudeCodeCLI(t *testing.T) {
 // codexConfig is $CODEX_HOME/config.toml for a provider at the gateway. Update checks and
 // analytics are off so Codex looks up no outside host for them (it still resolves
 // chatgpt.com and api.github.com for its plugin list; offline that fails quietly).
-func codexConfig(baseURL string, websockets bool) string {
+func codexConfig(baseURL string, websockets bool, extra string) string {
 	return fmt.Sprintf(`model = "gpt-5-codex"
 model_provider = "runestone"
 check_for_update_on_startup = false
@@ -380,12 +397,12 @@ base_url = "%s/v1"
 env_key = "RUNESTONE_KEY"
 wire_api = "responses"
 supports_websockets = %v
-`, baseURL, websockets)
+%s`, baseURL, websockets, extra)
 }
 
 // TestCodexCLI: `codex exec` (the real Codex, a model_providers entry at the gateway) prints
 // the mock's answer and exits 0, over SSE, with supports_websockets = true, and through a
-// tool round trip. With
+// tool round trip; a wrong key ends in the gateway's own 401 message. With
 // WebSockets on, Codex tries GET /v1/responses with Upgrade first; the gateway's refusal must
 // send it to SSE at once: at most one upgrade attempt before the first POST (a refusal Codex
 // does not recognise costs it 7 attempts and about 6 s), measured and logged.
@@ -393,26 +410,32 @@ func TestCodexCLI(t *testing.T) {
 	nm := agentsDir(t)
 	g := startAgentGateway(t)
 	for _, c := range []struct {
-		name, prompt string
-		ws           bool
+		name, prompt, key, extra string
+		ws                       bool
 	}{
-		{"sse", "runestone codex check sse", false},
-		{"websockets", "runestone codex check websockets", true},
+		{"sse", "runestone codex check sse", g.key, "", false},
+		{"websockets", "runestone codex check websockets", g.key, "", true},
 		// The mock asks for exec_command with a stub command ("example"); Codex runs it in
 		// its read-only sandbox and sends the output back as a function_call_output.
-		{"tool loop", "call exec_command", false},
+		{"tool loop", "call exec_command", g.key, "", false},
+		// Codex retries a 401 five times (about 7 s) unless told not to.
+		{"bad key", "runestone codex check bad key", "sk-rs-not-a-key", "request_max_retries = 0\nstream_max_retries = 0\n", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ws := c.ws
 			codexHome := t.TempDir()
-			if err := os.WriteFile(filepath.Join(codexHome, "config.toml"), []byte(codexConfig(g.rec.URL, ws)), 0o600); err != nil {
+			if err := os.WriteFile(filepath.Join(codexHome, "config.toml"), []byte(codexConfig(g.rec.URL, ws, c.extra)), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			env := clientEnv(nm, t.TempDir(), "CODEX_HOME="+codexHome, "RUNESTONE_KEY="+g.key)
+			env := clientEnv(nm, t.TempDir(), "CODEX_HOME="+codexHome, "RUNESTONE_KEY="+c.key)
 			r := runClient(t, t.TempDir(), env, filepath.Join(nm, ".bin", "codex"), "exec", "--skip-git-repo-check", c.prompt)
-			if c.name == "tool loop" {
+			switch c.name {
+			case "tool loop":
 				expectToolLoop(t, g, "codex exec", r, "/v1/responses")
-			} else {
+			case "bad key":
+				expectRefused(t, g, "codex exec", r)
+				return
+			default:
 				expectAnswer(t, g, "codex exec", r, c.prompt)
 			}
 			reqs := g.rec.since(r.start)

@@ -266,6 +266,7 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 	req, _ := http.NewRequestWithContext(ctx, "POST", g.URL+"/v1/chat/completions",
 		strings.NewReader(`{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
 	req.Header.Set("Authorization", "Bearer "+g.Key)
+	req.Header.Set("Content-Type", "application/json")
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	resp, err := (&http.Client{Transport: tr}).Do(req)

@@ -43,7 +43,7 @@ func TestBadInputGetsOpenAIErrors(t *testing.T) {
 		{"invalid utf-8", "POST", "/v1/chat/completions", "{\"model\":\"mock\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\"}]}", nil, 400, "", ""},
 		{"too large", "POST", "/v1/chat/completions", `{"model":"mock","x":"` + strings.Repeat("a", 5000) + `"}`, nil, 413, "", "request_too_large"},
 		{"deep nesting", "POST", "/v1/chat/completions", `{"model":"mock","x":` + deep[:2000] + deep[len(deep)-2000:] + `}`, nil, 400, "", ""},
-		{"content type", "POST", "/v1/chat/completions", `{}`, map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, 400, "", ""},
+		{"content type", "POST", "/v1/chat/completions", `{}`, map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, 415, "", ""},
 		{"GET on POST route", "GET", "/v1/chat/completions", ``, nil, 405, "", "method_not_allowed"},
 		{"unknown v1 path", "POST", "/v1/nope", `{}`, nil, 404, "", "unknown_url"},
 		{"unknown model", "POST", "/v1/embeddings", `{"model":"nope","input":"x"}`, nil, 404, "model", "model_not_found"},
@@ -91,7 +91,7 @@ func TestSlowlorisHeadersAreCutOff(t *testing.T) {
 	}
 	defer conn.Close()
 	start := time.Now()
-	for _, b := range []byte("GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ") {
+	for _, b := range []byte("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ") {
 		if _, err := conn.Write([]byte{b}); err != nil {
 			break
 		}

@@ -107,7 +107,7 @@ func rawConn(t *testing.T, g *gw) net.Conn {
 // gateway goes on serving meanwhile.
 func TestStalledBodiesAreCutByTheBodyTimeout(t *testing.T) {
 	g := startGateway(t, "[auth]\nenabled = false\n[server]\nread_body_timeout = \"400ms\"\n", nil)
-	const head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+	const head = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
 	cases := []struct {
 		name    string
 		head    string
@@ -188,11 +188,11 @@ func TestBodyTimeoutDoesNotLimitLongStreams(t *testing.T) {
 func TestStalledBodyOnRefusedRequests(t *testing.T) {
 	g := startGateway(t, "[auth]\nkeys = [\"sk-test-static-key-0123456789abcdef\"]\n[server]\nread_body_timeout = \"400ms\"\n", nil)
 	for _, head := range []string{
-		"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nContent-Length: 1000\r\n\r\n{\"model\"",
-		"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: text/html\r\nAuthorization: Bearer sk-test-static-key-0123456789abcdef\r\nContent-Length: 1000\r\n\r\n{\"model\"",
-		"POST /v1/nope HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"model\"",
-		"PUT /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"model\"",
-		"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"model\"",
+		"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer wrong\r\nContent-Length: 1000\r\n\r\n{\"model\"",
+		"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/html\r\nAuthorization: Bearer sk-test-static-key-0123456789abcdef\r\nContent-Length: 1000\r\n\r\n{\"model\"",
+		"POST /v1/nope HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n{\"model\"",
+		"PUT /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"model\"",
+		"POST /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n{\"model\"",
 	} {
 		conn := rawConn(t, g)
 		start := time.Now()

@@ -4,6 +4,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 	"github.com/jmanhype/runestone/internal/reqlog"
 	"github.com/jmanhype/runestone/internal/resilience"
 	"github.com/jmanhype/runestone/internal/router"
+	"github.com/jmanhype/runestone/internal/sse"
 	"github.com/jmanhype/runestone/internal/store"
 	"github.com/jmanhype/runestone/internal/telemetry"
 	"github.com/jmanhype/runestone/internal/usage"
@@ -135,11 +137,13 @@ func New(ctx context.Context, cfg *config.Config, o Options) (_ *Server, err err
 		Recorder: s.Recorder, Replayer: s.Replayer,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, BodyTimeout: cfg.Server.ReadBodyTimeout.Duration, CaptureBodies: cfg.Log.CaptureBodies, MaxBodyCapture: cfg.Log.MaxBodyCapture,
 		Logger: o.Logger, LogRequests: o.LogRequests, KeepAlive: o.KeepAlive, StreamIdle: o.StreamIdle,
+		AllowedHosts: cfg.Server.AllowedHosts, AllowedOrigins: cfg.Server.AllowedOrigins,
 	})
+	sse.SetMaxEvent(cfg.Server.MaxEventBytes)
 	s.http = &http.Server{
 		Handler:           s.Gateway.Handler(),
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.Duration,
-		IdleTimeout:       120 * time.Second,
+		IdleTimeout:       cmp.Or(cfg.Server.IdleTimeout.Duration, 120*time.Second),
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
 	}
@@ -217,6 +221,7 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Server.Addr, err)
 	}
+	ln = limitListen(ln, s.cfg.Server.MaxConnections)
 	s.ln = ln
 	s.wg.Add(2)
 	go func() {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidwall/gjson"
 	collmetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	colltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -387,5 +388,58 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestTelemetryMessagesNativeStream: a streamed /v1/messages request relayed natively
+// to an Anthropic upstream is a "chat" span with the message id, stop reason and the
+// token counts of the log row; the anthropic provider gets no traceparent by default.
+func TestTelemetryMessagesNativeStream(t *testing.T) {
+	tools := testutil.ReadHTTPRR(t, "anthropic", "captures", "messages-stream-two-tool-use.httprr")[0]
+	u := testutil.NewUpstream(t, testutil.Replay(tools, 0))
+	rc := newOTLPReceiver(t)
+	cfg := strings.Replace(claudeProvider, "%s", u.URL, 1) + "[telemetry]\nendpoint = \"" + rc.URL + "\"\n"
+	g := startGatewayWith(t, cfg, nil, server.Options{Version: "test", TelemetryBatch: 10 * time.Millisecond})
+	status, _, got := g.do("POST", "/v1/messages", string(tools.RequestBody), map[string]string{
+		"anthropic-version": "2023-06-01", "traceparent": "00-" + clientTrace + "-" + clientParent + "-01"})
+	if status != 200 || string(got) != string(tools.Body) {
+		t.Fatalf("stream relay: %d %s", status, got)
+	}
+	if tp := u.Last(t).Header.Get("Traceparent"); tp != "" {
+		t.Fatalf("anthropic provider got traceparent %q without propagate_trace", tp)
+	}
+	row := g.rows(t, 1)[0]
+	shutdown(t, g)
+	var wantID string
+	for _, ev := range sseEvents(tools.Body) {
+		if id := gjson.Get(ev, "message.id").String(); id != "" {
+			wantID = id
+			break
+		}
+	}
+	spans, _ := rc.snapshot()
+	var srv *tracepb.Span
+	for _, s := range spans {
+		if s.Kind == tracepb.Span_SPAN_KIND_SERVER {
+			srv = s
+		}
+	}
+	if srv == nil || srv.Name != "chat claude-sonnet-4-5" || hex.EncodeToString(srv.TraceId) != clientTrace {
+		t.Fatalf("server span %v", srv)
+	}
+	if v := attr(srv, "gen_ai.response.id").GetStringValue(); wantID == "" || v != wantID {
+		t.Errorf("response id %q, want %q", v, wantID)
+	}
+	if v := attr(srv, "gen_ai.response.finish_reasons"); v == nil || v.GetArrayValue().Values[0].GetStringValue() != "tool_use" {
+		t.Errorf("finish reasons %v", v)
+	}
+	if attr(srv, "runestone.dialect").GetStringValue() != "messages" {
+		t.Errorf("dialect %v", attr(srv, "runestone.dialect"))
+	}
+	if attr(srv, "gen_ai.provider.name").GetStringValue() != "anthropic" ||
+		attr(srv, "gen_ai.usage.input_tokens").GetIntValue() != int64(row.PromptTokens) ||
+		attr(srv, "gen_ai.usage.output_tokens").GetIntValue() != int64(row.CompletionTokens) || row.CompletionTokens == 0 {
+		t.Errorf("provider/tokens: %v in %v out %v; log row %d/%d", attr(srv, "gen_ai.provider.name"),
+			attr(srv, "gen_ai.usage.input_tokens"), attr(srv, "gen_ai.usage.output_tokens"), row.PromptTokens, row.CompletionTokens)
 	}
 }

@@ -1,13 +1,49 @@
 // Package sse reads and writes Server-Sent Events as LLM APIs use them: a reader that
-// reassembles events split across reads (no line-length limit), and the framing helpers
+// reassembles events split across reads (up to a size cap), and the framing helpers
 // the relay writes with.
 package sse
 
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
+	"strconv"
+	"sync/atomic"
 )
+
+// DefaultMaxEvent is the default cap on one event (a line, or the data lines of one
+// event together): far above any real chunk, far below what hurts the process.
+const DefaultMaxEvent = 8 << 20
+
+// maxEvent is the cap new Readers get. It is process-wide because every provider
+// builds its readers deep inside its stream code; serve sets it once from
+// server.max_event_bytes before any stream opens.
+var maxEvent atomic.Int64
+
+func init() { maxEvent.Store(DefaultMaxEvent) }
+
+// SetMaxEvent sets the cap for Readers created afterwards; n <= 0 restores the default.
+func SetMaxEvent(n int) {
+	if n <= 0 {
+		n = DefaultMaxEvent
+	}
+	maxEvent.Store(int64(n))
+}
+
+// ErrEventTooLarge ends a stream whose upstream sent one event larger than the cap:
+// buffering it whole would let one upstream hold gigabytes.
+var ErrEventTooLarge = errors.New("sse: an event is larger than the limit")
+
+// TooLargeError is ErrEventTooLarge with the limit.
+type TooLargeError struct{ Limit int }
+
+func (e *TooLargeError) Error() string {
+	return "an upstream stream event is larger than " + strconv.Itoa(e.Limit) + " bytes (server.max_event_bytes)"
+}
+
+// Is makes errors.Is(err, ErrEventTooLarge) hold.
+func (e *TooLargeError) Is(target error) bool { return target == ErrEventTooLarge }
 
 // Reader reads SSE events from an upstream body.
 type Reader struct {
@@ -16,12 +52,13 @@ type Reader struct {
 	data  []byte // data lines of the current event, joined by '\n'
 	line  []byte // scratch for lines longer than the buffer
 	has   bool   // the current event has at least one data line
+	max   int    // cap on one line and on one event's data
 }
 
 // NewReader returns a Reader over r. The 4 KiB buffer holds a typical chunk; longer
 // lines are reassembled, so memory per open stream stays small.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, 4<<10)}
+	return &Reader{br: bufio.NewReaderSize(r, 4<<10), max: int(maxEvent.Load())}
 }
 
 // Next returns the next event that carries data. The slices are valid until the next
@@ -59,6 +96,9 @@ func (r *Reader) Next() (event, data []byte, err error) {
 		}
 		switch string(field) {
 		case "data":
+			if len(r.data)+len(value)+1 > r.max {
+				return nil, nil, &TooLargeError{Limit: r.max}
+			}
 			if r.has {
 				r.data = append(r.data, '\n')
 			}
@@ -77,6 +117,9 @@ func (r *Reader) readLine() ([]byte, error) {
 		r.line = append(r.line[:0], line...)
 		for err == bufio.ErrBufferFull {
 			line, err = r.br.ReadSlice('\n')
+			if len(r.line)+len(line) > r.max+2 { // +2: the CRLF that is not content
+				return nil, &TooLargeError{Limit: r.max}
+			}
 			r.line = append(r.line, line...)
 		}
 		line = r.line

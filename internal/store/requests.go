@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -125,6 +126,9 @@ func (s *Store) InsertRequests(ctx context.Context, rows []RequestRow) error {
 			}
 			if _, err := tx.ExecContext(ctx, stmts[n], args...); err != nil {
 				return fmt.Errorf("insert %d request rows (first %q): %w", n, rows[0].ID, err)
+			}
+			if err := addSpend(ctx, tx, rows[:n]); err != nil {
+				return err
 			}
 			rows = rows[n:]
 			// The pure-Go driver never blocks in a syscall here, so on one core a big batch
@@ -264,8 +268,12 @@ func (s *Store) queryRequests(ctx context.Context, q string, args ...any) ([]Req
 
 // UsageGroup is one line of `keys usage`: totals for one key, project or model.
 type UsageGroup struct {
-	Key              string  `json:"key"`            // key id, project or model ("" = none)
-	Name             string  `json:"name,omitempty"` // by key: the key's name in its latest row
+	Key  string `json:"key"`            // key id, project or model ("" = none)
+	Name string `json:"name,omitempty"` // by key: the key's name in its latest row
+	// Model and Project repeat Key under the name of the grouping, so a --by model
+	// report labels its groups by model.
+	Model            string  `json:"model,omitempty"`
+	Project          string  `json:"project,omitempty"`
 	Requests         int     `json:"requests"`
 	PromptTokens     int64   `json:"prompt_tokens"`
 	CompletionTokens int64   `json:"completion_tokens"`
@@ -327,6 +335,12 @@ func (s *Store) Usage(ctx context.Context, since time.Time, by, keyID string) ([
 		}
 		g.PromptTokens, g.CompletionTokens, g.UnpricedRequests = int64(pt), int64(ct), int(unpriced)
 		g.CachedTokens, g.CacheWriteTokens = int64(cached), int64(written)
+		switch by {
+		case "model":
+			g.Model = g.Key
+		case "project":
+			g.Project = g.Key
+		}
 		out = append(out, g)
 	}
 	if err := rows.Err(); err != nil {
@@ -335,14 +349,11 @@ func (s *Store) Usage(ctx context.Context, since time.Time, by, keyID string) ([
 	return out, nil
 }
 
-// SpendByKey returns every key's total priced spend in USD over the whole log (what
-// budgets start from when the gateway starts). Rows older than the log retention are
-// gone, and so is their spend.
+// SpendByKey returns every key's total priced spend in USD from the spend ledger
+// (what budgets start from when the gateway starts). The ledger is not pruned with
+// the log, so spend older than log.retention still counts.
 func (s *Store) SpendByKey(ctx context.Context) (map[string]float64, error) {
-	q := "SELECT key_id, total(cost_usd) FROM requests WHERE key_id != '' GROUP BY key_id"
-	if s.db.pg {
-		q = "SELECT key_id, coalesce(sum(cost_usd), 0)::float8 FROM requests WHERE key_id != '' GROUP BY key_id"
-	}
+	q := "SELECT key_id, usd FROM spend"
 	rows, err := s.db.QueryContext(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("query spend: %w", err)
@@ -408,4 +419,35 @@ func IsBusy(err error) bool {
 		}
 	}
 	return false
+}
+
+// addSpend books the priced rows' cost in the spend ledger, in the transaction that
+// inserts them: the ledger and the log agree row for row.
+func addSpend(ctx context.Context, tx *Tx, rows []RequestRow) error {
+	var (
+		keys []string
+		sums []float64
+		last []int64
+	)
+	for i := range rows {
+		r := &rows[i]
+		if r.CostUSD == nil || r.KeyID == "" || *r.CostUSD == 0 {
+			continue
+		}
+		j := slices.Index(keys, r.KeyID)
+		if j < 0 {
+			keys, sums, last = append(keys, r.KeyID), append(sums, 0), append(last, 0)
+			j = len(keys) - 1
+		}
+		sums[j] += *r.CostUSD
+		last[j] = max(last[j], r.Started.UnixMilli())
+	}
+	for j, k := range keys {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO spend (key_id, usd, updated) VALUES (?, ?, ?)
+			ON CONFLICT (key_id) DO UPDATE SET usd = spend.usd + excluded.usd, updated = excluded.updated`,
+			k, sums[j], last[j]); err != nil {
+			return fmt.Errorf("book spend: %w", err)
+		}
+	}
+	return nil
 }

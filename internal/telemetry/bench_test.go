@@ -32,3 +32,19 @@ func BenchmarkRequestPath(b *testing.B) {
 			Attempts: 1, KeyName: "dev", RequestBody: body, ResponseBody: resp, TTFT: time.Millisecond})
 	}
 }
+
+// BenchmarkPeekChunk is the per-event cost of tracing a stream (a typical content chunk).
+func BenchmarkPeekChunk(b *testing.B) {
+	tel, err := New(context.Background(), Options{Config: testConfig(), spanExporter: tracetest.NewNoopExporter()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	s := tel.StartRequest(httptest.NewRequest("POST", "/v1/chat/completions", nil), OpChat)
+	chunk := []byte(`{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":" word"},"logprobs":null,"finish_reason":null}]}`)
+	s.PeekChunk(chunk)
+	b.ReportAllocs()
+	for b.Loop() {
+		s.PeekChunk(chunk)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -45,6 +46,9 @@ const (
 	OpChat           = "chat"
 	OpTextCompletion = "text_completion"
 	OpEmbeddings     = "embeddings"
+	// OpCountTokens is not a GenAI convention name: token counting (Anthropic's
+	// count_tokens, OpenAI's input_tokens) generates nothing.
+	OpCountTokens = "runestone.count_tokens"
 )
 
 // Span is one request's server span. A nil *Span (telemetry off) does nothing.
@@ -60,11 +64,13 @@ type Span struct {
 	attempts int
 	open     trace.Span // the successful attempt, ended with the request
 	provider string     // gen_ai.provider.name of the last attempt
+	tried    []string   // configured names of the providers attempted
 	stream   streamInfo
 }
 
 // streamInfo is what a streamed answer says about itself (its chunks are peeked).
 type streamInfo struct {
+	peeked    bool // the first chunk was read for id and model
 	id, model string
 	finish    []string
 }
@@ -83,12 +89,13 @@ func (t *Telemetry) StartRequest(r *http.Request, operation string) *Span {
 	return s
 }
 
-// TraceID is the request's trace id (32 hex digits), "" when off.
+// TraceID is the request's trace id (32 hex digits), "" when off or when the trace
+// is not sampled (nothing would be found under it in the backend).
 func (s *Span) TraceID() string {
 	if s == nil {
 		return ""
 	}
-	if sc := s.span.SpanContext(); sc.HasTraceID() {
+	if sc := s.span.SpanContext(); sc.HasTraceID() && sc.IsSampled() {
 		return sc.TraceID().String()
 	}
 	return ""
@@ -116,6 +123,9 @@ func (s *Span) Attempt(ctx context.Context, providerName, providerKind, model st
 	s.attempts++
 	n := s.attempts
 	s.provider = genAIProvider(providerKind)
+	if !slices.Contains(s.tried, providerName) {
+		s.tried = append(s.tried, providerName)
+	}
 	s.mu.Unlock()
 	// The executor's ctx is the request's (deadline, cancellation); the span parent
 	// comes from s.ctx.
@@ -177,6 +187,8 @@ type Record struct {
 	QueueWait                   time.Duration
 	KeyName, Project, Route     string
 	Attempts                    int
+	Dialect, UpstreamDialect    string // API spoken by the client / to the provider (chat, messages, …)
+	Conversation                string // the client's session id (gen_ai.conversation.id)
 	CostUSD                     *float64
 	RequestBody                 []byte // request parameters are read from it (and content, when captured)
 	ResponseBody                []byte // non-stream answer (id, finish reasons)
@@ -191,7 +203,7 @@ func (s *Span) End(rec Record) {
 	now := time.Now()
 	t := s.t
 	s.mu.Lock()
-	open, provider, si := s.open, s.provider, s.stream
+	open, provider, si, tried := s.open, s.provider, s.stream, s.tried
 	s.mu.Unlock()
 	if rec.RequestModel != "" {
 		s.span.SetName(s.op + " " + rec.RequestModel)
@@ -199,7 +211,7 @@ func (s *Span) End(rec Record) {
 	respModel := rec.ResponseModel
 	respID, finish := si.id, si.finish
 	if len(rec.ResponseBody) > 0 {
-		r := gjson.GetManyBytes(rec.ResponseBody, "id", "model", "choices.#.finish_reason")
+		r := gjson.GetManyBytes(rec.ResponseBody, "id", "model", "choices.#.finish_reason", "stop_reason", "status")
 		respID = r[0].String()
 		if respModel == "" {
 			respModel = r[1].String()
@@ -207,6 +219,11 @@ func (s *Span) End(rec Record) {
 		finish = finish[:0:0]
 		for _, f := range r[2].Array() {
 			finish = append(finish, f.String())
+		}
+		if len(finish) == 0 { // native Anthropic (stop_reason) or Responses (status) body
+			if f := firstNonEmpty(r[3].String(), r[4].String()); f != "" {
+				finish = append(finish, f)
+			}
 		}
 	} else if respModel == "" {
 		respModel = si.model
@@ -252,6 +269,15 @@ func (s *Span) End(rec Record) {
 		attrs = append(attrs, attribute.String("runestone.route", rec.Route))
 	}
 	attrs = append(attrs, attribute.Int("runestone.attempts", rec.Attempts))
+	if rec.Dialect != "" {
+		attrs = append(attrs, attribute.String("runestone.dialect", rec.Dialect))
+	}
+	if rec.UpstreamDialect != "" {
+		attrs = append(attrs, attribute.String("runestone.upstream_dialect", rec.UpstreamDialect))
+	}
+	if rec.Conversation != "" {
+		attrs = append(attrs, attribute.String("gen_ai.conversation.id", rec.Conversation))
+	}
 	if rec.CostUSD != nil {
 		attrs = append(attrs, attribute.Float64("runestone.cost_usd", *rec.CostUSD))
 	}
@@ -281,6 +307,9 @@ func (s *Span) End(rec Record) {
 	}
 	s.span.SetAttributes(attrs...)
 	for _, b := range t.breakers.since(s.brk) {
+		if !slices.Contains(tried, b.provider) {
+			continue // another request's provider
+		}
 		s.span.AddEvent("runestone.breaker.state_change", trace.WithTimestamp(b.at), trace.WithAttributes(
 			attribute.String("runestone.provider", b.provider), attribute.String("runestone.breaker.from", b.from),
 			attribute.String("runestone.breaker.to", b.to)))
@@ -417,11 +446,27 @@ func (s *Span) PeekChunk(chunk []byte) {
 	if s == nil {
 		return
 	}
+	if len(chunk) > 0 && chunk[0] != '{' {
+		// A native relay's complete SSE frame ("event: x\ndata: {...}").
+		i := bytes.Index(chunk, []byte("data:"))
+		if i < 0 {
+			return
+		}
+		chunk = bytes.TrimSpace(chunk[i+len("data:"):])
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.stream.id == "" {
-		r := gjson.GetManyBytes(chunk, "id", "model")
-		s.stream.id, s.stream.model = r[0].String(), r[1].String()
+	if !s.stream.peeked {
+		// OpenAI chunks carry both at the top; a native relay's first event (Anthropic
+		// message_start, Responses response.created) nests them.
+		s.stream.peeked = true
+		r := gjson.GetManyBytes(chunk, "id", "model", "message.id", "message.model", "response.id", "response.model")
+		s.stream.id = firstNonEmpty(r[0].String(), r[2].String(), r[4].String())
+		s.stream.model = firstNonEmpty(r[1].String(), r[3].String(), r[5].String())
+	}
+	// One scan per chunk for both spellings; most chunks say "finish_reason":null.
+	if !bytes.Contains(chunk, []byte(`_reason":"`)) {
+		return
 	}
 	if bytes.Contains(chunk, []byte(`"finish_reason":"`)) {
 		gjson.GetBytes(chunk, "choices.#.finish_reason").ForEach(func(_, v gjson.Result) bool {
@@ -430,5 +475,7 @@ func (s *Span) PeekChunk(chunk []byte) {
 			}
 			return true
 		})
+	} else if v := gjson.GetBytes(chunk, "delta.stop_reason"); v.Type == gjson.String { // Anthropic message_delta
+		s.stream.finish = append(s.stream.finish, v.Str)
 	}
 }

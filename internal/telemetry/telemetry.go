@@ -172,11 +172,11 @@ func (t *Telemetry) resourceAttrs(c config.Telemetry, version string) []attribut
 }
 
 func newSpanExporter(ctx context.Context, c config.Telemetry) (sdktrace.SpanExporter, string, error) {
-	noRetry := false // a failed batch is dropped and counted; the next one tries again
+	retry := false // a failed batch is dropped and counted; the next one tries again
 	if c.Protocol == config.ProtocolGRPC {
 		u := firstNonEmpty(c.TracesEndpoint, c.Endpoint)
 		e, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpointURL(u), otlptracegrpc.WithHeaders(c.Headers),
-			otlptracegrpc.WithTimeout(exportTimeout), otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: noRetry}))
+			otlptracegrpc.WithTimeout(exportTimeout), otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: retry}))
 		return e, u, err
 	}
 	u := c.TracesEndpoint
@@ -184,7 +184,7 @@ func newSpanExporter(ctx context.Context, c config.Telemetry) (sdktrace.SpanExpo
 		u = strings.TrimRight(c.Endpoint, "/") + "/v1/traces"
 	}
 	e, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(u), otlptracehttp.WithHeaders(c.Headers),
-		otlptracehttp.WithTimeout(exportTimeout), otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: noRetry}))
+		otlptracehttp.WithTimeout(exportTimeout), otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: retry}))
 	return e, u, err
 }
 

@@ -96,6 +96,7 @@ func TestSpanTreeEventsAndRecord(t *testing.T) {
 	_, end := s.Attempt(r.Context(), "primary", "openai", "gpt-4o")
 	end(&apierr.Error{Status: 503, Type: "server_error", Code: "upstream_unavailable", Message: "key sk-planted-secret-123 rejected"})
 	tel.BreakerChanged("primary", "closed", "open")
+	tel.BreakerChanged("elsewhere", "closed", "open") // not tried by this request: no event
 	_, end = s.Attempt(r.Context(), "backup", "mock", "gpt-4o")
 	end(nil)
 	s.PeekChunk([]byte(`{"id":"resp-1","model":"gpt-4o-x","choices":[{"delta":{"content":"hi"},"finish_reason":null}]}`))
@@ -142,8 +143,8 @@ func TestSpanTreeEventsAndRecord(t *testing.T) {
 		"runestone.cost_usd":                   "0.25",
 		"gen_ai.response.time_to_first_chunk":  "0.03",
 	} {
-		if v, ok := got[k]; !ok || v.Emit() != want {
-			t.Errorf("%s = %q, want %q", k, v.Emit(), want)
+		if v, ok := got[k]; !ok || v.String() != want {
+			t.Errorf("%s = %q, want %q", k, v.String(), want)
 		}
 	}
 	if _, ok := got["gen_ai.input.messages"]; ok {
@@ -166,7 +167,7 @@ func TestCaptureContentIsCappedAndRedacted(t *testing.T) {
 		ResponseBody: []byte(`{"id":"x","choices":[{"message":{"content":"answer"},"finish_reason":"stop"}]}`)})
 	attrs := map[attribute.Key]string{}
 	for _, kv := range flushed(t, tel, mem)[0].Attributes {
-		attrs[kv.Key] = kv.Value.Emit()
+		attrs[kv.Key] = kv.Value.String()
 	}
 	in := attrs["gen_ai.input.messages"]
 	if strings.Contains(in, "sk-planted-secret-123") || !strings.Contains(in, "…[truncated]") || len(in) > 60 {
@@ -264,6 +265,9 @@ func TestSamplerOffRecordsNothing(t *testing.T) {
 	tel, mem := newTest(t, func(o *Options) { o.Config.Sampler = "always_off" })
 	s := tel.StartRequest(httptest.NewRequest("POST", "/", nil), OpEmbeddings)
 	s.End(Record{Status: 200})
+	if s.TraceID() != "" {
+		t.Fatalf("unsampled request has trace id %q", s.TraceID())
+	}
 	if len(flushed(t, tel, mem)) != 0 {
 		t.Fatal("always_off exported a span")
 	}

@@ -182,7 +182,7 @@ func (e *StreamEncoder) textDelta(dst []byte, kind uint8, raw string) []byte {
 	} else {
 		dst = append(dst, `,"delta":{"type":"thinking_delta","thinking":`...)
 	}
-	dst = appendRawString(dst, raw)
+	dst = jsonx.AppendRawString(dst, raw)
 	return append(dst, "}}\n\n"...)
 }
 
@@ -217,7 +217,7 @@ func (e *StreamEncoder) toolDelta(dst []byte, tc gjson.Result, pos int) []byte {
 		}
 		start = jsonx.AppendString(start, ids)
 		start = append(start, `,"name":`...)
-		start = appendRawString(start, tc.Get("function.name").Raw)
+		start = jsonx.AppendRawString(start, tc.Get("function.name").Raw)
 		start = append(start, `,"input":{}}`...)
 		dst = e.openBlock(dst, kindTool, string(start))
 		block = e.index
@@ -234,7 +234,7 @@ func (e *StreamEncoder) toolDelta(dst []byte, tc gjson.Result, pos int) []byte {
 		dst = append(dst, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":"...)
 		dst = jsonx.AppendInt(dst, int64(block))
 		dst = append(dst, `,"delta":{"type":"input_json_delta","partial_json":`...)
-		dst = appendRawString(dst, args.Raw)
+		dst = jsonx.AppendRawString(dst, args.Raw)
 		dst = append(dst, "}}\n\n"...)
 	}
 	return dst

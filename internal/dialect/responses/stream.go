@@ -4,7 +4,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/jmanhype/runestone/internal/apierr"
@@ -212,7 +211,7 @@ func (e *StreamEncoder) textDelta(dst []byte, kind int, lit string) []byte {
 		dst = append(dst, `,"summary_index":0,"delta":`...)
 	}
 	start := len(dst)
-	dst = appendLiteral(dst, lit)
+	dst = jsonx.AppendRawString(dst, lit)
 	e.text = append(e.text, dst[start+1:len(dst)-1]...)
 	if kind == kindMessage {
 		dst = append(dst, `,"logprobs":[]`...)
@@ -346,7 +345,7 @@ func (e *StreamEncoder) toolDelta(dst []byte, tc gjson.Result) []byte {
 	dst = itemRef(dst, t.id, t.outIndex)
 	dst = append(dst, `,"delta":`...)
 	start := len(dst)
-	dst = appendLiteral(dst, args.Raw)
+	dst = jsonx.AppendRawString(dst, args.Raw)
 	t.args = append(t.args, dst[start+1:len(dst)-1]...)
 	return end(dst)
 }
@@ -482,61 +481,4 @@ func escapedQuoteAtEnd(lit string) bool {
 		n++
 	}
 	return n%2 == 1
-}
-
-// appendLiteral appends a JSON string literal from upstream: as is when it is
-// well-formed (the usual case, no copy or allocation), re-encoded otherwise.
-func appendLiteral(dst []byte, lit string) []byte {
-	if wellFormed(lit) {
-		return append(dst, lit...)
-	}
-	return jsonx.AppendString(dst, gjson.Parse(lit).Str)
-}
-
-// wellFormed reports whether lit is a complete JSON string literal: quoted, valid
-// UTF-8, no raw control characters, only valid escapes, and none of U+2028/2029
-// (jsonx escapes those; keep the output identical to it).
-func wellFormed(lit string) bool {
-	if len(lit) < 2 || lit[0] != '"' || lit[len(lit)-1] != '"' {
-		return false
-	}
-	s := lit[1 : len(lit)-1]
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c < 0x20, c == '"':
-			return false
-		case c == '\\':
-			if i+1 >= len(s) {
-				return false
-			}
-			i++
-			switch s[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if i+4 >= len(s) {
-					return false
-				}
-				for k := 1; k <= 4; k++ {
-					if !isHex(s[i+k]) {
-						return false
-					}
-				}
-				i += 4
-			default:
-				return false
-			}
-		case c >= utf8.RuneSelf:
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError || r == '\u2028' || r == '\u2029' {
-				return false
-			}
-			i += size - 1
-		}
-	}
-	return true
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }

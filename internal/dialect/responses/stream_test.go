@@ -340,21 +340,6 @@ func TestLiteralHelpers(t *testing.T) {
 			t.Errorf("contentOnly(%s) = %v", tt.raw, ok)
 		}
 	}
-	for _, tt := range []struct {
-		lit string
-		ok  bool
-	}{
-		{`"plain"`, true}, {`"esc \n \u00e9 \/"`, true}, {`"bad \x"`, false}, {`"short \u12"`, false},
-		{"\"ctl \x01\"", false}, {"\"bad utf8 \xff\"", false}, {"\"sep \u2028\"", false}, {`"trailing \"`, false},
-	} {
-		if got := wellFormed(tt.lit); got != tt.ok {
-			t.Errorf("wellFormed(%s) = %v", tt.lit, got)
-		}
-		out := appendLiteral(nil, tt.lit)
-		if !json.Valid(out) {
-			t.Errorf("appendLiteral(%s) = %s, not valid JSON", tt.lit, out)
-		}
-	}
 }
 
 // BenchmarkStreamEncoderText is the steady-state cost of one text delta.

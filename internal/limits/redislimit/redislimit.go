@@ -312,7 +312,7 @@ func (l *Limiter) admitted(ki *keyInfo, lim limits.Limits, res result, err error
 func reject(keyID, keyName string, lim limits.Limits, res result) error {
 	if res.code == 5 {
 		return apierr.InsufficientQuota("This key has spent its budget of $" +
-			strconv.FormatFloat(*lim.Budget, 'f', 2, 64) + ". Raise it or create a new key.")
+			strconv.FormatFloat(*lim.Budget, 'f', 2, 64) + ". Raise it with `runestone keys update KEY_ID --budget USD`.")
 	}
 	what, limit, used := "requests per min (RPM)", lim.RPM, res.rpmUsed
 	switch res.code {

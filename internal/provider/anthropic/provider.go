@@ -31,9 +31,6 @@ const apiVersion = "2023-06-01"
 // a misbehaving proxy must not make us buffer megabytes.
 const maxErrorBody = 64 << 10
 
-// maxAnswerBody bounds a non-stream answer (the API's own ceiling is far lower).
-const maxAnswerBody = 32 << 20
-
 // DefaultModels are the Claude model ids and aliases served when the provider is
 // enabled by ANTHROPIC_API_KEY alone.
 var DefaultModels = []string{
@@ -188,8 +185,13 @@ func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Respo
 	}
 	defer cancel()
 	defer resp.Body.Close()
-	raw, rerr := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBody))
+	// The answer must arrive within the header timeout too: headers then silence
+	// would otherwise hold the request and its slot for ever.
+	raw, rerr := provider.ReadAnswer(ctx, resp, p.timeout, p.name)
 	if rerr != nil {
+		if apierr.As(rerr) != nil {
+			return nil, rerr
+		}
 		return nil, p.transportError(ctx, rerr)
 	}
 	out, usage, terr := translateResponse(raw, model, time.Now().Unix(), text)
@@ -258,10 +260,9 @@ func (p *Provider) relay(ctx context.Context, call *provider.Call) (*provider.Re
 			Stream: provider.NewFrameStream(p.name, resp.Body, &messages.UsageScanner{}, p.secrets(), cancel)}, nil
 	}
 	defer cancel()
-	defer resp.Body.Close()
-	raw, rerr := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBody))
+	raw, rerr := provider.ReadAnswer(ctx, resp, p.timeout, p.name)
 	if rerr != nil {
-		return nil, p.transportError(ctx, rerr)
+		return nil, rerr
 	}
 	if call.Model != call.ClientModel && call.Endpoint == provider.Messages {
 		raw, _ = sjson.SetBytes(raw, "model", call.ClientModel)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/jsonx"
@@ -21,7 +22,6 @@ func (p *Provider) answer(ctx context.Context, call *provider.Call, k knobs, a a
 		usage.CompletionTokens = p.o.Tokens(a.toolName + " " + a.toolArgs)
 	}
 	id := responseID(call)
-	a.callID = id[len(id)-8:]
 	created := time.Now().Unix()
 	if !call.Stream {
 		var b []byte
@@ -50,6 +50,9 @@ func responseID(call *provider.Call) string {
 // words splits text into stream pieces, each word with its leading space; n > 0 forces
 // exactly n pieces by cycling the words.
 func words(text string, n int) []string {
+	if n <= 0 && len(text) > MaxChunks*8 {
+		return slices(text, MaxChunks)
+	}
 	fs := strings.Fields(text)
 	if len(fs) == 0 {
 		fs = []string{""}
@@ -64,6 +67,22 @@ func words(text string, n int) []string {
 			w = " " + w
 		}
 		out[i] = w
+	}
+	return out
+}
+
+// slices cuts a long text into at most n pieces at rune boundaries, without one
+// string per word: a 10 MB prompt echoed back must not cost millions of pieces.
+func slices(text string, n int) []string {
+	size := (len(text) + n - 1) / n
+	out := make([]string, 0, n)
+	for len(text) > 0 {
+		end := min(size, len(text))
+		for end < len(text) && !utf8.RuneStart(text[end]) {
+			end++
+		}
+		out = append(out, text[:end])
+		text = text[end:]
 	}
 	return out
 }
@@ -94,11 +113,9 @@ func appendToolCall(b []byte, a answer, withIndex bool) []byte {
 	if withIndex {
 		b = append(b, `"index":0,`...)
 	}
-	b = append(b, `"id":"call_mock_`...)
-	b = append(b, a.toolName...)
-	b = append(b, '_')
-	b = append(b, a.callID...)
-	b = append(b, `","type":"function","function":{"name":`...)
+	b = append(b, `"id":`...)
+	b = jsonx.AppendString(b, a.toolID)
+	b = append(b, `,"type":"function","function":{"name":`...)
 	b = jsonx.AppendString(b, a.toolName)
 	b = append(b, `,"arguments":`...)
 	b = jsonx.AppendString(b, a.toolArgs)

@@ -5,6 +5,8 @@ package mock
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"strconv"
 	"strings"
@@ -66,13 +68,27 @@ type knobs struct {
 	status              int
 }
 
+// Caps on the knobs: a client-chosen number must not size an allocation or hold a
+// concurrency slot for ever (x-mock-chunks: 10^12 used to end in out-of-memory).
+const (
+	MaxChunks     = 10000
+	MaxLatency    = 60 * time.Second
+	MaxChunkDelay = 10 * time.Second
+)
+
 func readKnobs(h http.Header) knobs {
-	ms := func(k string) time.Duration { return time.Duration(atoi(h.Get(k))) * time.Millisecond }
+	ms := func(k string, limit time.Duration) time.Duration {
+		n := atoi(h.Get(k))
+		if int64(n) > int64(limit/time.Millisecond) {
+			return limit
+		}
+		return time.Duration(n) * time.Millisecond
+	}
 	return knobs{
-		latency:    ms("X-Mock-Latency-Ms"),
-		chunkDelay: ms("X-Mock-Chunk-Delay-Ms"),
-		chunks:     atoi(h.Get("X-Mock-Chunks")),
-		cutAfter:   atoi(h.Get("X-Mock-Cut-After")),
+		latency:    ms("X-Mock-Latency-Ms", MaxLatency),
+		chunkDelay: ms("X-Mock-Chunk-Delay-Ms", MaxChunkDelay),
+		chunks:     min(atoi(h.Get("X-Mock-Chunks")), MaxChunks),
+		cutAfter:   min(atoi(h.Get("X-Mock-Cut-After")), MaxChunks),
 		status:     atoi(h.Get("X-Mock-Status")),
 	}
 }
@@ -97,7 +113,7 @@ func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Respo
 		case <-t.C:
 		}
 	}
-	if k.status >= 400 {
+	if k.status >= 400 && k.status <= 599 {
 		return nil, p.statusError(k.status)
 	}
 	switch call.Endpoint {
@@ -125,53 +141,63 @@ type answer struct {
 	text     string
 	prompt   string // text counted as the prompt
 	toolName string // set when answering with a tool call
+	toolID   string // that call's id, unique per conversation turn
 	toolArgs string
-	callID   string // unique per conversation state: a loop never sees one id twice
 }
 
+// chatAnswer behaves like a model in a tool loop: it honours tool_choice ("none": no
+// call; "required" or a named function: that call), calls a tool when the last user
+// message says "call NAME" (auto), and answers a conversation that ends with a tool
+// result with text quoting it instead of calling the tool again.
 func (p *Provider) chatAnswer(body []byte) answer {
 	msgs := gjson.GetBytes(body, "messages").Array()
 	var prompt strings.Builder
 	last, lastRole, lastTool := "", "", ""
 	for _, m := range msgs {
-		c := m.Get("content")
-		prompt.WriteString(contentText(c))
+		t := contentText(m.Get("content"))
+		prompt.WriteString(t)
 		prompt.WriteByte('\n')
-		switch lastRole = m.Get("role").String(); lastRole {
+		lastRole = m.Get("role").String()
+		switch lastRole {
 		case "user":
 			// Agents put reminders before the prompt in one message: the last part is it.
-			last = lastText(c)
+			last = lastText(m.Get("content"))
 		case "tool":
-			lastTool = contentText(c)
+			lastTool = t
 		}
 	}
 	a := answer{text: "You said: " + last, prompt: prompt.String()}
-	if lastRole == "tool" {
-		// A tool loop's next turn: answer with the result, never call the tool again.
-		a.text = "The tool returned: " + lastTool
-		return a
-	}
 	tools := gjson.GetBytes(body, "tools").Array()
-	want := ""
-	if name, ok := strings.CutPrefix(strings.TrimSpace(last), "call "); ok {
-		want = strings.Trim(strings.Fields(name + " ")[0], ".!?`'\"")
-	}
-	switch tc := gjson.GetBytes(body, "tool_choice"); {
-	case tc.Str == "none":
-		return a
-	case tc.Get("function.name").Exists():
-		want = tc.Get("function.name").Str
-	case tc.Str == "required" && want == "" && len(tools) > 0:
-		want = tools[0].Get("function.name").Str
-	}
-	if want == "" {
-		return a
-	}
-	for _, t := range tools {
-		if t.Get("function.name").String() == want {
-			a.toolName, a.toolArgs = want, stubArgs(t.Get("function.parameters"))
-			break
+	find := func(name string) bool {
+		for _, t := range tools {
+			if t.Get("function.name").String() == name {
+				a.toolName, a.toolArgs = name, stubArgs(t.Get("function.parameters"))
+				return true
+			}
 		}
+		return false
+	}
+	choice := gjson.GetBytes(body, "tool_choice")
+	switch {
+	case choice.Type == gjson.String && choice.Str == "none":
+		// No tool call, whatever the message says.
+	case choice.IsObject() && choice.Get("function.name").String() != "":
+		if !find(choice.Get("function.name").String()) {
+			a.toolName, a.toolArgs = choice.Get("function.name").String(), "{}"
+		}
+	case choice.Type == gjson.String && choice.Str == "required" && len(tools) > 0:
+		if !find(callTarget(last)) {
+			find(tools[0].Get("function.name").String())
+		}
+	case lastRole == "tool":
+		a.text = "The tool returned: " + lastTool
+	default:
+		find(callTarget(last))
+	}
+	if a.toolName != "" {
+		// Unique per turn (the body grows each turn) and stable for a replayed body.
+		sum := sha256.Sum256(body)
+		a.toolID = "call_" + hex.EncodeToString(sum[:12])
 	}
 	return a
 }
@@ -188,6 +214,15 @@ func lastText(c gjson.Result) string {
 		}
 	}
 	return ""
+}
+
+// callTarget is NAME in a message "call NAME", "" otherwise.
+func callTarget(msg string) string {
+	name, ok := strings.CutPrefix(strings.TrimSpace(msg), "call ")
+	if !ok {
+		return ""
+	}
+	return strings.Trim(strings.Fields(name + " ")[0], ".!?`'\"")
 }
 
 // contentText flattens a message content (string or parts) to its text.

@@ -7,13 +7,14 @@ package openai
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/dialect/responses"
+	"github.com/jmanhype/runestone/internal/jsonx"
 	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -77,6 +78,7 @@ func New(o Options) *Provider {
 		p.header.Set(k, v)
 		p.secrets = append(p.secrets, v)
 	}
+	p.secrets = append(p.secrets, urlSecrets(o.BaseURL)...)
 	return p
 }
 
@@ -121,7 +123,8 @@ func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Respo
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, apierr.Unreachable(p.o.Name, err)
+		// The transport's error quotes the URL: redact what the base URL carries.
+		return nil, apierr.Unreachable(p.o.Name, err).Redact(p.secrets)
 	}
 	if resp.StatusCode >= 300 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
@@ -139,15 +142,11 @@ func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Respo
 	if call.Stream {
 		return &provider.Response{Header: fwd, Stream: newStream(p.o.Name, call, resp.Body, p.secrets)}, nil
 	}
-	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	b, err := provider.ReadAnswer(ctx, resp, p.o.Timeout, p.o.Name)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, apierr.Unreachable(p.o.Name, fmt.Errorf("read answer: %w", err))
+		return nil, err
 	}
-	if !gjson.ValidBytes(b) || !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
+	if jsonx.CheckDepth(b, provider.MaxAnswerDepth) != nil || !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
 		return nil, apierr.BadUpstream(p.o.Name, "the body is not a JSON object")
 	}
 	if call.Model != call.ClientModel {
@@ -166,13 +165,9 @@ func (p *Provider) relay(ctx context.Context, call *provider.Call, resp *http.Re
 		return &provider.Response{Header: fwd, Raw: true,
 			Stream: provider.NewFrameStream(p.o.Name, resp.Body, &responses.UsageScanner{}, p.secrets, nil)}, nil
 	}
-	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	b, err := provider.ReadAnswer(ctx, resp, p.o.Timeout, p.o.Name)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, apierr.Unreachable(p.o.Name, fmt.Errorf("read answer: %w", err))
+		return nil, err
 	}
 	if call.Model != call.ClientModel && call.Endpoint == provider.Responses {
 		b, _ = sjson.SetBytes(b, "model", call.ClientModel)
@@ -237,6 +232,25 @@ func forwardHeaders(h http.Header) http.Header {
 			}
 			out[k] = v
 		}
+	}
+	return out
+}
+
+// urlSecrets are the credentials a base URL may carry: userinfo and query values.
+func urlSecrets(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	if u.User != nil {
+		out = append(out, u.User.Username())
+		if pw, ok := u.User.Password(); ok {
+			out = append(out, pw)
+		}
+	}
+	for _, vs := range u.Query() {
+		out = append(out, vs...)
 	}
 	return out
 }

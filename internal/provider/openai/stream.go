@@ -2,6 +2,7 @@ package openai
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"sync"
 
@@ -44,6 +45,9 @@ func (s *stream) Next() ([]byte, error) {
 		if err != nil {
 			if err == io.EOF {
 				return nil, apierr.BadUpstream(s.name, "the stream ended before [DONE]")
+			}
+			if errors.Is(err, sse.ErrEventTooLarge) {
+				return nil, apierr.BadUpstream(s.name, err.Error())
 			}
 			return nil, apierr.Unreachable(s.name, err)
 		}
