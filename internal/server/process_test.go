@@ -315,6 +315,7 @@ func TestProcess(t *testing.T) {
 		// A 20s stream keeps the drain open.
 		req, _ := http.NewRequest("POST", p.URL+"/v1/chat/completions",
 			strings.NewReader(`{"model":"mock","stream":true,"messages":[{"role":"user","content":"slow"}]}`))
+		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("x-mock-chunks", "200")
 		req.Header.Set("x-mock-chunk-delay-ms", "100")
 		resp, err := http.DefaultClient.Do(req)
@@ -322,6 +323,10 @@ func TestProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b, _ := io.ReadAll(resp.Body)
+			t.Fatalf("the slow stream was refused: %d %s", resp.StatusCode, b)
+		}
 		if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
 			t.Fatal(err)
 		}
