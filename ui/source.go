@@ -8,8 +8,9 @@ import (
 )
 
 // Source feeds the dashboard: a starting snapshot, a live event stream and, on demand,
-// one request's captured detail. NewBusSource serves it in-process (runestone serve),
-// NewRemoteSource over HTTP (runestone top).
+// one request's captured detail. NewBusSource serves it in-process (runestone serve);
+// `runestone top` passes an adminapi.Client, which reads a running gateway over HTTP.
+// Detail reports an unknown id as events.ErrRequestNotFound.
 type Source interface {
 	// Snapshot returns the starting state (in-process: gateway state; remote: GET /admin/state).
 	Snapshot(ctx context.Context) (events.State, error)
