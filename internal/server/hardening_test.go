@@ -156,8 +156,10 @@ func TestStalledBodiesAreCutByTheBodyTimeout(t *testing.T) {
 				t.Fatalf("status %d: %s", resp.StatusCode, b)
 			}
 			envelope(t, b)
-			if took < 350*time.Millisecond || took > 3*time.Second {
-				t.Fatalf("answered after %v, want about the 400ms body timeout", took)
+			// The 408 shows the body timeout fired; not before it is all the clock can
+			// say without racing a loaded machine (the read deadline above bounds a hang).
+			if took < 350*time.Millisecond {
+				t.Fatalf("answered after %v, before the 400ms body timeout", took)
 			}
 		})
 	}
