@@ -101,7 +101,9 @@ func (x *exchange) serve() {
 		return
 	}
 	if x.codec != nil {
-		x.info.model, x.info.stream, aerr = x.codec.inspect(x.body)
+		if x.info.model, x.info.stream, aerr = x.codec.inspect(x.body); aerr == nil {
+			aerr = checkModelName(x.info.model)
+		}
 	} else {
 		x.info, aerr = inspect(x.body, x.ep)
 	}

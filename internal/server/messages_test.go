@@ -325,3 +325,28 @@ targets = ["claude:claude-sonnet-4-5", "backup:gpt-3.5-turbo"]
 		t.Fatalf("row %+v", row)
 	}
 }
+
+// TestDialectBodiesGetTheSameChecks: the hardening checks (duplicate keys, model name
+// cap, content type) cover the new endpoints, with errors in each dialect's envelope.
+func TestDialectBodiesGetTheSameChecks(t *testing.T) {
+	g := startGateway(t, "[auth]\nenabled = false\n", nil)
+	long := strings.Repeat("m", 300)
+	for _, c := range []struct{ path, body, want string }{
+		{"/v1/messages", `{"model":"claude-x","max_tokens":8,"model":"other","messages":[{"role":"user","content":"hi"}]}`, "model"},
+		{"/v1/responses", `{"model":"gpt-5","input":"a","input":"b"}`, "input"},
+		{"/v1/messages", `{"model":"` + long + `","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}`, "model"},
+		{"/v1/responses", `{"model":"` + long + `","input":"x"}`, "model"},
+	} {
+		status, _, body := g.do("POST", c.path, c.body, nil)
+		if status != 400 || !strings.Contains(string(body), c.want) {
+			t.Fatalf("%s %s: %d %s", c.path, c.body[:40], status, body)
+		}
+		if strings.HasPrefix(c.path, "/v1/messages") && gjson.GetBytes(body, "type").Str != "error" {
+			t.Fatalf("not Anthropic's envelope: %s", body)
+		}
+	}
+	status, _, body := g.do("POST", "/v1/messages", `{}`, map[string]string{"Content-Type": "text/plain"})
+	if status != 415 || gjson.GetBytes(body, "error.type").Str == "" || gjson.GetBytes(body, "type").Str != "error" {
+		t.Fatalf("415: %d %s", status, body)
+	}
+}
