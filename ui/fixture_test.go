@@ -118,7 +118,7 @@ func (f *fakeSource) Detail(_ context.Context, id string) (*events.RequestDetail
 	if d, ok := f.details[id]; ok {
 		return d, nil
 	}
-	return nil, ErrNotFound
+	return nil, events.ErrRequestNotFound
 }
 
 type gatewayDownError struct{}

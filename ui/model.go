@@ -1,7 +1,8 @@
 // Package ui is Runestone's live dashboard: a Bubble Tea program that shows requests,
 // providers and per-key limits as the gateway serves them. It consumes only the
 // internal/events types, through a Source: the gateway's own bus in `runestone serve`
-// (NewBusSource) or a running gateway's admin API in `runestone top` (NewRemoteSource).
+// (NewBusSource) or a running gateway's admin API in `runestone top` (an
+// internal/adminapi client, which the command line passes in: ui does no HTTP itself).
 //
 // Events only update the model and set a dirty flag; a 50 ms tick renders at most
 // ~20 frames a second, and every history is a bounded ring, so a busy gateway costs

@@ -398,8 +398,8 @@ func TestBurstStaysBounded(t *testing.T) {
 	burst(0)
 	elapsed := time.Since(start)
 	after1 := heap()
-	if m.rows.len() != maxHistory || m.rows.cap() != maxHistory {
-		t.Fatalf("history ring holds %d (cap %d), want %d", m.rows.len(), m.rows.cap(), maxHistory)
+	if m.rows.len() != maxHistory || len(m.rows.buf) != maxHistory {
+		t.Fatalf("history ring holds %d (cap %d), want %d", m.rows.len(), len(m.rows.buf), maxHistory)
 	}
 	if len(m.inflight) > maxInFlight {
 		t.Fatalf("in-flight map holds %d, want ≤ %d", len(m.inflight), maxInFlight)

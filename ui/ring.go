@@ -31,9 +31,6 @@ func (r *ring[T]) push(v T) (evicted T, ok bool) {
 // len is the number of items held.
 func (r *ring[T]) len() int { return r.n }
 
-// cap is the most items the ring holds.
-func (r *ring[T]) cap() int { return len(r.buf) }
-
 // at returns the i-th newest item: at(0) is the newest.
 func (r *ring[T]) at(i int) T {
 	idx := (r.head - 1 - i + 2*len(r.buf)) % len(r.buf)

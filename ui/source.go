@@ -8,8 +8,9 @@ import (
 )
 
 // Source feeds the dashboard: a starting snapshot, a live event stream and, on demand,
-// one request's captured detail. NewBusSource serves it in-process (runestone serve),
-// NewRemoteSource over HTTP (runestone top).
+// one request's captured detail. NewBusSource serves it in-process (runestone serve);
+// `runestone top` passes an adminapi.Client, which reads a running gateway over HTTP.
+// Detail reports an unknown id as events.ErrRequestNotFound.
 type Source interface {
 	// Snapshot returns the starting state (in-process: gateway state; remote: GET /admin/state).
 	Snapshot(ctx context.Context) (events.State, error)
@@ -19,9 +20,6 @@ type Source interface {
 	Detail(ctx context.Context, id string) (*events.RequestDetail, error)
 }
 
-// ErrNotFound is returned by a Source's Detail when the request is unknown.
-var ErrNotFound = errors.New("request not found")
-
 // busSubscriberBuffer is the in-process subscription's buffer; the bus drops (and
 // reports) events beyond it rather than block the gateway.
 const busSubscriberBuffer = 4096
@@ -29,14 +27,15 @@ const busSubscriberBuffer = 4096
 // NewBusSource returns a Source over the gateway's own event bus, for the dashboard
 // that `runestone serve` embeds. snapshot and detail come from the gateway; detail may
 // be nil when bodies are not available.
-func NewBusSource(bus *events.Bus, snapshot func() events.State, detail func(id string) (*events.RequestDetail, error)) Source {
+func NewBusSource(bus *events.Bus, snapshot func(context.Context) events.State,
+	detail func(ctx context.Context, id string) (*events.RequestDetail, error)) Source {
 	return &busSource{bus: bus, snapshot: snapshot, detail: detail}
 }
 
 type busSource struct {
 	bus      *events.Bus
-	snapshot func() events.State
-	detail   func(id string) (*events.RequestDetail, error)
+	snapshot func(context.Context) events.State
+	detail   func(ctx context.Context, id string) (*events.RequestDetail, error)
 }
 
 func (s *busSource) Snapshot(ctx context.Context) (events.State, error) {
@@ -46,7 +45,7 @@ func (s *busSource) Snapshot(ctx context.Context) (events.State, error) {
 	if s.snapshot == nil {
 		return events.State{}, nil
 	}
-	return s.snapshot(), nil
+	return s.snapshot(ctx), nil
 }
 
 func (s *busSource) Events(ctx context.Context) (<-chan events.Event, error) {
@@ -69,7 +68,7 @@ func (s *busSource) Detail(ctx context.Context, id string) (*events.RequestDetai
 		return nil, err
 	}
 	if s.detail == nil {
-		return nil, ErrNotFound
+		return nil, events.ErrRequestNotFound
 	}
-	return s.detail(id)
+	return s.detail(ctx, id)
 }

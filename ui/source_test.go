@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmanhype/runestone/internal/adminapi"
 	"github.com/jmanhype/runestone/internal/events"
 )
 
@@ -84,7 +85,7 @@ func TestRemoteSource(t *testing.T) {
 	g := &fakeGateway{t: t, key: "adm-secret", events: make(chan events.Event, 16)}
 	srv := httptest.NewServer(g)
 	defer srv.Close()
-	src := NewRemoteSource(srv.URL+"/", "adm-secret", srv.Client())
+	src := adminapi.New(srv.URL+"/", "adm-secret", srv.Client())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -119,8 +120,8 @@ func TestRemoteSource(t *testing.T) {
 	if err != nil || len(d.Attempts) != 3 || !strings.Contains(d.RequestBody, "Summarise") {
 		t.Fatalf("detail: %v %+v", err, d)
 	}
-	if _, err := src.Detail(ctx, "nope"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("unknown detail: err %v, want ErrNotFound", err)
+	if _, err := src.Detail(ctx, "nope"); !errors.Is(err, events.ErrRequestNotFound) {
+		t.Fatalf("unknown detail: err %v, want events.ErrRequestNotFound", err)
 	}
 
 	// The gateway dropping the stream closes the channel.
@@ -140,7 +141,7 @@ func TestRemoteSource(t *testing.T) {
 	}
 
 	// Wrong key: a clear error quoting the gateway.
-	_, err = NewRemoteSource(srv.URL, "wrong", srv.Client()).Snapshot(ctx)
+	_, err = adminapi.New(srv.URL, "wrong", srv.Client()).Snapshot(ctx)
 	if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "admin key required") {
 		t.Fatalf("wrong key error = %v", err)
 	}
@@ -151,7 +152,7 @@ func TestRemoteEventsStopOnCancel(t *testing.T) {
 	srv := httptest.NewServer(g)
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	ch, err := NewRemoteSource(srv.URL, "", nil).Events(ctx)
+	ch, err := adminapi.New(srv.URL, "", nil).Events(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,28 +172,13 @@ func TestRemoteEventsStopOnCancel(t *testing.T) {
 	}
 }
 
-func TestReadSSE(t *testing.T) {
-	in := ": hello\n\nevent: ignored\ndata: {\"seq\":1,\"kind\":\"dropped\",\n" +
-		"data: \"dropped\":3}\n\ndata: not json\n\ndata:{\"seq\":2,\"kind\":\"dropped\",\"dropped\":4}"
-	ch := make(chan events.Event, 4)
-	readSSE(context.Background(), strings.NewReader(in), ch)
-	close(ch)
-	var got []uint64
-	for e := range ch {
-		got = append(got, e.Dropped)
-	}
-	if fmt.Sprint(got) != "[3 4]" {
-		t.Fatalf("got %v, want multi-line data joined, bad JSON skipped, a last event without blank line kept", got)
-	}
-}
-
 // TestRemoteDashboardReconnects drives the real program against a gateway that
 // restarts: the header shows the outage, then recovers by itself.
 func TestRemoteDashboardReconnects(t *testing.T) {
 	g := &fakeGateway{t: t, events: make(chan events.Event, 16)}
 	srv := httptest.NewServer(g)
 	defer srv.Close()
-	m := newTestModel(NewRemoteSource(srv.URL, "", srv.Client()), Options{})
+	m := newTestModel(adminapi.New(srv.URL, "", srv.Client()), Options{})
 	tm := newTeatest(t, m, 120, 40)
 	waitOutput(t, tm, "● live")
 	g.mu.Lock()
@@ -218,12 +204,12 @@ func TestRemoteDashboardReconnects(t *testing.T) {
 func TestBusSource(t *testing.T) {
 	bus := events.NewBus()
 	st := busyState()
-	src := NewBusSource(bus, func() events.State { return st },
-		func(id string) (*events.RequestDetail, error) {
+	src := NewBusSource(bus, func(context.Context) events.State { return st },
+		func(_ context.Context, id string) (*events.RequestDetail, error) {
 			if id == "req_failover" {
 				return failoverDetail(), nil
 			}
-			return nil, ErrNotFound
+			return nil, events.ErrRequestNotFound
 		})
 	ctx, cancel := context.WithCancel(context.Background())
 	got, err := src.Snapshot(ctx)

@@ -111,7 +111,7 @@ func (m *Model) setDetailContent() {
 	switch {
 	case d.loading:
 		b.WriteString("\n" + m.st.hint.Render("  loading captured bodies…") + "\n")
-	case d.err != nil && errors.Is(d.err, ErrNotFound):
+	case d.err != nil && errors.Is(d.err, events.ErrRequestNotFound):
 		b.WriteString("\n" + m.st.hint.Render("  No captured detail for this request (still in flight, or not logged).") + "\n")
 	case d.err != nil:
 		b.WriteString("\n" + m.st.bad.Render("  Could not load detail: "+d.err.Error()) + "\n")

@@ -132,7 +132,8 @@ type staticKey struct {
 }
 
 // New loads every key into memory and, when a store is given, starts the goroutine
-// that reloads on change and flushes last-used times. Close stops it.
+// that reloads on change and flushes last-used times. It runs until Close, whatever
+// happens to ctx.
 func New(ctx context.Context, o Options) (*Authenticator, error) {
 	a := &Authenticator{
 		store:    o.Store,
@@ -175,7 +176,10 @@ func New(ctx context.Context, o Options) (*Authenticator, error) {
 	if err := a.reload(ctx); err != nil {
 		return nil, err
 	}
-	pctx, cancel := context.WithCancel(ctx)
+	// ctx bounds the first load only. The poller and the Postgres listener live until
+	// Close, which the server calls after in-flight requests have drained: tied to the
+	// caller's (signal) context they would stop at Ctrl-C, while requests still run.
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
 	a.done = make(chan struct{})
 	// Postgres pushes key changes (LISTEN/NOTIFY); the poll stays as the fallback.

@@ -371,3 +371,26 @@ func BenchmarkAuthenticateAndLimit(b *testing.B) {
 		tk.Release(10)
 	}
 }
+
+// The poller outlives the context New was given: the server's signal context ends at
+// Ctrl-C, before in-flight requests drain, and keys must keep reloading until Close.
+func TestPollOutlivesNewContext(t *testing.T) {
+	s := openStore(t, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := New(ctx, Options{Store: s, Poll: time.Millisecond, Defaults: defaults})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	cancel()
+	_, secret := createKey(t, s, store.NewKey{Name: "late"})
+	// Waits for the poll, bounded only so a broken poller fails instead of hanging.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, e := a.Authenticate("Bearer " + secret); e == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a key created after New's context ended was never loaded")
+		}
+	}
+}

@@ -54,21 +54,23 @@ func (f *Factory) getenv() func(string) string {
 }
 
 // OpenStore opens the configured database: the shared Postgres when store.driver says
-// so, else the SQLite file in the home folder (creating it 0700/0600).
+// so, else the SQLite file in the home folder (creating it 0700/0600). A configuration
+// that does not load is an error, not a reason to fall back to SQLite: against a
+// Postgres deployment, keys created in a local file would silently never reach the
+// gateway.
 func (f *Factory) OpenStore(ctx context.Context) (*store.Store, error) {
 	// Loaded afresh, not cached: a command may write the config file after this.
 	cfg, err := config.Load(config.Options{Home: f.Home, ConfigFile: f.ConfigFile, Getenv: f.Getenv})
-	if err == nil && cfg.Store.Driver == config.StorePostgres {
-		return store.OpenConfig(ctx, store.Config{Driver: cfg.Store.Driver, DSN: cfg.Store.DSN})
-	}
-	home, err := f.HomeDir()
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return nil, err
+	if cfg.Store.Driver != config.StorePostgres {
+		if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
+			return nil, err
+		}
 	}
-	return store.Open(ctx, filepath.Join(home, store.FileName))
+	return store.OpenConfig(ctx, store.Config{Driver: cfg.Store.Driver, DSN: cfg.Store.DSN,
+		Path: filepath.Join(cfg.Home, store.FileName)})
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -1,9 +1,6 @@
 package cli
 
-import (
-	"slices"
-	"time"
-)
+import "time"
 
 // Rows become visible in commit order, not seq order: on Postgres two replicas
 // committing at the same moment can make seq 101 visible after seq 102, and a follower
@@ -62,13 +59,3 @@ func (t *seqTracker) see(seq int64, now time.Time) bool {
 }
 
 func (t *seqTracker) isHole(seq int64) bool { _, ok := t.holes[seq]; return ok }
-
-// openHoles lists the holes, lowest first (tests).
-func (t *seqTracker) openHoles() []int64 {
-	var out []int64
-	for s := range t.holes {
-		out = append(out, s)
-	}
-	slices.Sort(out)
-	return out
-}

@@ -83,3 +83,13 @@ func TestLogsFollowLateCommit(t *testing.T) {
 		t.Fatalf("printed %v", ids)
 	}
 }
+
+// openHoles lists the holes, lowest first (only the tests need it).
+func (t *seqTracker) openHoles() []int64 {
+	var out []int64
+	for s := range t.holes {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -55,7 +55,8 @@ func TestEveryCommandHasExample(t *testing.T) {
 	}
 }
 
-// TestListingCommandsTakeJSON: SPEC §2, every command that lists things takes --json.
+// TestListingCommandsTakeJSON: every command that lists things takes --json, so scripts
+// never have to parse a table.
 func TestListingCommandsTakeJSON(t *testing.T) {
 	root := NewRoot(&Factory{Out: &bytes.Buffer{}, Err: &bytes.Buffer{}}, BuildInfo{})
 	for _, path := range [][]string{{"keys", "list"}, {"keys", "show"}, {"keys", "create"}, {"keys", "usage"},

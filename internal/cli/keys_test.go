@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -274,5 +275,24 @@ func TestKeysCreateFlagsToOptions(t *testing.T) {
 	if got.RPM != nil || got.RPH == nil || *got.RPH != 0 || got.TPM != nil || got.BudgetUSD != nil ||
 		strings.Join(got.Models, "|") != "a|b" || got.Expires != 2*time.Hour {
 		t.Fatalf("options %+v", got)
+	}
+}
+
+// A configuration that does not load stops the command: falling back to a local
+// SQLite file would, against a Postgres deployment, create keys the gateway never sees.
+func TestOpenStoreRefusesABrokenConfig(t *testing.T) {
+	e := newKeysEnv(t, false)
+	e.f.ConfigFile = filepath.Join(e.f.Home, "bad.toml")
+	if err := os.WriteFile(e.f.ConfigFile, []byte("[store]\ndriver = \"postgres\"\ndsn = 5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := e.run("create", "--name", "dev"); code == 0 {
+		t.Fatalf("keys create with a broken config exited 0: %s", e.out)
+	}
+	if !strings.Contains(e.err.String(), "bad.toml:3") {
+		t.Errorf("stderr %q does not name the problem", e.err)
+	}
+	if _, err := os.Stat(filepath.Join(e.f.Home, store.FileName)); !os.IsNotExist(err) {
+		t.Errorf("a SQLite file was created anyway (stat: %v)", err)
 	}
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -20,6 +19,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/jmanhype/runestone/internal/reqlog"
+	"github.com/jmanhype/runestone/internal/sse"
 	"github.com/jmanhype/runestone/internal/store"
 )
 
@@ -685,12 +685,18 @@ func printAnswer(w io.Writer, body []byte) error {
 // calls; an error event ends it with an error (exit 1).
 func printStream(ctx context.Context, w io.Writer, body io.Reader) error {
 	capt := reqlog.NewTextCapture(1 << 20)
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 64*1024), 4<<20)
-	for sc.Scan() {
-		data, ok := bytes.CutPrefix(sc.Bytes(), []byte("data:"))
-		if !ok {
-			continue
+	sr := sse.NewReader(body)
+	for {
+		_, data, err := sr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				break // Ctrl-C: print what arrived, as at the end of the stream
+			}
+			fmt.Fprintln(w)
+			return fmt.Errorf("read the stream: %w", err)
 		}
 		data = bytes.TrimSpace(data)
 		if string(data) == "[DONE]" {
@@ -711,10 +717,6 @@ func printStream(ctx context.Context, w io.Writer, body io.Reader) error {
 			fmt.Fprintln(w)
 			return fmt.Errorf("the stream failed: %s", msg)
 		}
-	}
-	if err := sc.Err(); err != nil && ctx.Err() == nil {
-		fmt.Fprintln(w)
-		return fmt.Errorf("read the stream: %w", err)
 	}
 	for _, tc := range capt.ToolCalls() {
 		fmt.Fprintf(w, "\n%s", tc)

@@ -15,12 +15,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/goleak"
 
 	"github.com/jmanhype/runestone/internal/store"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // logsBuffer is a bytes.Buffer safe to read while a command writes to it.
 type logsBuffer struct {

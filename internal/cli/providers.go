@@ -2,13 +2,12 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/jmanhype/runestone/internal/adminapi"
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/config"
 	"github.com/jmanhype/runestone/internal/events"
@@ -112,30 +111,16 @@ state, p50 latency and last error.`,
 	return cmd
 }
 
-// fetchHealth reads /health/providers from a running gateway, if there is one.
+// fetchHealth reads each provider's live state from a running gateway, if there is one.
 func fetchHealth(ctx context.Context, baseURL, adminKey string) map[string]events.ProviderState {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/health/providers", nil)
+	ps, err := adminapi.New(baseURL, adminKey, nil).Providers(ctx)
 	if err != nil {
 		return nil
 	}
-	if adminKey != "" {
-		req.Header.Set("Authorization", "Bearer "+adminKey)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Providers []events.ProviderState `json:"providers"`
-	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&body) != nil {
-		return nil
-	}
-	out := make(map[string]events.ProviderState, len(body.Providers))
-	for _, p := range body.Providers {
+	out := make(map[string]events.ProviderState, len(ps))
+	for _, p := range ps {
 		out[p.Name] = p
 	}
 	return out

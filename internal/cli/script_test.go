@@ -11,39 +11,25 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jmanhype/runestone/internal/cli"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
 // The scripts in testdata/script at the repository root drive the real command tree
-// as a real process: "runestone" in a script is this test binary, reached through a
-// link named runestone in $PATH. init runs before testing's TestMain, so a process
-// started under that name is the command line and nothing else (this package already
-// has a TestMain, in logs_test.go, and a test binary can have only one, so
-// testscript.Main cannot be used).
-func init() {
-	name := strings.TrimSuffix(filepath.Base(os.Args[0]), ".exe")
-	if name == "runestone" {
-		os.Exit(cli.Main(cli.BuildInfo{Version: "v0.0.0-script", Commit: "abc1234", Date: "2026-01-02T03:04:05Z"}))
-	}
-}
-
+// as a real process: "runestone" in a script is this test binary under that name, set
+// up on $PATH by testscript.Main (see main_test.go).
 func TestScripts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the CLI scripts start processes")
 	}
-	bin := linkSelf(t)
 	testscript.Run(t, testscript.Params{
 		Dir:                 filepath.Join("..", "..", "testdata", "script"),
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
-			env.Setenv("PATH", bin+string(os.PathListSeparator)+env.Getenv("PATH"))
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv("RUNESTONE_HOME", filepath.Join(env.WorkDir, "home"))
 			env.Setenv("CI", "true")
@@ -67,32 +53,6 @@ func TestScripts(t *testing.T) {
 			"stdoutenv":    cmdStdoutEnv,
 		},
 	})
-}
-
-// linkSelf puts this test binary into a temporary bin folder under the name runestone.
-func linkSelf(t *testing.T) string {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	dst := filepath.Join(dir, "runestone")
-	if runtime.GOOS == "windows" {
-		dst += ".exe"
-		data, err := os.ReadFile(exe)
-		if err == nil {
-			err = os.WriteFile(dst, data, 0o755)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return dir
-	}
-	if err := os.Symlink(exe, dst); err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }
 
 func freePort() (string, error) {

@@ -2,17 +2,16 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/jmanhype/runestone/internal/config"
-	"github.com/jmanhype/runestone/internal/events"
-	"github.com/jmanhype/runestone/internal/gateway"
 	"github.com/jmanhype/runestone/internal/server"
 	"github.com/jmanhype/runestone/ui"
 	"github.com/spf13/cobra"
@@ -102,14 +101,7 @@ func serveRun(ctx context.Context, f *Factory, bi BuildInfo, o serveOptions) err
 		return err
 	}
 	if tui {
-		detail := func(id string) (*events.RequestDetail, error) {
-			d, err := srv.Gateway.Detail(id)
-			if errors.Is(err, gateway.ErrNotFound) {
-				return nil, ui.ErrNotFound
-			}
-			return d, err
-		}
-		src := ui.NewBusSource(srv.Bus, srv.Gateway.State, detail)
+		src := ui.NewBusSource(srv.Bus, srv.Gateway.State, srv.Gateway.Detail)
 		if err := ui.Run(ctx, src, ui.Options{Version: v, Addr: srv.Addr(), InProcess: true}); err != nil {
 			logger.Error("dashboard", "err", err)
 		}
@@ -118,6 +110,8 @@ func serveRun(ctx context.Context, f *Factory, bi BuildInfo, o serveOptions) err
 		<-ctx.Done()
 		fmt.Fprintln(f.Err, "Shutting down: draining in-flight requests…")
 	}
+	stopWatch := exitOnSignal(f.Err, exitNow)
+	defer stopWatch()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.Duration)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
@@ -171,4 +165,41 @@ func printBanner(w io.Writer, cfg *config.Config, srv *server.Server, version st
 		fmt.Fprintln(w, "  auth:      OFF (RUNESTONE_AUTH_ENABLED=false)")
 	}
 	fmt.Fprintln(w, "  Ctrl-C drains in-flight requests and exits.")
+}
+
+// exitNow ends the process; tests replace it.
+var exitNow = os.Exit
+
+// exitOnSignal makes a Ctrl-C (or SIGTERM) during the drain exit at once with 128+the
+// signal's number (130 for Ctrl-C, as a shell reports it), skipping the rest of the
+// drain and the log flush: someone pressing Ctrl-C twice wants out now, and without
+// this the signal context has already fired and the second press is swallowed.
+// stop ends the watch.
+func exitOnSignal(w io.Writer, exit func(int)) (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		exitOnFirst(ch, done, w, exit)
+	}()
+	return func() {
+		signal.Stop(ch)
+		close(done)
+		<-finished
+	}
+}
+
+func exitOnFirst(sigs <-chan os.Signal, done <-chan struct{}, w io.Writer, exit func(int)) {
+	select {
+	case sig := <-sigs:
+		code := 130
+		if n, ok := sig.(syscall.Signal); ok {
+			code = 128 + int(n)
+		}
+		fmt.Fprintln(w, "Interrupted again: exiting without finishing the drain.")
+		exit(code)
+	case <-done:
+	}
 }

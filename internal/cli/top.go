@@ -1,9 +1,9 @@
 package cli
 
 import (
-	"net/http"
 	"strings"
 
+	"github.com/jmanhype/runestone/internal/adminapi"
 	"github.com/jmanhype/runestone/ui"
 	"github.com/spf13/cobra"
 )
@@ -27,7 +27,7 @@ func newTopCmd(f *Factory, bi BuildInfo) *cobra.Command {
 			if adminKey == "" {
 				adminKey = f.getenv()("RUNESTONE_ADMIN_KEY")
 			}
-			src := ui.NewRemoteSource(strings.TrimRight(url, "/"), adminKey, &http.Client{})
+			src := adminapi.New(url, adminKey, nil)
 			return ui.Run(cmd.Context(), src, ui.Options{Version: resolveVersion(bi).Version, Addr: strings.TrimPrefix(url, "http://")})
 		},
 	}

@@ -30,23 +30,47 @@ func newVersionCmd(f *Factory, bi BuildInfo) *cobra.Command {
 	return cmd
 }
 
-// resolveVersion falls back to the module's build info for `go install` builds.
+// resolveVersion is bi completed from this binary's build info.
 func resolveVersion(bi BuildInfo) BuildInfo {
-	if bi.Version == "" {
-		bi.Version = "dev"
-	}
-	if info, ok := debug.ReadBuildInfo(); ok {
-		if bi.Version == "dev" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+	info, _ := debug.ReadBuildInfo()
+	return withBuildInfo(bi, info)
+}
+
+// withBuildInfo fills what the linker did not stamp from the binary's own build
+// info: `go install …@vX` records the module version, and `go build` in a clone
+// records the commit, its time and whether the tree had local changes. A release
+// build (ldflags set) prints exactly what was stamped.
+func withBuildInfo(bi BuildInfo, info *debug.BuildInfo) BuildInfo {
+	unset := func(s, placeholder string) bool { return s == "" || s == placeholder }
+	if info != nil {
+		if unset(bi.Version, "dev") && info.Main.Version != "" && info.Main.Version != "(devel)" {
 			bi.Version = info.Main.Version
 		}
+		var rev, at string
+		modified := false
 		for _, s := range info.Settings {
-			switch {
-			case s.Key == "vcs.revision" && (bi.Commit == "" || bi.Commit == "none"):
-				bi.Commit = s.Value
-			case s.Key == "vcs.time" && (bi.Date == "" || bi.Date == "unknown"):
-				bi.Date = s.Value
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				at = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
 			}
 		}
+		if unset(bi.Commit, "none") && rev != "" {
+			bi.Commit = rev
+			if modified {
+				// The binary is not that commit: say so, as `git describe --dirty` does.
+				bi.Commit += "-dirty"
+			}
+		}
+		if unset(bi.Date, "unknown") && at != "" {
+			bi.Date = at
+		}
+	}
+	if bi.Version == "" {
+		bi.Version = "dev"
 	}
 	if bi.Commit == "" {
 		bi.Commit = "none"

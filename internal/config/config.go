@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/jmanhype/runestone/internal/resilience"
 )
 
 // Config is the effective configuration.
@@ -246,9 +248,11 @@ func Default() *Config {
 		Store: Store{Driver: StoreSQLite},
 		Limits: Limits{RPM: 3500, RPH: 90000, TPM: 0, Concurrent: 10, Queue: 100, QueueTimeout: Duration{30 * time.Second},
 			Backend: LimitsMemory, OnRedisError: RedisFailClose, LeaseTTL: Duration{30 * time.Second}},
-		Router:  Router{Policy: "default", Retries: 2, BackoffBase: Duration{200 * time.Millisecond}, BackoffMax: Duration{5 * time.Second}},
-		Breaker: Breaker{FailureThreshold: 5, Cooldown: Duration{30 * time.Second}, HalfOpenMax: 1},
-		Log:     Log{CaptureBodies: true, MaxBodyCapture: 65536, Retention: Duration{168 * time.Hour}},
+		Router: Router{Policy: resilience.PolicyDefault, Retries: resilience.DefaultRetries,
+			BackoffBase: Duration{resilience.DefaultBackoffBase}, BackoffMax: Duration{resilience.DefaultBackoffMax}},
+		Breaker: Breaker{FailureThreshold: resilience.DefaultFailureThreshold, Cooldown: Duration{resilience.DefaultCooldown},
+			HalfOpenMax: resilience.DefaultHalfOpenMax},
+		Log: Log{CaptureBodies: true, MaxBodyCapture: 65536, Retention: Duration{168 * time.Hour}},
 		Telemetry: Telemetry{Protocol: ProtocolHTTP, Headers: map[string]string{}, ServiceName: "runestone",
 			ResourceAttributes: map[string]string{}, Sampler: "parentbased_always_on", SamplerArg: 1},
 		Replay:  Replay{MatchIgnore: []string{}},

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/jmanhype/runestone/internal/resilience"
 )
 
 // Validate reports the first problem with the configuration in one sentence.
@@ -51,10 +53,8 @@ func (c *Config) Validate() error {
 	if c.Limits.LeaseTTL.Duration <= 0 {
 		add("limits.lease_ttl must be positive")
 	}
-	switch c.Router.Policy {
-	case "default", "cost", "latency", "round-robin":
-	default:
-		add("router.policy %q: want default, cost, latency or round-robin", c.Router.Policy)
+	if !resilience.ValidPolicy(c.Router.Policy) {
+		add("router.policy %q: want %s", c.Router.Policy, oneOf(resilience.Policies))
 	}
 	switch c.LogFormat {
 	case "text", "json":
@@ -165,6 +165,14 @@ func IsLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// oneOf joins names as "a, b, c or d" for an error message.
+func oneOf(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 func (c *Config) validateTelemetry(add func(string, ...any)) {

@@ -2,7 +2,10 @@
 // /admin/events and /admin/state consume. It is a leaf: the ui package imports only this.
 package events
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // Kind names an event.
 type Kind string
@@ -39,7 +42,7 @@ type Request struct {
 	KeyID         string    `json:"key_id,omitempty"`
 	KeyName       string    `json:"key_name,omitempty"`
 	Project       string    `json:"project,omitempty"`
-	Endpoint      string    `json:"endpoint"`
+	Endpoint      string    `json:"endpoint"` // the request path, e.g. /v1/chat/completions
 	Model         string    `json:"model"`
 	Provider      string    `json:"provider,omitempty"`       // the provider that answered (or last tried)
 	UpstreamModel string    `json:"upstream_model,omitempty"` // the model name sent upstream
@@ -156,6 +159,10 @@ type State struct {
 	Recent    []Request       `json:"recent"` // newest first
 	Totals    Totals          `json:"totals"`
 }
+
+// ErrRequestNotFound is what a RequestDetail lookup returns for an id the request
+// log does not hold, in process (the gateway) or over the admin API (adminapi).
+var ErrRequestNotFound = errors.New("request not found")
 
 // RequestDetail is one finished request with its captured bodies, for a detail view.
 type RequestDetail struct {

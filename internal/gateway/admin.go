@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmanhype/runestone/internal/adminapi"
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/sse"
@@ -97,7 +98,7 @@ func (g *Gateway) providerStates() []events.ProviderState {
 }
 
 func (g *Gateway) healthProviders(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"providers": g.providerStates()})
+	writeJSON(w, http.StatusOK, adminapi.ProvidersBody{Providers: g.providerStates()})
 }
 
 func (g *Gateway) healthMetrics(w http.ResponseWriter, r *http.Request) {
@@ -117,16 +118,17 @@ func (g *Gateway) metrics(w http.ResponseWriter, r *http.Request) {
 }
 
 // State is the /admin/state snapshot (also the in-process dashboard's start).
-func (g *Gateway) State() events.State {
+func (g *Gateway) State(ctx context.Context) events.State {
 	inflight, recent := g.state.snapshot()
 	st := events.State{Version: g.o.Version, Addr: g.o.Addr, Started: g.started, AuthOn: g.o.AuthEnabled,
 		Providers: g.providerStates(), InFlight: inflight, Recent: recent, Totals: g.state.totals()}
-	st.Keys = g.KeyLimits()
+	st.Keys = g.KeyLimits(ctx)
 	return st
 }
 
-// KeyLimits is the limiter snapshot with each key's spend and budget filled in.
-func (g *Gateway) KeyLimits() []events.KeyLimits {
+// KeyLimits is the limiter snapshot with each key's spend and budget filled in. A
+// shared budget book answers for every key in one round trip.
+func (g *Gateway) KeyLimits(ctx context.Context) []events.KeyLimits {
 	if g.o.Limiter == nil {
 		return nil
 	}
@@ -137,66 +139,48 @@ func (g *Gateway) KeyLimits() []events.KeyLimits {
 			budgets[p.KeyID] = p.BudgetUSD
 		}
 	}
+	ids := make([]string, len(ks))
 	for i := range ks {
-		ks[i].SpentUSD = g.o.Spend.Spent(ks[i].KeyID)
+		ids[i] = ks[i].KeyID
+	}
+	spent := g.o.Spend.Spent(ctx, ids)
+	for i := range ks {
+		ks[i].SpentUSD = spent[i]
 		ks[i].BudgetUSD = budgets[ks[i].KeyID]
 	}
 	return ks
 }
 
 func (g *Gateway) adminState(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, g.State())
+	writeJSON(w, http.StatusOK, g.State(r.Context()))
 }
 
 // Detail returns one request's log rows as a dashboard detail (newest match).
-func (g *Gateway) Detail(id string) (*events.RequestDetail, error) {
-	return g.DetailContext(context.Background(), id)
-}
-
-// DetailContext is Detail under ctx. An id the log does not hold is ErrNotFound
-// (whichever way the store says so); other errors are the database's.
-func (g *Gateway) DetailContext(ctx context.Context, id string) (*events.RequestDetail, error) {
+// An id the log does not hold is events.ErrRequestNotFound (whichever way the store
+// says so); other errors are the database's.
+func (g *Gateway) Detail(ctx context.Context, id string) (*events.RequestDetail, error) {
 	if g.o.Store == nil {
 		return nil, errNoStore
 	}
 	rows, err := g.o.Store.RequestsByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrNotFound
+		return nil, events.ErrRequestNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
 	if len(rows) == 0 {
-		return nil, ErrNotFound
+		return nil, events.ErrRequestNotFound
 	}
 	return detailFromRow(rows[len(rows)-1]), nil
 }
 
-var (
-	errNoStore = errors.New("the request log is off")
-	// ErrNotFound is returned by Detail for an id the request log does not hold.
-	ErrNotFound = errors.New("no logged request with that id")
-)
-
-func detailFromRow(row store.RequestRow) *events.RequestDetail {
-	ev := events.Request{ID: row.ID, KeyID: row.KeyID, KeyName: row.KeyName, Project: row.Project, Endpoint: strings.TrimPrefix(row.Endpoint, "/v1/"),
-		Model: row.Model, Provider: row.Provider, UpstreamModel: row.UpstreamModel, Attempts: row.Attempts,
-		Stream: row.Stream, Started: row.Started, Status: row.Status, LatencyMS: row.LatencyMS,
-		OverheadMS: row.OverheadMS, PromptTokens: row.PromptTokens, CompletionTokens: row.CompletionTokens,
-		TokensEstimated: row.TokensEstimated, CostUSD: row.CostUSD, Error: row.Error,
-		CachedTokens: row.CachedTokens, CacheWriteTokens: row.CacheWriteTokens, Dialect: row.Dialect,
-		UpstreamDialect: row.UpstreamDialect, Session: row.SessionID, Dropped: row.Dropped}
-	if row.TTFTMS != nil {
-		ev.TTFTMS = *row.TTFTMS
-	}
-	ev.Providers = row.ProvidersTried
-	return &events.RequestDetail{Request: ev, RequestBody: row.RequestBody, ResponseBody: row.ResponseBody}
-}
+var errNoStore = errors.New("the request log is off")
 
 func (g *Gateway) adminRequest(w http.ResponseWriter, r *http.Request) {
-	d, err := g.DetailContext(r.Context(), r.PathValue("id"))
+	d, err := g.Detail(r.Context(), r.PathValue("id"))
 	switch {
-	case errors.Is(err, ErrNotFound) || errors.Is(err, errNoStore):
+	case errors.Is(err, events.ErrRequestNotFound) || errors.Is(err, errNoStore):
 		apierr.Write(w, &apierr.Error{Status: http.StatusNotFound, Type: apierr.TypeInvalidRequest, Code: "not_found",
 			Message: "no logged request with that id"})
 		return

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jmanhype/runestone/internal/provider"
+	"github.com/jmanhype/runestone/internal/reqlog"
 	"github.com/jmanhype/runestone/internal/resilience"
 	"github.com/jmanhype/runestone/internal/router"
 )
@@ -200,12 +201,13 @@ func BenchmarkResponsesTranslatedStream(b *testing.B) {
 // BenchmarkTextSink: the per-chunk text capture of a chat stream (request log and
 // token estimates), one content chunk per op.
 func BenchmarkTextSink(b *testing.B) {
-	var t textSink
+	t := reqlog.TextCapture{Max: 64 << 10}
+	n := 0
 	b.ReportAllocs()
 	for b.Loop() {
-		t.add(benchChunk, 64<<10)
-		if len(t.b) > 32<<10 {
-			t.b = t.b[:0]
+		t.Add(benchChunk)
+		if n++; n == 10000 { // 50 KB of text: start over below the cap
+			t, n = reqlog.TextCapture{Max: 64 << 10}, 0
 		}
 	}
 }

@@ -1,11 +1,15 @@
 package gateway
 
 import (
-	"github.com/tidwall/gjson"
+	"context"
 	"time"
+	"unsafe"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/jmanhype/runestone/internal/auth"
 	"github.com/jmanhype/runestone/internal/events"
+	"github.com/jmanhype/runestone/internal/reqlog"
 	"github.com/jmanhype/runestone/internal/store"
 )
 
@@ -30,7 +34,8 @@ func (x *exchange) finish() {
 	ev := x.event(latency)
 	x.traceEnd(&ev) // telemetry
 	if ev.CostUSD != nil && x.p != nil {
-		g.o.Spend.Add(x.p.KeyID, *ev.CostUSD)
+		// Without cancel: a client that hung up was still billed by the upstream.
+		g.o.Spend.Add(context.WithoutCancel(x.r.Context()), x.p.KeyID, *ev.CostUSD)
 	}
 	// Spend is booked before the slot is freed, so the key's next admitted request
 	// (on any replica, when the book is shared) already sees this cost.
@@ -92,7 +97,7 @@ func (x *exchange) estimateUsage() {
 }
 
 func (x *exchange) event(latency time.Duration) events.Request {
-	ev := events.Request{ID: x.id, Endpoint: x.ep.String(), Model: x.info.model, Stream: x.info.stream,
+	ev := events.Request{ID: x.id, Endpoint: x.ep.Path(), Model: x.info.model, Stream: x.info.stream,
 		Started: x.start, Status: x.status, LatencyMS: ms(latency), Error: x.errMsg,
 		PromptTokens: x.usage.PromptTokens, CompletionTokens: x.usage.CompletionTokens,
 		CachedTokens: x.usage.CachedTokens, CacheWriteTokens: x.usage.CacheWriteTokens,
@@ -138,10 +143,11 @@ func (x *exchange) event(latency time.Duration) events.Request {
 	return ev
 }
 
+// row is the request-log record of a finished request (ev is its final event).
 func (x *exchange) row(ev events.Request) store.RequestRow {
 	row := store.RequestRow{
 		ID: ev.ID, Started: x.start, KeyID: ev.KeyID, KeyName: ev.KeyName, Project: ev.Project,
-		Endpoint: "/v1/" + ev.Endpoint, Model: ev.Model, Provider: ev.Provider, UpstreamModel: ev.UpstreamModel,
+		Endpoint: ev.Endpoint, Model: ev.Model, Provider: ev.Provider, UpstreamModel: ev.UpstreamModel,
 		ProvidersTried: ev.Providers, Status: ev.Status, Stream: ev.Stream,
 		LatencyMS: ev.LatencyMS, OverheadMS: ev.OverheadMS, PromptTokens: ev.PromptTokens,
 		CompletionTokens: ev.CompletionTokens, CachedTokens: ev.CachedTokens, CacheWriteTokens: ev.CacheWriteTokens,
@@ -156,12 +162,28 @@ func (x *exchange) row(ev events.Request) store.RequestRow {
 		limit := x.g.o.MaxBodyCapture
 		row.RequestBody = capView(x.body, limit)
 		if x.info.stream {
-			row.ResponseBody = x.text.view()
+			row.ResponseBody = x.text.String()
 		} else {
 			row.ResponseBody = capView(x.respBody, limit)
 		}
 	}
 	return row
+}
+
+// detailFromRow is the way back from row: a logged request as the detail view shows it.
+func detailFromRow(row store.RequestRow) *events.RequestDetail {
+	ev := events.Request{ID: row.ID, KeyID: row.KeyID, KeyName: row.KeyName, Project: row.Project, Endpoint: row.Endpoint,
+		Model: row.Model, Provider: row.Provider, UpstreamModel: row.UpstreamModel, Attempts: row.Attempts,
+		Stream: row.Stream, Started: row.Started, Status: row.Status, LatencyMS: row.LatencyMS,
+		OverheadMS: row.OverheadMS, PromptTokens: row.PromptTokens, CompletionTokens: row.CompletionTokens,
+		TokensEstimated: row.TokensEstimated, CostUSD: row.CostUSD, Error: row.Error,
+		CachedTokens: row.CachedTokens, CacheWriteTokens: row.CacheWriteTokens, Dialect: row.Dialect,
+		UpstreamDialect: row.UpstreamDialect, Session: row.SessionID, Dropped: row.Dropped}
+	if row.TTFTMS != nil {
+		ev.TTFTMS = *row.TTFTMS
+	}
+	ev.Providers = row.ProvidersTried
+	return &events.RequestDetail{Request: ev, RequestBody: row.RequestBody, ResponseBody: row.ResponseBody}
 }
 
 // denied publishes an auth failure or rate-limit rejection.
@@ -191,7 +213,7 @@ func (g *Gateway) progress(x *exchange) {
 // startedEvent describes x from fields set before it went in flight, so other
 // goroutines (the /admin/state snapshot) may call it.
 func (x *exchange) startedEvent() events.Request {
-	ev := events.Request{ID: x.id, Endpoint: x.ep.String(), Model: x.info.model, Stream: x.info.stream, Started: x.start,
+	ev := events.Request{ID: x.id, Endpoint: x.ep.Path(), Model: x.info.model, Stream: x.info.stream, Started: x.start,
 		Dialect: x.di.inbound(x.ep)}
 	if x.p != nil {
 		ev.KeyID, ev.KeyName, ev.Project = x.p.KeyID, x.p.Name, x.p.Project
@@ -220,3 +242,14 @@ func answerText(body []byte) string {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func round(f float64) float64 { return float64(int64(f*1000)) / 1000 }
+
+// capView is reqlog.Cap without a copy when b fits: the row's string then shares b's
+// bytes. Only for buffers nothing writes to after the answer (the request body is
+// read once and only read after; answers are fresh slices or recorded cassettes),
+// so the database driver's copy is the only one.
+func capView(b []byte, limit int) string {
+	if limit > 0 && len(b) > limit {
+		return reqlog.Cap(b, limit)
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jmanhype/runestone/internal/adminapi"
 	"github.com/jmanhype/runestone/internal/auth"
 	"github.com/jmanhype/runestone/internal/cassette"
 	"github.com/jmanhype/runestone/internal/events"
@@ -137,12 +138,12 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/models/{model...}", g.getModel)
 	mux.HandleFunc("/v1/models", g.methodNotAllowed("GET"))
 	mux.HandleFunc("GET /health", g.health)
-	mux.HandleFunc("GET /health/providers", g.admin(g.healthProviders))
+	mux.HandleFunc("GET "+adminapi.PathProviders, g.admin(g.healthProviders))
 	mux.HandleFunc("GET /health/metrics", g.admin(g.healthMetrics))
 	mux.HandleFunc("GET /metrics", g.admin(g.metrics))
-	mux.HandleFunc("GET /admin/events", g.admin(g.adminEvents))
-	mux.HandleFunc("GET /admin/state", g.admin(g.adminState))
-	mux.HandleFunc("GET /admin/requests/{id}", g.admin(g.adminRequest))
+	mux.HandleFunc("GET "+adminapi.PathEvents, g.admin(g.adminEvents))
+	mux.HandleFunc("GET "+adminapi.PathState, g.admin(g.adminState))
+	mux.HandleFunc("GET "+adminapi.PathRequests+"{id}", g.admin(g.adminRequest))
 	mux.HandleFunc("/", g.notFound)
 	return g.middleware(mux)
 }

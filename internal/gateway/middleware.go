@@ -47,12 +47,18 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 				e := apierr.Internal(errors.New("panic"))
 				if strings.HasPrefix(w.Header().Get("Content-Type"), "text/event-stream") {
 					// A stream is under way: a JSON body appended to it would be
-					// garbage to an SSE parser. End it with an error event instead.
-					_, _ = w.Write(sse.AppendData(nil, e.AppendJSON(nil)))
+					// garbage to an SSE parser. End it with the dialect's error event.
+					frame := sse.AppendData(nil, e.AppendJSON(nil))
+					for ep, c := range codecs {
+						if r.URL.Path == ep.Path() {
+							frame = c.errorFrame(nil, e)
+						}
+					}
+					_, _ = w.Write(frame)
 					_ = http.NewResponseController(w).Flush()
 					return
 				}
-				apierr.Write(w, e)
+				writeError(w, r, e)
 			}
 		}()
 		next.ServeHTTP(w, r)

@@ -53,3 +53,20 @@ func TestPanicMidStreamEndsWithAnErrorEvent(t *testing.T) {
 		t.Fatalf("stream does not end with an error event:\n%s", body)
 	}
 }
+
+// TestPanicMidStreamInTheClientsDialect: a Messages stream ends with Anthropic's error
+// event, not a chat data line its SDK cannot read.
+func TestPanicMidStreamInTheClientsDialect(t *testing.T) {
+	ps := []provider.Provider{panicky{}}
+	g := New(Options{Router: router.New(ps, nil), Executor: resilience.New(resilience.Options{}, ps)})
+	r := httptest.NewRequest("POST", "/v1/messages", strings.NewReader(`{"model":"m","max_tokens":8,"stream":true,"messages":[{"role":"user","content":"x"}]}`))
+	r.Host = "127.0.0.1"
+	r.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	g.Handler().ServeHTTP(w, r)
+	body := w.Body.String()
+	if w.Code != http.StatusOK || !strings.Contains(body, "event: message_start") ||
+		!strings.HasSuffix(body, "\n\n") || !strings.Contains(body, "event: error\ndata: {\"type\":\"error\"") {
+		t.Fatalf("%d %s", w.Code, body)
+	}
+}

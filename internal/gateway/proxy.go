@@ -16,6 +16,7 @@ import (
 	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/limits"
 	"github.com/jmanhype/runestone/internal/provider"
+	"github.com/jmanhype/runestone/internal/reqlog"
 	"github.com/jmanhype/runestone/internal/resilience"
 	"github.com/jmanhype/runestone/internal/telemetry"
 	"github.com/tidwall/gjson"
@@ -60,7 +61,7 @@ type exchange struct {
 	ttft      time.Duration
 	usage     provider.Usage
 	respBody  []byte // non-stream answer, for capture and estimation
-	text      textSink
+	text      reqlog.TextCapture
 	chunks    int
 	overhead  time.Duration
 	upstreamT time.Duration
@@ -71,6 +72,7 @@ type exchange struct {
 func (g *Gateway) proxyHandler(ep provider.Endpoint) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		x := &exchange{g: g, w: w, r: r, ep: ep, id: reqIDFrom(w), start: time.Now(), codec: codecs[ep]}
+		x.text.Max = g.captureLimit()
 		if x.codec != nil {
 			x.di.dialect = x.codec.name
 		}
@@ -116,7 +118,7 @@ func (x *exchange) serve() {
 	}
 	// Unknown models are refused before they cost a limit slot; with replay on, a
 	// recorded answer comes first (a CI run replays models no provider serves).
-	var targets []resilience.Target
+	var targets []provider.Target
 	resolve := func() bool {
 		if targets = g.o.Router.Resolve(model); len(targets) == 0 {
 			x.fail(apierr.ModelNotFound(model))
@@ -184,7 +186,7 @@ func (x *exchange) serve() {
 // translateIfNeeded makes the chat form of a Messages or Responses body once, before
 // any attempt, when some target does not speak the client's dialect: a body the
 // translation refuses is the client's error and must never count against a provider.
-func (x *exchange) translateIfNeeded(targets []resilience.Target) *apierr.Error {
+func (x *exchange) translateIfNeeded(targets []provider.Target) *apierr.Error {
 	if x.codec == nil {
 		return nil
 	}
@@ -207,7 +209,7 @@ func (x *exchange) translateIfNeeded(targets []resilience.Target) *apierr.Error 
 
 // do performs one attempt on t: relayed as bytes when t speaks the client's dialect,
 // otherwise translated through chat and answered in the client's dialect.
-func (x *exchange) do(ctx context.Context, t resilience.Target, call *provider.Call) (*provider.Response, error) {
+func (x *exchange) do(ctx context.Context, t provider.Target, call *provider.Call) (*provider.Response, error) {
 	if x.codec == nil || provider.Serves(t.Provider, x.ep) {
 		call.Model = t.Model // attempts run one after another
 		return t.Provider.Do(ctx, call)
@@ -219,9 +221,8 @@ func (x *exchange) do(ctx context.Context, t resilience.Target, call *provider.C
 		return nil, err
 	}
 	if resp.Stream != nil {
-		limit := x.g.captureLimit()
 		enc := &encodedStream{Stream: resp.Stream, enc: x.codec.encoder(call.ClientModel, x.body),
-			onChunk: func(chunk []byte) { x.text.add(chunk, limit) }}
+			onChunk: x.text.Add}
 		if x.ep == provider.Responses {
 			enc.onFinish = func(e encoder) {
 				if f, ok := e.(interface{ Response() []byte }); ok {
@@ -272,9 +273,9 @@ func credential(r *http.Request) (string, *apierr.Error) {
 	return "Bearer " + keys[0], nil
 }
 
-func (x *exchange) serveBody(call *provider.Call, targets []resilience.Target) {
+func (x *exchange) serveBody(call *provider.Call, targets []provider.Target) {
 	res, err := x.g.o.Executor.Execute(x.r.Context(), x.id, targets,
-		x.traced(func(ctx context.Context, t resilience.Target) (*provider.Response, error) {
+		x.traced(func(ctx context.Context, t provider.Target) (*provider.Response, error) {
 			return x.do(ctx, t, call)
 		}))
 	if err != nil {
@@ -386,7 +387,7 @@ func (p *primed) Next() ([]byte, error) {
 	return p.Stream.Next()
 }
 
-func (x *exchange) serveStream(call *provider.Call, targets []resilience.Target) {
+func (x *exchange) serveStream(call *provider.Call, targets []provider.Target) {
 	g := x.g
 	sw := newStreamWriter(x.w, g.o.KeepAlive, g.o.StreamIdle)
 	defer sw.stop()
@@ -394,7 +395,7 @@ func (x *exchange) serveStream(call *provider.Call, targets []resilience.Target)
 		sw.tap = x.take.Frame
 	}
 	res, err := g.o.Executor.Execute(x.r.Context(), x.id, targets,
-		x.traced(func(ctx context.Context, t resilience.Target) (*provider.Response, error) {
+		x.traced(func(ctx context.Context, t provider.Target) (*provider.Response, error) {
 			resp, err := x.do(ctx, t, call)
 			if err != nil {
 				return nil, err
@@ -481,14 +482,14 @@ func (x *exchange) relay(sw *streamWriter, stream provider.Stream) error {
 				return context.Canceled
 			}
 			if x.native {
-				x.text.addText(x.codec.text(chunk), x.g.captureLimit())
+				x.text.AddText(x.codec.text(chunk))
 			}
 		} else {
 			if !sw.event(chunk) {
 				x.status, x.errMsg = statusClientClosed, "client disconnected mid-stream"
 				return context.Canceled
 			}
-			x.text.add(chunk, x.g.captureLimit())
+			x.text.Add(chunk)
 		}
 		if x.chunks == 1 {
 			// The first event is out: now the attempt's report (event bus) may run.

@@ -40,16 +40,15 @@ func (x *exchange) replay() bool {
 	sw := newStreamWriter(x.w, x.g.o.KeepAlive, x.g.o.StreamIdle)
 	defer sw.stop()
 	sw.begin(nil, func() error { return nil })
-	limit := x.g.captureLimit()
 	err := c.Play(x.r.Context(), func(frame []byte) bool {
 		if x.chunks == 0 {
 			x.ttft = time.Since(x.start)
 		}
 		x.chunks++
 		if x.codec != nil {
-			x.text.addText(x.codec.text(frame), limit)
+			x.text.AddText(x.codec.text(frame))
 		} else if d := frameData(frame); len(d) > 0 && d[0] == '{' {
-			x.text.add(d, limit)
+			x.text.Add(d)
 		}
 		return sw.frame(frame)
 	})

@@ -6,7 +6,6 @@ import (
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/dialect/responses"
 	"github.com/jmanhype/runestone/internal/provider"
-	"github.com/jmanhype/runestone/internal/resilience"
 )
 
 // continueResponse handles previous_response_id. A response the gateway translated
@@ -14,7 +13,7 @@ import (
 // new input, so any provider can answer. A response relayed natively lives at its
 // provider: the request goes only to that provider (affinity). An id the gateway never
 // saw can only be known to a native provider, so it goes to those.
-func (x *exchange) continueResponse(targets []resilience.Target) ([]resilience.Target, *apierr.Error) {
+func (x *exchange) continueResponse(targets []provider.Target) ([]provider.Target, *apierr.Error) {
 	prev := responses.PreviousResponseID(x.body)
 	if prev == "" {
 		return targets, nil
@@ -27,7 +26,7 @@ func (x *exchange) continueResponse(targets []resilience.Target) ([]resilience.T
 		x.body = body // what every provider is sent from here on
 		return targets, nil
 	}
-	var native []resilience.Target
+	var native []provider.Target
 	for _, t := range targets {
 		if provider.Serves(t.Provider, provider.Responses) && (holder == "" || t.Provider.Name() == holder) {
 			native = append(native, t)
@@ -51,7 +50,7 @@ func previousGone(id, why string) *apierr.Error {
 // keepResponse stores a response the client may continue or fetch later (unless the
 // request said store: false). It runs before the answer's last bytes go out, so a
 // client's next turn always finds it; a failure is logged, never the request's.
-func (x *exchange) keepResponse(t resilience.Target, object []byte, native bool) {
+func (x *exchange) keepResponse(t provider.Target, object []byte, native bool) {
 	if x.p == nil {
 		return
 	}

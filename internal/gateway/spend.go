@@ -1,14 +1,20 @@
 package gateway
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
 // SpendBook records and reports USD spent per key, for budgets: *Spend in one process,
 // or a shared book (Redis) across replicas. A budget is checked before admission and
 // spend is added when a request finishes, so concurrent requests of one key can
 // overshoot its budget by at most the cost of those already in flight.
 type SpendBook interface {
-	Spent(key string) float64
-	Add(key string, usd float64)
+	// Spent returns each key's spend, in the order given (one round trip for a
+	// shared book; 0 for a key it cannot read).
+	Spent(ctx context.Context, keys []string) []float64
+	// Add books spend for a key.
+	Add(ctx context.Context, key string, usd float64)
 	// Exhausted reports, before admission, that a key has spent its budget. A shared
 	// book may answer false and leave the check to the limiter (limits.Limits.Budget).
 	Exhausted(key string, budget float64) bool
@@ -30,15 +36,19 @@ func NewSpend(initial map[string]float64) *Spend {
 	return s
 }
 
-// Spent returns a key's spend.
-func (s *Spend) Spent(key string) float64 {
+// Spent returns each key's spend.
+func (s *Spend) Spent(_ context.Context, keys []string) []float64 {
+	out := make([]float64, len(keys))
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.by[key]
+	for i, k := range keys {
+		out[i] = s.by[k]
+	}
+	return out
 }
 
 // Add records spend for a key.
-func (s *Spend) Add(key string, usd float64) {
+func (s *Spend) Add(_ context.Context, key string, usd float64) {
 	if usd == 0 {
 		return
 	}
@@ -48,4 +58,8 @@ func (s *Spend) Add(key string, usd float64) {
 }
 
 // Exhausted reports whether key has spent at least budget.
-func (s *Spend) Exhausted(key string, budget float64) bool { return s.Spent(key) >= budget }
+func (s *Spend) Exhausted(key string, budget float64) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.by[key] >= budget
+}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/provider"
-	"github.com/jmanhype/runestone/internal/resilience"
 	"github.com/jmanhype/runestone/internal/telemetry"
 )
 
@@ -35,7 +34,7 @@ func operation(ep provider.Endpoint) string {
 	return telemetry.OpChat
 }
 
-type attemptFunc = func(ctx context.Context, t resilience.Target) (*provider.Response, error)
+type attemptFunc = func(ctx context.Context, t provider.Target) (*provider.Response, error)
 
 // traced wraps the executor's attempt func so each upstream attempt gets its own
 // client span (retries and failover become siblings under the request span) and the
@@ -45,7 +44,7 @@ func (x *exchange) traced(fn attemptFunc) attemptFunc {
 	if x.span == nil {
 		return fn
 	}
-	return func(ctx context.Context, t resilience.Target) (*provider.Response, error) {
+	return func(ctx context.Context, t provider.Target) (*provider.Response, error) {
 		ctx, end := x.span.Attempt(ctx, t.Provider.Name(), t.Provider.Kind(), t.Model)
 		resp, err := fn(ctx, t)
 		end(err)

@@ -12,7 +12,6 @@ import (
 	"github.com/jmanhype/runestone/internal/config"
 	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/provider"
-	"github.com/jmanhype/runestone/internal/resilience"
 	"github.com/jmanhype/runestone/internal/telemetry"
 )
 
@@ -21,7 +20,7 @@ import (
 func TestTraceGlueOffIsFree(t *testing.T) {
 	g := benchGateway(0)
 	x := &exchange{g: g, r: httptest.NewRequest("POST", "/v1/chat/completions", nil)}
-	fn := func(context.Context, resilience.Target) (*provider.Response, error) { return nil, nil }
+	fn := func(context.Context, provider.Target) (*provider.Response, error) { return nil, nil }
 	var ev events.Request
 	allocs := testing.AllocsPerRun(100, func() {
 		x.traceStart()

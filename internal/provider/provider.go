@@ -49,6 +49,32 @@ func (e Endpoint) String() string {
 	return "unknown"
 }
 
+// Path is the endpoint's request path, e.g. "/v1/chat/completions": the one form the
+// request log, live events and the dashboard name it by.
+func (e Endpoint) Path() string {
+	if int(e) < len(endpointPaths) {
+		return endpointPaths[e]
+	}
+	return "/v1/" + e.String()
+}
+
+// endpointPaths holds Path for every endpoint, built once so the hot path does not
+// concatenate per request.
+var endpointPaths = func() (p [InputTokens + 1]string) {
+	for e := range p {
+		p[e] = "/v1/" + Endpoint(e).String()
+	}
+	return p
+}()
+
+// Target is one candidate upstream for a request: a provider and the model name it
+// knows. The router produces targets and the resilience layer tries them; it lives
+// here, beside Provider, so neither owns the other's vocabulary.
+type Target struct {
+	Provider Provider
+	Model    string // the model name the upstream knows
+}
+
 // Call is one upstream attempt. Providers must treat every field as read-only: the
 // resilience layer replays the same Call on retries and failover.
 type Call struct {

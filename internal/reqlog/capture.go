@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 )
@@ -26,16 +27,20 @@ func Cap(b []byte, max int) string {
 }
 
 // TextCapture rebuilds the readable answer of a streamed response from its chunks, so
-// the request log keeps "Hello world" rather than hundreds of SSE events. Chunks are
-// OpenAI chat.completion.chunk or text_completion JSON, with or without the "data: "
-// prefix; "[DONE]" and anything unparsable are skipped. Tool calls are rendered as
-// "[tool_call name(args)]" after the text, and an in-stream error as "[error: message]".
-// The zero value is ready to use and caps at DefaultMaxCapture; it is not safe for
-// concurrent use.
+// the request log keeps "Hello world" rather than hundreds of SSE events, and token
+// estimates have the answer's text to count. Chunks are OpenAI chat.completion.chunk or
+// text_completion JSON, with or without the "data: " prefix; "[DONE]" and anything
+// without an answer in it are skipped. Other dialects hand their text to AddText. Tool
+// calls are rendered as "[tool_call name(args)]" after the text, and an in-stream error
+// as "[error: message]". The zero value is ready to use and caps at DefaultMaxCapture;
+// it is not safe for concurrent use.
+//
+// Add runs once per relayed event, so it looks at a chunk through cheap substring
+// checks first and only asks gjson for the fields a chunk can contain.
 type TextCapture struct {
 	Max int // byte cap on the captured text; 0 = DefaultMaxCapture
 
-	text      strings.Builder
+	text      []byte
 	tools     []*toolCall
 	size      int // bytes kept: text plus tool names and arguments
 	truncated int // bytes not kept
@@ -45,7 +50,7 @@ type TextCapture struct {
 type toolCall struct {
 	index int
 	name  string
-	args  strings.Builder
+	args  []byte
 }
 
 // NewTextCapture returns a capture capped at max bytes (<= 0: DefaultMaxCapture).
@@ -62,7 +67,7 @@ func (c *TextCapture) max() int {
 func (c *TextCapture) Add(chunk []byte) {
 	chunk = bytes.TrimSpace(chunk)
 	if bytes.IndexByte(chunk, '\n') >= 0 {
-		for _, line := range bytes.Split(chunk, []byte("\n")) {
+		for line := range bytes.SplitSeq(chunk, []byte("\n")) {
 			c.Add(line)
 		}
 		return
@@ -70,36 +75,44 @@ func (c *TextCapture) Add(chunk []byte) {
 	if after, ok := bytes.CutPrefix(chunk, []byte("data:")); ok {
 		chunk = bytes.TrimSpace(after)
 	}
-	if len(chunk) == 0 || chunk[0] != '{' || !gjson.ValidBytes(chunk) {
+	if len(chunk) == 0 || chunk[0] != '{' {
 		return // [DONE], SSE comments, event: lines, garbage
 	}
-	if e := gjson.GetBytes(chunk, "error"); e.Exists() {
-		msg := e.Get("message").String()
-		if msg == "" {
-			msg = e.String()
+	// A string view of the chunk, not a copy: gjson then returns substrings of it (no
+	// allocation). Whatever outlives this call is copied below.
+	js := unsafe.String(unsafe.SliceData(chunk), len(chunk))
+	if bytes.Contains(chunk, []byte(`"error":`)) {
+		if e := gjson.Get(js, "error"); e.Exists() {
+			msg := e.Get("message").String()
+			if msg == "" {
+				msg = e.String()
+			}
+			c.errMsg = strings.Clone(msg)
+			return
 		}
-		c.errMsg = msg
+	}
+	switch {
+	case bytes.Contains(chunk, []byte(`"content":"`)):
+		if t := gjson.Get(js, "choices.0.delta.content"); t.Type == gjson.String {
+			c.AddText(t.String())
+		}
+	case bytes.Contains(chunk, []byte(`"text":"`)):
+		if t := gjson.Get(js, "choices.0.text"); t.Type == gjson.String {
+			c.AddText(t.String())
+		}
+	}
+	if !bytes.Contains(chunk, []byte(`"tool_calls":`)) {
 		return
 	}
-	choice := gjson.GetBytes(chunk, "choices.0")
-	if !choice.Exists() {
-		return
-	}
-	if t := choice.Get("delta.content"); t.Type == gjson.String {
-		c.appendText(t.String())
-	} else if t := choice.Get("text"); t.Type == gjson.String {
-		c.appendText(t.String())
-	}
-	choice.Get("delta.tool_calls").ForEach(func(_, tc gjson.Result) bool {
-		idx := int(tc.Get("index").Int())
-		call := c.tool(idx)
+	gjson.Get(js, "choices.0.delta.tool_calls").ForEach(func(_, tc gjson.Result) bool {
+		call := c.tool(int(tc.Get("index").Int()))
 		if name := tc.Get("function.name").String(); name != "" && call.name == "" {
 			if c.keep(len(name)) {
-				call.name = name
+				call.name = strings.Clone(name)
 			}
 		}
 		if a := tc.Get("function.arguments").String(); a != "" && c.keep(len(a)) {
-			call.args.WriteString(a)
+			call.args = append(call.args, a...)
 		}
 		return true
 	})
@@ -117,7 +130,7 @@ func (c *TextCapture) tool(idx int) *toolCall {
 }
 
 // keep reports whether n more bytes fit, counting them as kept or truncated. Fragments
-// are kept whole or not at all, except text, which appendText cuts on a rune boundary.
+// are kept whole or not at all, except text, which AddText cuts on a rune boundary.
 func (c *TextCapture) keep(n int) bool {
 	if c.size+n > c.max() {
 		c.truncated += n
@@ -127,10 +140,17 @@ func (c *TextCapture) keep(n int) bool {
 	return true
 }
 
-func (c *TextCapture) appendText(s string) {
+// AddText appends a piece of answer text already taken out of its event (the gateway's
+// Messages and Responses streams), cut on a rune boundary at the cap.
+func (c *TextCapture) AddText(s string) {
+	if c.text == nil && s != "" {
+		// One buffer sized for a typical answer, rather than append's doubling from
+		// 8 bytes (six or seven allocations before the first 512 bytes).
+		c.text = make([]byte, 0, min(max(len(s), 512), c.max()))
+	}
 	room := c.max() - c.size
 	if len(s) <= room {
-		c.text.WriteString(s)
+		c.text = append(c.text, s...)
 		c.size += len(s)
 		return
 	}
@@ -138,7 +158,7 @@ func (c *TextCapture) appendText(s string) {
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	c.text.WriteString(s[:cut])
+	c.text = append(c.text, s[:cut]...)
 	c.size += cut
 	c.truncated += len(s) - cut
 }
@@ -147,7 +167,7 @@ func (c *TextCapture) appendText(s string) {
 func (c *TextCapture) ToolCalls() []string {
 	out := make([]string, 0, len(c.tools))
 	for _, t := range c.tools {
-		out = append(out, fmt.Sprintf("[tool_call %s(%s)]", t.name, t.args.String()))
+		out = append(out, fmt.Sprintf("[tool_call %s(%s)]", t.name, t.args))
 	}
 	return out
 }
@@ -155,14 +175,14 @@ func (c *TextCapture) ToolCalls() []string {
 // Err returns the message of an in-stream error event, if one was seen.
 func (c *TextCapture) Err() string { return c.errMsg }
 
-// Truncated is how many bytes of content did not fit under the cap.
-func (c *TextCapture) Truncated() int { return c.truncated }
-
 // String is the captured text, then tool calls, then an in-stream error, then a
 // truncation note when the cap was reached.
 func (c *TextCapture) String() string {
+	if len(c.tools) == 0 && c.errMsg == "" && c.truncated == 0 {
+		return string(c.text)
+	}
 	var b strings.Builder
-	b.WriteString(c.text.String())
+	b.Write(c.text)
 	for _, tc := range c.ToolCalls() {
 		if b.Len() > 0 {
 			b.WriteByte('\n')

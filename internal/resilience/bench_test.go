@@ -12,7 +12,7 @@ func BenchmarkExecuteSuccess(b *testing.B) {
 	x := New(Options{}, []provider.Provider{a})
 	tg := targets(a, newFake("b"))
 	resp := &provider.Response{Body: []byte("{}")}
-	attempt := func(context.Context, Target) (*provider.Response, error) { return resp, nil }
+	attempt := func(context.Context, provider.Target) (*provider.Response, error) { return resp, nil }
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -27,7 +27,7 @@ func BenchmarkExecuteSuccessParallel(b *testing.B) {
 	x := New(Options{Policy: PolicyLatency}, []provider.Provider{a})
 	tg := targets(a, newFake("b"))
 	resp := &provider.Response{Body: []byte("{}")}
-	attempt := func(context.Context, Target) (*provider.Response, error) { return resp, nil }
+	attempt := func(context.Context, provider.Target) (*provider.Response, error) { return resp, nil }
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -38,6 +38,8 @@ func BenchmarkExecuteSuccessParallel(b *testing.B) {
 	})
 }
 
+// BenchmarkExecuteAllOpen is the cost of refusing a request whose every provider has
+// an open breaker (TestAllOpenFailsFast checks that no call reaches the network).
 func BenchmarkExecuteAllOpen(b *testing.B) {
 	ps := []provider.Provider{newFake("a", step{err: netErr()}), newFake("b", step{err: netErr()})}
 	x := New(Options{FailureThreshold: 1}, ps)

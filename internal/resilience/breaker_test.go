@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/jmanhype/runestone/internal/apierr"
@@ -34,122 +35,131 @@ func transitions(bs []events.Breaker) string {
 }
 
 func TestBreakerLifecycle(t *testing.T) {
-	rec := &recorder{}
-	a := newFake("a", step{err: upstreamErr(500, "down")})
-	x := New(breakerOptions(rec), []provider.Provider{a})
-	ctx := context.Background()
+	// The cooldown passes on synctest's fake clock: no real sleep, no flakiness.
+	synctest.Test(t, func(t *testing.T) {
+		rec := &recorder{}
+		a := newFake("a", step{err: upstreamErr(500, "down")})
+		x := New(breakerOptions(rec), []provider.Provider{a})
+		ctx := context.Background()
 
-	for i := range 2 {
-		if _, err := x.Execute(ctx, "r", targets(a), do); err == nil {
-			t.Fatal("want failure")
+		for i := range 2 {
+			if _, err := x.Execute(ctx, "r", targets(a), do); err == nil {
+				t.Fatal("want failure")
+			}
+			if want := []string{StateClosed, StateOpen}[i]; x.State("a") != want {
+				t.Fatalf("after %d failures: %s, want %s", i+1, x.State("a"), want)
+			}
 		}
-		if want := []string{StateClosed, StateOpen}[i]; x.State("a") != want {
-			t.Fatalf("after %d failures: %s, want %s", i+1, x.State("a"), want)
+		bs := rec.Breakers()
+		if transitions(bs) != "a:closed>open" {
+			t.Fatalf("events = %s", transitions(bs))
 		}
-	}
-	bs := rec.Breakers()
-	if transitions(bs) != "a:closed>open" {
-		t.Fatalf("events = %s", transitions(bs))
-	}
-	if d := time.Until(bs[0].NextProbe); d <= 0 || d > testCooldown {
-		t.Errorf("NextProbe in %v, want within the cooldown", d)
-	}
-	if !strings.Contains(bs[0].Reason, "500 down") {
-		t.Errorf("reason = %q", bs[0].Reason)
-	}
-	if h := x.Health()[0]; h.Breaker != StateOpen || h.NextProbe.IsZero() {
-		t.Errorf("health = %+v", h)
-	}
+		if d := time.Until(bs[0].NextProbe); d <= 0 || d > testCooldown {
+			t.Errorf("NextProbe in %v, want within the cooldown", d)
+		}
+		if !strings.Contains(bs[0].Reason, "500 down") {
+			t.Errorf("reason = %q", bs[0].Reason)
+		}
+		if h := x.Health()[0]; h.Breaker != StateOpen || h.NextProbe.IsZero() {
+			t.Errorf("health = %+v", h)
+		}
 
-	// Open: no network call at all.
-	_, err := x.Execute(ctx, "r", targets(a), do)
-	ae := wantAPIErr(t, err, 503, apierr.CodeProviderUnavailable)
-	if a.Calls() != 2 {
-		t.Fatalf("calls = %d: an open breaker let a call through", a.Calls())
-	}
-	if ae.Message != "all providers failed: a: breaker open" || ae.Header.Get("Retry-After") != "1" {
-		t.Errorf("error = %q %v", ae.Message, ae.Header)
-	}
+		// Open: no network call at all.
+		_, err := x.Execute(ctx, "r", targets(a), do)
+		ae := wantAPIErr(t, err, 503, apierr.CodeProviderUnavailable)
+		if a.Calls() != 2 {
+			t.Fatalf("calls = %d: an open breaker let a call through", a.Calls())
+		}
+		if ae.Message != "all providers failed: a: breaker open" || ae.Header.Get("Retry-After") != "1" {
+			t.Errorf("error = %q %v", ae.Message, ae.Header)
+		}
 
-	time.Sleep(testCooldown + 10*time.Millisecond)
-	if s := x.State("a"); s != StateHalfOpen {
-		t.Fatalf("after cooldown: %s", s)
-	}
-	a.set(step{})
-	if _, err := x.Execute(ctx, "r", targets(a), do); err != nil {
-		t.Fatalf("probe: %v", err)
-	}
-	if s := x.State("a"); s != StateClosed {
-		t.Fatalf("after a good probe: %s", s)
-	}
-	if got := transitions(rec.Breakers()); got != "a:closed>open a:open>half-open a:half-open>closed" {
-		t.Errorf("events = %s", got)
-	}
-	if h := x.Health()[0]; !h.NextProbe.IsZero() {
-		t.Errorf("closed breaker still shows a next probe: %v", h.NextProbe)
-	}
+		time.Sleep(testCooldown + 10*time.Millisecond)
+		if s := x.State("a"); s != StateHalfOpen {
+			t.Fatalf("after cooldown: %s", s)
+		}
+		a.set(step{})
+		if _, err := x.Execute(ctx, "r", targets(a), do); err != nil {
+			t.Fatalf("probe: %v", err)
+		}
+		if s := x.State("a"); s != StateClosed {
+			t.Fatalf("after a good probe: %s", s)
+		}
+		if got := transitions(rec.Breakers()); got != "a:closed>open a:open>half-open a:half-open>closed" {
+			t.Errorf("events = %s", got)
+		}
+		if h := x.Health()[0]; !h.NextProbe.IsZero() {
+			t.Errorf("closed breaker still shows a next probe: %v", h.NextProbe)
+		}
+	})
 }
 
 func TestHalfOpenProbeFailureReopens(t *testing.T) {
-	rec := &recorder{}
-	a := newFake("a", step{err: upstreamErr(503, "still down")})
-	x := New(breakerOptions(rec), []provider.Provider{a})
-	for range 2 {
-		_, _ = x.Execute(context.Background(), "r", targets(a), do)
-	}
-	time.Sleep(testCooldown + 10*time.Millisecond)
-	if _, err := x.Execute(context.Background(), "r", targets(a), do); err == nil {
-		t.Fatal("want failure")
-	}
-	if a.Calls() != 3 || x.State("a") != StateOpen {
-		t.Fatalf("calls=%d state=%s", a.Calls(), x.State("a"))
-	}
-	bs := rec.Breakers()
-	if got := transitions(bs); got != "a:closed>open a:open>half-open a:half-open>open" {
-		t.Fatalf("events = %s", got)
-	}
-	if !strings.HasPrefix(bs[2].Reason, "probe failed") {
-		t.Errorf("reason = %q", bs[2].Reason)
-	}
+	// The cooldown passes on synctest's fake clock: no real sleep, no flakiness.
+	synctest.Test(t, func(t *testing.T) {
+		rec := &recorder{}
+		a := newFake("a", step{err: upstreamErr(503, "still down")})
+		x := New(breakerOptions(rec), []provider.Provider{a})
+		for range 2 {
+			_, _ = x.Execute(context.Background(), "r", targets(a), do)
+		}
+		time.Sleep(testCooldown + 10*time.Millisecond)
+		if _, err := x.Execute(context.Background(), "r", targets(a), do); err == nil {
+			t.Fatal("want failure")
+		}
+		if a.Calls() != 3 || x.State("a") != StateOpen {
+			t.Fatalf("calls=%d state=%s", a.Calls(), x.State("a"))
+		}
+		bs := rec.Breakers()
+		if got := transitions(bs); got != "a:closed>open a:open>half-open a:half-open>open" {
+			t.Fatalf("events = %s", got)
+		}
+		if !strings.HasPrefix(bs[2].Reason, "probe failed") {
+			t.Errorf("reason = %q", bs[2].Reason)
+		}
+	})
 }
 
 // Streams hold their probe slot until Finish, which makes the limit observable without
 // goroutines.
 func TestHalfOpenAllowsHalfOpenMaxProbes(t *testing.T) {
-	o := breakerOptions(nil)
-	o.HalfOpenMax = 2
-	a := newFake("a", step{err: upstreamErr(500, "x")})
-	x := New(o, []provider.Provider{a})
-	for range 2 {
-		_, _ = x.Execute(context.Background(), "r", targets(a), do)
-	}
-	time.Sleep(testCooldown + 10*time.Millisecond)
-	a.set(step{stream: true})
-	var probes []*Result
-	for range 2 {
-		res, err := x.Execute(context.Background(), "r", targets(a), do)
-		if err != nil {
-			t.Fatalf("probe: %v", err)
+	// The cooldown passes on synctest's fake clock: no real sleep, no flakiness.
+	synctest.Test(t, func(t *testing.T) {
+		o := breakerOptions(nil)
+		o.HalfOpenMax = 2
+		a := newFake("a", step{err: upstreamErr(500, "x")})
+		x := New(o, []provider.Provider{a})
+		for range 2 {
+			_, _ = x.Execute(context.Background(), "r", targets(a), do)
 		}
-		probes = append(probes, res)
-	}
-	calls := a.Calls()
-	_, err := x.Execute(context.Background(), "r", targets(a), do)
-	ae := wantAPIErr(t, err, 503, apierr.CodeProviderUnavailable)
-	if a.Calls() != calls {
-		t.Fatalf("a third probe reached the provider")
-	}
-	if !strings.Contains(ae.Message, "probe in flight") {
-		t.Errorf("message = %q", ae.Message)
-	}
-	probes[0].Finish(io.EOF)
-	if s := x.State("a"); s != StateHalfOpen {
-		t.Fatalf("one of two probes done: %s", s)
-	}
-	probes[1].Finish(nil)
-	if s := x.State("a"); s != StateClosed {
-		t.Fatalf("both probes done: %s", s)
-	}
+		time.Sleep(testCooldown + 10*time.Millisecond)
+		a.set(step{stream: true})
+		var probes []*Result
+		for range 2 {
+			res, err := x.Execute(context.Background(), "r", targets(a), do)
+			if err != nil {
+				t.Fatalf("probe: %v", err)
+			}
+			probes = append(probes, res)
+		}
+		calls := a.Calls()
+		_, err := x.Execute(context.Background(), "r", targets(a), do)
+		ae := wantAPIErr(t, err, 503, apierr.CodeProviderUnavailable)
+		if a.Calls() != calls {
+			t.Fatalf("a third probe reached the provider")
+		}
+		if !strings.Contains(ae.Message, "probe in flight") {
+			t.Errorf("message = %q", ae.Message)
+		}
+		probes[0].Finish(io.EOF)
+		if s := x.State("a"); s != StateHalfOpen {
+			t.Fatalf("one of two probes done: %s", s)
+		}
+		probes[1].Finish(nil)
+		if s := x.State("a"); s != StateClosed {
+			t.Fatalf("both probes done: %s", s)
+		}
+	})
 }
 
 func TestStreamFinishCountsTowardBreaker(t *testing.T) {
@@ -206,28 +216,31 @@ func TestStreamFinishNeutralOutcomes(t *testing.T) {
 
 // A cancelled half-open probe must free its slot, or the provider stays unusable.
 func TestCanceledProbeFreesSlot(t *testing.T) {
-	a := newFake("a", step{err: upstreamErr(500, "x")})
-	x := New(breakerOptions(nil), []provider.Provider{a})
-	for range 2 {
-		_, _ = x.Execute(context.Background(), "r", targets(a), do)
-	}
-	time.Sleep(testCooldown + 10*time.Millisecond)
-	a.set(step{stream: true})
-	ctx, cancel := context.WithCancel(context.Background())
-	res, err := x.Execute(ctx, "r", targets(a), do)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	res.Finish(errors.New("write: broken pipe")) // ctx is done: neutral
-	res2, err := x.Execute(context.Background(), "r", targets(a), do)
-	if err != nil {
-		t.Fatalf("second probe refused after a cancelled one: %v", err)
-	}
-	res2.Finish(nil)
-	if s := x.State("a"); s != StateClosed {
-		t.Errorf("state %s", s)
-	}
+	// The cooldown passes on synctest's fake clock: no real sleep, no flakiness.
+	synctest.Test(t, func(t *testing.T) {
+		a := newFake("a", step{err: upstreamErr(500, "x")})
+		x := New(breakerOptions(nil), []provider.Provider{a})
+		for range 2 {
+			_, _ = x.Execute(context.Background(), "r", targets(a), do)
+		}
+		time.Sleep(testCooldown + 10*time.Millisecond)
+		a.set(step{stream: true})
+		ctx, cancel := context.WithCancel(context.Background())
+		res, err := x.Execute(ctx, "r", targets(a), do)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		res.Finish(errors.New("write: broken pipe")) // ctx is done: neutral
+		res2, err := x.Execute(context.Background(), "r", targets(a), do)
+		if err != nil {
+			t.Fatalf("second probe refused after a cancelled one: %v", err)
+		}
+		res2.Finish(nil)
+		if s := x.State("a"); s != StateClosed {
+			t.Errorf("state %s", s)
+		}
+	})
 }
 
 func TestOpenBreakerSkippedInFailover(t *testing.T) {
@@ -275,8 +288,8 @@ func TestAllOpenFailsFast(t *testing.T) {
 			t.Fatalf("%s not open", p.Name())
 		}
 	}
+	// Failing fast means no network call; the per-call cost is BenchmarkExecuteAllOpen.
 	const n = 200
-	start := time.Now()
 	for range n {
 		_, err := x.Execute(context.Background(), "r", tg, do)
 		ae := wantAPIErr(t, err, 503, apierr.CodeProviderUnavailable)
@@ -284,49 +297,47 @@ func TestAllOpenFailsFast(t *testing.T) {
 			t.Fatalf("header = %v", ae.Header)
 		}
 	}
-	per := time.Since(start) / n
-	if per > 200*time.Microsecond { // "well under a millisecond", with room for -race
-		t.Errorf("all-open Execute took %v each", per)
-	}
 	for _, p := range ps {
 		if c := p.(*fakeProvider).Calls(); c != 1 {
 			t.Errorf("%s calls = %d", p.Name(), c)
 		}
 	}
-	t.Logf("all-open Execute: %v", per)
 }
 
 // OnBreaker must run outside gobreaker's mutex: calling back into the executor from
 // the callback would otherwise deadlock.
 func TestOnBreakerNotUnderLock(t *testing.T) {
-	o := breakerOptions(nil)
-	o.FailureThreshold = 1
-	a := newFake("a", step{err: netErr()})
-	var x *Executor
-	seen := make(chan string, 8)
-	o.OnBreaker = func(ev events.Breaker) {
-		seen <- ev.To + "/" + x.State(ev.Provider) // re-enters the breaker
-		_ = x.Health()
-	}
-	x = New(o, []provider.Provider{a})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		_, _ = x.Execute(context.Background(), "r", targets(a), do)
-		time.Sleep(testCooldown + 10*time.Millisecond)
-		_ = x.State("a") // open -> half-open happens inside State
-	}()
-	select {
-	case <-finished:
-	case <-time.After(5 * time.Second):
-		t.Fatal("deadlock: OnBreaker was called under the breaker's lock")
-	}
-	close(seen)
-	var got []string
-	for s := range seen {
-		got = append(got, s)
-	}
-	if strings.Join(got, " ") != "open/open half-open/half-open" {
-		t.Errorf("callbacks saw %v", got)
-	}
+	// The cooldown passes on synctest's fake clock: no real sleep, no flakiness.
+	synctest.Test(t, func(t *testing.T) {
+		o := breakerOptions(nil)
+		o.FailureThreshold = 1
+		a := newFake("a", step{err: netErr()})
+		var x *Executor
+		seen := make(chan string, 8)
+		o.OnBreaker = func(ev events.Breaker) {
+			seen <- ev.To + "/" + x.State(ev.Provider) // re-enters the breaker
+			_ = x.Health()
+		}
+		x = New(o, []provider.Provider{a})
+		finished := make(chan struct{})
+		go func() {
+			defer close(finished)
+			_, _ = x.Execute(context.Background(), "r", targets(a), do)
+			time.Sleep(testCooldown + 10*time.Millisecond)
+			_ = x.State("a") // open -> half-open happens inside State
+		}()
+		select {
+		case <-finished:
+		case <-time.After(5 * time.Second):
+			t.Fatal("deadlock: OnBreaker was called under the breaker's lock")
+		}
+		close(seen)
+		var got []string
+		for s := range seen {
+			got = append(got, s)
+		}
+		if strings.Join(got, " ") != "open/open half-open/half-open" {
+			t.Errorf("callbacks saw %v", got)
+		}
+	})
 }

@@ -30,9 +30,9 @@ func Example() {
 	}, []provider.Provider{primary, backup})
 
 	call := &provider.Call{ClientModel: "gpt-4o"}
-	targets := []resilience.Target{{Provider: primary, Model: "gpt-4o"}, {Provider: backup, Model: "gpt-4o"}}
+	targets := []provider.Target{{Provider: primary, Model: "gpt-4o"}, {Provider: backup, Model: "gpt-4o"}}
 	res, err := x.Execute(context.Background(), "req-1", targets,
-		func(ctx context.Context, t resilience.Target) (*provider.Response, error) {
+		func(ctx context.Context, t provider.Target) (*provider.Response, error) {
 			c := *call // Call is read-only for providers; copy to set the upstream model
 			c.Model = t.Model
 			return t.Provider.Do(ctx, &c)

@@ -22,8 +22,9 @@ import (
 	"github.com/jmanhype/runestone/internal/provider"
 )
 
-// Defaults used when the matching Options field is zero. They match the config defaults
-// of SPEC.md section 1.
+// Defaults used when the matching Options field is zero. config.Default takes its
+// [router] and [breaker] defaults from here, so a caller that skips the config layer
+// gets the behaviour a user would.
 const (
 	DefaultRetries          = 2
 	DefaultBackoffBase      = 200 * time.Millisecond
@@ -32,12 +33,6 @@ const (
 	DefaultCooldown         = 30 * time.Second
 	DefaultHalfOpenMax      = 1
 )
-
-// Target is one candidate upstream for a request.
-type Target struct {
-	Provider provider.Provider
-	Model    string // the model name the upstream knows
-}
 
 // Options configures an Executor. Zero durations and counts take the Default* values,
 // except Retries, where zero means "no retries" (the config layer supplies the default).
@@ -150,7 +145,7 @@ func New(o Options, providers []provider.Provider) *Executor {
 // Result is a successful Execute.
 type Result struct {
 	Response *provider.Response
-	Target   Target
+	Target   provider.Target
 	Attempts int
 	Tried    []string // the provider of each attempt, in order
 	// Upstream is the time spent inside attempt funcs and backoff waits; the rest of a
@@ -204,7 +199,7 @@ func (r *Result) Finish(err error) {
 }
 
 // attemptFunc performs one upstream call.
-type attemptFunc = func(ctx context.Context, t Target) (*provider.Response, error)
+type attemptFunc = func(ctx context.Context, t provider.Target) (*provider.Response, error)
 
 // Execute tries targets in policy order until one succeeds, retrying retryable failures
 // on the same target and skipping targets whose breaker is open. It returns the
@@ -214,11 +209,11 @@ type attemptFunc = func(ctx context.Context, t Target) (*provider.Response, erro
 // For a streamed response attempt should read up to the first chunk before returning, so
 // that a failure before the first byte is an attempt failure (and can fail over); the
 // caller then owes the Result a Finish call.
-func (x *Executor) Execute(ctx context.Context, requestID string, targets []Target,
-	attempt func(ctx context.Context, t Target) (*provider.Response, error)) (*Result, error) {
+func (x *Executor) Execute(ctx context.Context, requestID string, targets []provider.Target,
+	attempt func(ctx context.Context, t provider.Target) (*provider.Response, error)) (*Result, error) {
 	// Everything per-request lives on the stack until we know the outcome.
 	var (
-		orderBuf [8]Target
+		orderBuf [8]provider.Target
 		triedBuf [8]string
 		failBuf  [8]failure
 	)
@@ -311,7 +306,7 @@ func (x *Executor) Execute(ctx context.Context, requestID string, targets []Targ
 
 // call runs one attempt with the in-flight gauge held, and settles the breaker if the
 // attempt panics so a half-open probe slot is never lost.
-func (x *Executor) call(ctx context.Context, p *provState, t Target, attempt attemptFunc, done func(error)) (resp *provider.Response, lat time.Duration, err error) {
+func (x *Executor) call(ctx context.Context, p *provState, t provider.Target, attempt attemptFunc, done func(error)) (resp *provider.Response, lat time.Duration, err error) {
 	p.inFlight.Add(1)
 	p.requests.Add(1)
 	ok := false
@@ -346,18 +341,6 @@ func (x *Executor) emit(requestID, prov, model string, n int, lat time.Duration,
 		a.Error = err.Error()
 	}
 	x.o.OnAttempt(a)
-}
-
-// State reports a provider's breaker: "closed", "open" or "half-open". Unknown
-// providers have no failures yet, so they are "closed".
-func (x *Executor) State(provider string) string {
-	p := x.reg.Load().byName[provider]
-	if p == nil {
-		return "closed"
-	}
-	s := p.cb.State()
-	p.flush() // State itself may move open -> half-open
-	return s.String()
 }
 
 // state returns the provider's breaker and stats, creating them on first use.

@@ -335,7 +335,7 @@ func TestPanickingAttemptReleasesProbe(t *testing.T) {
 				t.Fatal("panic swallowed")
 			}
 		}()
-		_, _ = x.Execute(context.Background(), "r", targets(a), func(context.Context, Target) (*provider.Response, error) {
+		_, _ = x.Execute(context.Background(), "r", targets(a), func(context.Context, provider.Target) (*provider.Response, error) {
 			panic("boom")
 		})
 	}()
@@ -383,7 +383,7 @@ func TestHealthStats(t *testing.T) {
 
 	// In flight is visible while an attempt runs.
 	inside := make(chan int, 1)
-	_, _ = x.Execute(context.Background(), "r", targets(a), func(ctx context.Context, t Target) (*provider.Response, error) {
+	_, _ = x.Execute(context.Background(), "r", targets(a), func(ctx context.Context, t provider.Target) (*provider.Response, error) {
 		inside <- x.Health()[0].InFlight
 		return &provider.Response{}, nil
 	})

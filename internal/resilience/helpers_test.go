@@ -81,14 +81,14 @@ func (fakeStream) Usage() provider.Usage { return provider.Usage{} }
 func (fakeStream) Close() error          { return nil }
 
 // do is the attempt func the gateway would pass: one Provider.Do per attempt.
-func do(ctx context.Context, t Target) (*provider.Response, error) {
+func do(ctx context.Context, t provider.Target) (*provider.Response, error) {
 	return t.Provider.Do(ctx, &provider.Call{Model: t.Model})
 }
 
-func targets(ps ...provider.Provider) []Target {
-	out := make([]Target, len(ps))
+func targets(ps ...provider.Provider) []provider.Target {
+	out := make([]provider.Target, len(ps))
 	for i, p := range ps {
-		out[i] = Target{Provider: p, Model: "up-" + p.Name()}
+		out[i] = provider.Target{Provider: p, Model: "up-" + p.Name()}
 	}
 	return out
 }
@@ -204,4 +204,25 @@ func wantAPIErr(t *testing.T, err error, status int, code string) *apierr.Error 
 		t.Fatalf("error = %d/%q %q, want %d/%q", ae.Status, ae.Code, ae.Message, status, code)
 	}
 	return ae
+}
+
+// Test-only views of the executor (deadcode: nothing else needs them).
+
+// State reports a provider's breaker: "closed", "open" or "half-open". Unknown
+// providers have no failures yet, so they are "closed".
+func (x *Executor) State(provider string) string {
+	p := x.reg.Load().byName[provider]
+	if p == nil {
+		return "closed"
+	}
+	s := p.cb.State()
+	p.flush() // State itself may move open -> half-open
+	return s.String()
+}
+
+// Order returns a copy of targets in the order Execute would try them. model is used
+// for pricing targets whose Model is empty. Under round-robin every call advances the
+// rotation, exactly as a request would.
+func (x *Executor) Order(targets []provider.Target, model string) []provider.Target {
+	return x.orderInto(make([]provider.Target, 0, len(targets)), targets, model)
 }

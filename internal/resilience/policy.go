@@ -3,9 +3,11 @@ package resilience
 import (
 	"math"
 	"slices"
+
+	"github.com/jmanhype/runestone/internal/provider"
 )
 
-// Router policies (SPEC.md section 4).
+// The router policies: the order in which Execute tries a request's targets.
 const (
 	PolicyDefault    = "default"     // Priority ascending, then the given order
 	PolicyRoundRobin = "round-robin" // rotate the starting target on every request
@@ -34,25 +36,15 @@ func parsePolicy(s string) policy {
 	return policyDefault
 }
 
-// ValidPolicy reports whether s names a policy, for config validation.
-func ValidPolicy(s string) bool {
-	switch s {
-	case PolicyDefault, PolicyRoundRobin, PolicyLatency, PolicyCost:
-		return true
-	}
-	return false
-}
+// Policies lists every policy name, in the order config errors and docs name them.
+var Policies = []string{PolicyDefault, PolicyCost, PolicyLatency, PolicyRoundRobin}
 
-// Order returns a copy of targets in the order Execute would try them. model is used
-// for pricing targets whose Model is empty. Under round-robin every call advances the
-// rotation, exactly as a request would.
-func (x *Executor) Order(targets []Target, model string) []Target {
-	return x.orderInto(make([]Target, 0, len(targets)), targets, model)
-}
+// ValidPolicy reports whether s names a policy, for config validation.
+func ValidPolicy(s string) bool { return slices.Contains(Policies, s) }
 
 // orderInto appends targets to dst in policy order. Execute passes a stack buffer, so
 // ordering a handful of targets allocates nothing.
-func (x *Executor) orderInto(dst, targets []Target, model string) []Target {
+func (x *Executor) orderInto(dst, targets []provider.Target, model string) []provider.Target {
 	dst = append(dst[:0], targets...)
 	n := len(dst)
 	if n < 2 {
@@ -87,7 +79,7 @@ func (x *Executor) orderInto(dst, targets []Target, model string) []Target {
 	return dst
 }
 
-func (x *Executor) sortKey(t Target, model string) float64 {
+func (x *Executor) sortKey(t provider.Target, model string) float64 {
 	switch x.policy {
 	case policyLatency:
 		// Unmeasured providers go first so they get measured at all.

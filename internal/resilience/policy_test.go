@@ -9,7 +9,7 @@ import (
 	"github.com/jmanhype/runestone/internal/provider"
 )
 
-func names(ts []Target) string {
+func names(ts []provider.Target) string {
 	var s []string
 	for _, t := range ts {
 		s = append(s, t.Provider.Name()+"/"+t.Model)
@@ -72,7 +72,7 @@ func TestPolicyCost(t *testing.T) {
 		t.Errorf("order = %s (unpriced c must be last)", got)
 	}
 	// An empty upstream model is priced by the request's model.
-	in = append(in, Target{Provider: newFake("e")})
+	in = append(in, provider.Target{Provider: newFake("e")})
 	if got := names(x.Order(in, "client-model")); !strings.HasPrefix(got, "e/ ") {
 		t.Errorf("order = %s", got)
 	}
@@ -154,5 +154,27 @@ func TestOrderManyTargets(t *testing.T) {
 	ae := wantAPIErr(t, err, 502, "provider_unavailable")
 	if strings.Count(ae.Message, "500 x") != 20 {
 		t.Errorf("message = %s", ae.Message)
+	}
+}
+
+// Every listed policy must be one parsePolicy knows, or config would accept a name the
+// executor silently treats as "default".
+func TestPoliciesParse(t *testing.T) {
+	seen := map[policy]string{}
+	for _, name := range Policies {
+		if !ValidPolicy(name) {
+			t.Errorf("ValidPolicy(%q) = false", name)
+		}
+		p := parsePolicy(name)
+		if p == policyDefault && name != PolicyDefault {
+			t.Errorf("parsePolicy(%q) falls back to default", name)
+		}
+		if other, dup := seen[p]; dup {
+			t.Errorf("%q and %q parse to the same policy", name, other)
+		}
+		seen[p] = name
+	}
+	if ValidPolicy("fastest") {
+		t.Error(`ValidPolicy("fastest") = true`)
 	}
 }

@@ -14,11 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/jmanhype/runestone/internal/provider"
-	"github.com/jmanhype/runestone/internal/resilience"
 )
-
-// Target is one provider and the model name it is asked for.
-type Target = resilience.Target
 
 // Route is a client-facing model name served by "provider:model" targets.
 type Route struct {
@@ -30,10 +26,10 @@ type Route struct {
 type Router struct {
 	providers map[string]provider.Provider
 	order     []provider.Provider
-	static    map[string][]Target // exact routes and model lists (globs applied), precomputed
-	routes    map[string]int      // exact route name -> index in configuration
-	globs     []globRoute         // in configuration order
-	dynamic   sync.Map            // globs, "provider:model" and catch-all resolutions, cached
+	static    map[string][]provider.Target // exact routes and model lists (globs applied), precomputed
+	routes    map[string]int               // exact route name -> index in configuration
+	globs     []globRoute                  // in configuration order
+	dynamic   sync.Map                     // globs, "provider:model" and catch-all resolutions, cached
 	cached    atomic.Int32
 }
 
@@ -42,7 +38,7 @@ type globRoute struct {
 	pattern string
 	index   int // position among all routes, as written in the configuration
 	g       glob
-	targets []Target
+	targets []provider.Target
 }
 
 // maxCached bounds the dynamic cache: clients choose those names.
@@ -51,16 +47,16 @@ const maxCached = 4096
 // New builds a router over providers (in configuration order) and routes.
 func New(providers []provider.Provider, routes []Route) *Router {
 	r := &Router{providers: map[string]provider.Provider{}, order: providers,
-		static: map[string][]Target{}, routes: map[string]int{}}
+		static: map[string][]provider.Target{}, routes: map[string]int{}}
 	for _, p := range providers {
 		r.providers[p.Name()] = p
 	}
 	for i, rt := range routes {
-		var ts []Target
+		var ts []provider.Target
 		for _, t := range rt.Targets {
 			name, model, _ := strings.Cut(t, ":")
 			if p, ok := r.providers[name]; ok {
-				ts = append(ts, Target{Provider: p, Model: model})
+				ts = append(ts, provider.Target{Provider: p, Model: model})
 			}
 		}
 		if isGlob(rt.Model) {
@@ -95,7 +91,7 @@ func New(providers []provider.Provider, routes []Route) *Router {
 				listed[m] = true
 				r.static[m] = nil // a fresh slice per name: never share a glob's
 			}
-			r.static[m] = append(r.static[m], Target{Provider: p, Model: m})
+			r.static[m] = append(r.static[m], provider.Target{Provider: p, Model: m})
 		}
 	}
 	return r
@@ -126,12 +122,12 @@ func (r *Router) explicit(model string) bool {
 }
 
 // Resolve returns the targets for model, or nil when nothing serves it.
-func (r *Router) Resolve(model string) []Target {
+func (r *Router) Resolve(model string) []provider.Target {
 	if ts, ok := r.static[model]; ok {
 		return ts
 	}
 	if v, ok := r.dynamic.Load(model); ok {
-		return v.([]Target)
+		return v.([]provider.Target)
 	}
 	ts, _ := r.resolveDynamic(model)
 	if ts == nil {
@@ -147,19 +143,19 @@ func (r *Router) Resolve(model string) []Target {
 }
 
 // resolveDynamic resolves a name that is neither an exact route nor a listed model.
-func (r *Router) resolveDynamic(model string) ([]Target, Match) {
+func (r *Router) resolveDynamic(model string) ([]provider.Target, Match) {
 	if gr := r.glob(model); gr != nil {
 		return gr.targets, Match{Kind: MatchGlob, Rule: gr.index + 1, Pattern: gr.pattern, Targets: gr.targets}
 	}
 	if r.explicit(model) {
 		name, m, _ := strings.Cut(model, ":")
-		ts := []Target{{Provider: r.providers[name], Model: m}}
+		ts := []provider.Target{{Provider: r.providers[name], Model: m}}
 		return ts, Match{Kind: MatchProvider, Targets: ts}
 	}
-	var ts []Target
+	var ts []provider.Target
 	for _, p := range r.order {
 		if mm, ok := p.(provider.ModelMatcher); ok && mm.ServesModel(model) {
-			ts = append(ts, Target{Provider: p, Model: model})
+			ts = append(ts, provider.Target{Provider: p, Model: model})
 		}
 	}
 	if ts == nil {
@@ -191,7 +187,7 @@ type Match struct {
 	Kind    MatchKind
 	Rule    int    // 1-based position of the route in the configuration (routes only)
 	Pattern string // the route's name or pattern (routes only)
-	Targets []Target
+	Targets []provider.Target
 }
 
 // Explain says which rule resolves model and to which targets; Resolve returns the

@@ -9,7 +9,7 @@ import (
 	"github.com/jmanhype/runestone/internal/provider/openai"
 )
 
-func names(ts []Target) []string {
+func names(ts []provider.Target) []string {
 	var out []string
 	for _, t := range ts {
 		out = append(out, t.Provider.Name()+":"+t.Model)

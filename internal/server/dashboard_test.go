@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/charmbracelet/x/exp/teatest"
+	"github.com/jmanhype/runestone/internal/adminapi"
 	"github.com/jmanhype/runestone/ui"
 )
 
@@ -16,7 +17,7 @@ func TestDashboardFollowsALiveGateway(t *testing.T) {
 	g := startGateway(t, "[auth]\nenabled = false\n", nil)
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
-	src := ui.NewRemoteSource(g.URL, "", &http.Client{Transport: tr})
+	src := adminapi.New(g.URL, "", &http.Client{Transport: tr})
 	tm := teatest.NewTestModel(t, ui.New(src, ui.Options{Version: "test", Addr: g.URL}), teatest.WithInitialTermSize(120, 40))
 	// Keep making traffic until the dashboard shows it (it may subscribe after the first).
 	stop := make(chan struct{})

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/jmanhype/runestone/internal/cli"
-	"github.com/jmanhype/runestone/internal/gateway"
+	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/server"
 	"github.com/jmanhype/runestone/internal/store"
 	"github.com/jmanhype/runestone/internal/testutil"
@@ -532,7 +532,7 @@ func TestNewKeyWorksAtOnce(t *testing.T) {
 // runs under the request's context.
 func TestRequestDetailErrors(t *testing.T) {
 	g := startGateway(t, "[auth]\nenabled = false\n", nil)
-	if _, err := g.Srv.Gateway.Detail("req_nope"); !errors.Is(err, gateway.ErrNotFound) {
+	if _, err := g.Srv.Gateway.Detail(context.Background(), "req_nope"); !errors.Is(err, events.ErrRequestNotFound) {
 		t.Fatalf("Detail of an unknown id: %v", err)
 	}
 	if status, _, body := send(t, g, "GET", "/admin/requests/req_nope", "", "", nil); status != 404 {

@@ -156,8 +156,10 @@ func TestStalledBodiesAreCutByTheBodyTimeout(t *testing.T) {
 				t.Fatalf("status %d: %s", resp.StatusCode, b)
 			}
 			envelope(t, b)
-			if took < 350*time.Millisecond || took > 3*time.Second {
-				t.Fatalf("answered after %v, want about the 400ms body timeout", took)
+			// The 408 shows the body timeout fired; not before it is all the clock can
+			// say without racing a loaded machine (the read deadline above bounds a hang).
+			if took < 350*time.Millisecond {
+				t.Fatalf("answered after %v, before the 400ms body timeout", took)
 			}
 		})
 	}
@@ -186,7 +188,9 @@ func TestBodyTimeoutDoesNotLimitLongStreams(t *testing.T) {
 // the body stalls: net/http must not wait for the unread rest of it (before the fix
 // an unauthenticated client could hold a connection and goroutine forever).
 func TestStalledBodyOnRefusedRequests(t *testing.T) {
-	g := startGateway(t, "[auth]\nkeys = [\"sk-test-static-key-0123456789abcdef\"]\n[server]\nread_body_timeout = \"400ms\"\n", nil)
+	// A body timeout far past the read deadline below: a refusal that waited for the
+	// body would miss the deadline, so no wall-clock limit of our own is needed.
+	g := startGateway(t, "[auth]\nkeys = [\"sk-test-static-key-0123456789abcdef\"]\n[server]\nread_body_timeout = \"60s\"\n", nil)
 	for _, head := range []string{
 		"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer wrong\r\nContent-Length: 1000\r\n\r\n{\"model\"",
 		"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/html\r\nAuthorization: Bearer sk-test-static-key-0123456789abcdef\r\nContent-Length: 1000\r\n\r\n{\"model\"",
@@ -205,7 +209,7 @@ func TestStalledBodyOnRefusedRequests(t *testing.T) {
 			t.Fatalf("%q: no answer after %v: %v", head, time.Since(start), err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode < 400 || time.Since(start) > 300*time.Millisecond {
+		if resp.StatusCode < 400 {
 			t.Fatalf("%q: %d after %v", head, resp.StatusCode, time.Since(start))
 		}
 	}

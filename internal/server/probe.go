@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/jmanhype/runestone/internal/provider"
-	"github.com/jmanhype/runestone/internal/resilience"
 )
 
 // probeLoop sends one minimal request to p every interval through the executor, so
@@ -16,7 +15,7 @@ func (s *Server) probeLoop(p provider.Provider, every time.Duration) {
 	defer t.Stop()
 	for {
 		select {
-		case <-s.stop:
+		case <-s.bg.Done():
 			return
 		case <-t.C:
 			s.probe(p)
@@ -31,10 +30,11 @@ func (s *Server) probe(p provider.Provider) {
 	}
 	call := &provider.Call{Endpoint: provider.Chat, Model: model, ClientModel: model,
 		Body: []byte(`{"model":"` + model + `","messages":[{"role":"user","content":"ping"}],"max_tokens":1}`)}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// s.bg, so Shutdown cancels a probe in flight instead of waiting for it.
+	ctx, cancel := context.WithTimeout(s.bg, 30*time.Second)
 	defer cancel()
-	_, err := s.exec.Execute(ctx, "health-check", []resilience.Target{{Provider: p, Model: model}},
-		func(ctx context.Context, t resilience.Target) (*provider.Response, error) {
+	_, err := s.exec.Execute(ctx, "health-check", []provider.Target{{Provider: p, Model: model}},
+		func(ctx context.Context, t provider.Target) (*provider.Response, error) {
 			return t.Provider.Do(ctx, call)
 		})
 	if err != nil {

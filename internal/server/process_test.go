@@ -309,4 +309,41 @@ func TestProcess(t *testing.T) {
 		integrityCheck(t, home)
 		t.Logf("%d answered (%d streams), %d rows", len(answers), streams, n)
 	})
+
+	t.Run("a second Ctrl-C during the drain exits 130", func(t *testing.T) {
+		p := startProc(t, bin, t.TempDir())
+		// A 20s stream keeps the drain open.
+		req, _ := http.NewRequest("POST", p.URL+"/v1/chat/completions",
+			strings.NewReader(`{"model":"mock","stream":true,"messages":[{"role":"user","content":"slow"}]}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("x-mock-chunks", "200")
+		req.Header.Set("x-mock-chunk-delay-ms", "100")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b, _ := io.ReadAll(resp.Body)
+			t.Fatalf("the slow stream was refused: %d %s", resp.StatusCode, b)
+		}
+		if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.stderr.String(), "Shutting down"); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no drain after the first Ctrl-C:\n%s", p.stderr.String())
+			}
+		}
+		if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		// Well before the stream would have finished (20s), the process is gone.
+		if code := p.wait(t, 10*time.Second); code != 130 {
+			t.Fatalf("exit code %d after a second Ctrl-C, want 130:\n%s", code, p.stderr.String())
+		}
+		if !strings.Contains(p.stderr.String(), "Interrupted again") {
+			t.Errorf("no note on stderr:\n%s", p.stderr.String())
+		}
+	})
 }

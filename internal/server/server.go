@@ -48,21 +48,24 @@ type Options struct {
 
 // Server is a running (or ready) gateway.
 type Server struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	Bus      *events.Bus
-	Gateway  *gateway.Gateway
-	Store    *store.Store
-	auth     *auth.Authenticator
-	limiter  limits.Admitter
-	exec     *resilience.Executor
-	writer   *reqlog.Writer
-	metrics  *metrics.Metrics
-	router   *router.Router
-	tel      *telemetry.Telemetry
-	http     *http.Server
-	ln       net.Listener
-	stop     chan struct{}
+	cfg     *config.Config
+	log     *slog.Logger
+	Bus     *events.Bus
+	Gateway *gateway.Gateway
+	Store   *store.Store
+	auth    *auth.Authenticator
+	limiter limits.Admitter
+	exec    *resilience.Executor
+	writer  *reqlog.Writer
+	metrics *metrics.Metrics
+	router  *router.Router
+	tel     *telemetry.Telemetry
+	http    *http.Server
+	ln      net.Listener
+	// bg is the background workers' lifetime (snapshots, probes): the server's, not
+	// the caller's. Shutdown cancels it once requests have drained.
+	bg       context.Context
+	stopBg   context.CancelFunc
 	wg       sync.WaitGroup
 	shutOnce sync.Once
 
@@ -77,10 +80,12 @@ func New(ctx context.Context, cfg *config.Config, o Options) (_ *Server, err err
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: o.Logger, Bus: events.NewBus(), stop: make(chan struct{})}
+	s := &Server{cfg: cfg, log: o.Logger, Bus: events.NewBus()}
+	s.bg, s.stopBg = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		// s, not the result: every failure returns a nil *Server.
 		if err != nil {
+			s.stopBg()
 			s.closeAll(context.Background())
 		}
 	}()
@@ -259,10 +264,10 @@ func (s *Server) snapshots() {
 	defer t.Stop()
 	for {
 		select {
-		case <-s.stop:
+		case <-s.bg.Done():
 			return
 		case <-t.C:
-			keys := s.Gateway.KeyLimits()
+			keys := s.Gateway.KeyLimits(s.bg)
 			s.metrics.SetKeyGauges(keys)
 			st := s.writer.Stats()
 			s.metrics.LogWriter(st.Queued, st.Written, st.Dropped)
@@ -273,8 +278,11 @@ func (s *Server) snapshots() {
 	}
 }
 
-// Shutdown drains in-flight requests and streams until ctx ends, then flushes every
-// queued log row and closes the database.
+// Shutdown drains in-flight requests and streams until ctx ends, then stops the
+// background workers in order: snapshots and probes, then the request-log writer
+// (flushing every queued row), the limiter, the key poller (a last flush of last-used
+// times), the database and telemetry (a last span flush). Until the drain ends everything a request needs keeps
+// running, so a request finishing late is admitted, logged and billed like any other.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.shutOnce.Do(func() {
@@ -282,7 +290,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if err != nil {
 			_ = s.http.Close() // the drain deadline passed: cut what is left
 		}
-		close(s.stop)
+		s.stopBg()
 		s.wg.Wait()
 		s.closeAll(context.WithoutCancel(ctx))
 	})

@@ -54,11 +54,6 @@ func (c conn) ExecContext(ctx context.Context, q string, args ...any) (sql.Resul
 	return c.db.ExecContext(ctx, rebind(c.pg, q), args...)
 }
 
-// QueryRow is for tests.
-func (c conn) QueryRow(q string, args ...any) *sql.Row {
-	return c.QueryRowContext(context.Background(), q, args...)
-}
-
 // Close closes the pool.
 func (c conn) Close() error { return c.db.Close() }
 
@@ -93,14 +88,6 @@ func isUniqueViolation(err error) bool {
 		return pe.Code == "23505"
 	}
 	return strings.Contains(err.Error(), "constraint failed")
-}
-
-// Driver is the dialect this store speaks: DriverSQLite or DriverPostgres.
-func (s *Store) Driver() string {
-	if s.db.pg {
-		return DriverPostgres
-	}
-	return DriverSQLite
 }
 
 // keyOrder orders keys by creation, ties in insertion order (SQLite) or id (Postgres).

@@ -371,8 +371,8 @@ func (s *Store) TouchKeys(ctx context.Context, used map[string]time.Time) error 
 }
 
 // KeysVersion returns a counter that changes whenever a key is created, revoked,
-// edited or deleted, by any process, but not when last_used_at moves. Unlike
-// DataVersion it is comparable across pooled connections and ignores request-log
+// edited or deleted, by any process, but not when last_used_at moves. Unlike SQLite's
+// data_version it is comparable across pooled connections and ignores request-log
 // writes, so the gateway polls it to know when to reload its key index.
 func (s *Store) KeysVersion(ctx context.Context) (int64, error) {
 	var v int64

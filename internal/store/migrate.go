@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -25,8 +24,6 @@ type migration struct {
 	name    string
 	sql     string
 }
-
-func loadMigrations() ([]migration, error) { return loadMigrationsFrom("migrations") }
 
 func loadMigrationsFrom(dir string) ([]migration, error) {
 	entries, err := fs.ReadDir(migrationFS, dir)
@@ -105,13 +102,6 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// SchemaVersion returns the highest applied migration.
-func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
-	var v sql.NullInt64
-	err := s.db.QueryRowContext(ctx, "SELECT max(version) FROM schema_migrations").Scan(&v)
-	return int(v.Int64), err
 }
 
 // migrationLock serialises migrations across Postgres clients (replicas starting at

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jmanhype/runestone/internal/events"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -50,43 +49,6 @@ type RequestRow struct {
 	Dropped          []string  `json:"dropped"`                 // request fields a translation dropped; stored as a comma list
 	RequestBody      string    `json:"request_body,omitempty"`  // captured (redacted, capped) body
 	ResponseBody     string    `json:"response_body,omitempty"` // captured body; streamed text for streams
-}
-
-// Event converts the row to the live-event shape the dashboard and /admin/* use.
-func (r RequestRow) Event() events.Request {
-	e := events.Request{
-		ID: r.ID, KeyID: r.KeyID, KeyName: r.KeyName, Project: r.Project,
-		Endpoint: r.Endpoint, Model: r.Model, Provider: r.Provider, UpstreamModel: r.UpstreamModel,
-		Providers: r.ProvidersTried, Attempts: r.Attempts, Stream: r.Stream, Started: r.Started,
-		Status: r.Status, LatencyMS: r.LatencyMS, OverheadMS: r.OverheadMS,
-		PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens,
-		TokensEstimated: r.TokensEstimated, CostUSD: r.CostUSD, Error: r.Error,
-		CachedTokens: r.CachedTokens, CacheWriteTokens: r.CacheWriteTokens,
-		Dialect: r.Dialect, UpstreamDialect: r.UpstreamDialect, Session: r.SessionID, Dropped: r.Dropped,
-	}
-	if r.TTFTMS != nil {
-		e.TTFTMS = *r.TTFTMS
-	}
-	return e
-}
-
-// RequestFromEvent builds a row from a finished request event. TTFT is kept only for
-// streams; bodies are the caller's to fill in.
-func RequestFromEvent(e events.Request) RequestRow {
-	r := RequestRow{
-		ID: e.ID, Started: e.Started, KeyID: e.KeyID, KeyName: e.KeyName, Project: e.Project,
-		Endpoint: e.Endpoint, Model: e.Model, Provider: e.Provider, UpstreamModel: e.UpstreamModel,
-		ProvidersTried: e.Providers, Status: e.Status, Stream: e.Stream, LatencyMS: e.LatencyMS,
-		OverheadMS: e.OverheadMS, PromptTokens: e.PromptTokens, CompletionTokens: e.CompletionTokens,
-		TokensEstimated: e.TokensEstimated, CostUSD: e.CostUSD, Attempts: e.Attempts, Error: e.Error,
-		CachedTokens: e.CachedTokens, CacheWriteTokens: e.CacheWriteTokens,
-		Dialect: e.Dialect, UpstreamDialect: e.UpstreamDialect, SessionID: e.Session, Dropped: e.Dropped,
-	}
-	if e.Stream {
-		t := e.TTFTMS
-		r.TTFTMS = &t
-	}
-	return r
 }
 
 const requestCols = `seq, id, ts, key_id, key_name, project, endpoint, model, provider, upstream_model,

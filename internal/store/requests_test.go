@@ -51,11 +51,6 @@ func testInsertAndReadRequestRoundTrip(t *testing.T, s *Store) {
 	if got[0].CostUSD != nil || got[0].TTFTMS != nil || got[0].ProvidersTried != nil || got[0].Dropped != nil {
 		t.Fatalf("NULLs not kept: cost=%v ttft=%v tried=%v dropped=%v", got[0].CostUSD, got[0].TTFTMS, got[0].ProvidersTried, got[0].Dropped)
 	}
-	// The row survives the trip through the live-event shape (the dashboard's).
-	if back := RequestFromEvent(in.Event()); back.Dialect != "messages" || back.UpstreamDialect != "chat" ||
-		back.SessionID != in.SessionID || back.CachedTokens != 3 || back.CacheWriteTokens != 4 || len(back.Dropped) != 2 {
-		t.Fatalf("event round trip lost fields: %+v", back)
-	}
 	if _, err := s.RequestsByID(ctx, "nope"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing id: err = %v, want ErrNotFound", err)
 	}

@@ -91,27 +91,6 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// DataVersion returns SQLite's data_version for this connection's view: it changes
-// when another connection (or process) commits. Cheap enough to poll.
-func (s *Store) DataVersion(ctx context.Context) (int64, error) {
-	if s.db.pg {
-		return s.KeysVersion(ctx)
-	}
-	var v int64
-	err := s.db.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v)
-	return v, err
-}
-
-// IntegrityCheck runs PRAGMA integrity_check and returns its first line ("ok").
-func (s *Store) IntegrityCheck(ctx context.Context) (string, error) {
-	if s.db.pg {
-		return "ok", s.db.db.PingContext(ctx)
-	}
-	var res string
-	err := s.db.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res)
-	return res, err
-}
-
 // tx runs fn in a write transaction, rolling back on error.
 func (s *Store) tx(ctx context.Context, fn func(*Tx) error) error {
 	tx, err := s.db.db.BeginTx(ctx, nil)

@@ -29,14 +29,6 @@ import (
 	"github.com/jmanhype/runestone/internal/apierr"
 )
 
-// AppendError appends the error body in the Responses dialect. The Responses API uses
-// the same {"error":{"message","type","param","code"}} envelope as Chat Completions;
-// requestID is not part of that envelope (it travels in x-request-id).
-func AppendError(dst []byte, e *apierr.Error, requestID string) []byte {
-	_ = requestID
-	return e.AppendJSON(dst)
-}
-
 // WriteError sends e as a Responses API error: the OpenAI envelope, e's status and
 // its extra headers (Retry-After and the like).
 func WriteError(w http.ResponseWriter, e *apierr.Error, requestID string) {

@@ -2,9 +2,7 @@ package redislimit
 
 import (
 	"context"
-	"errors"
-
-	"github.com/redis/go-redis/v9"
+	"strconv"
 )
 
 // Spend is a budget book shared by every replica: one Redis float per key, grown with
@@ -30,32 +28,40 @@ func (s *Spend) Seed(ctx context.Context, totals map[string]float64) error {
 	return err
 }
 
-// Spent returns a key's spend across replicas.
-func (s *Spend) Spent(key string) float64 {
-	if s.l.skip() {
-		return 0
+// Spent returns each key's spend across replicas in one MGET (the dashboard asks for
+// every key once a second). A key Redis does not hold, or any key while Redis is
+// unreachable, reads as 0.
+func (s *Spend) Spent(ctx context.Context, keys []string) []float64 {
+	out := make([]float64, len(keys))
+	if len(keys) == 0 || s.l.skip() {
+		return out
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = s.l.names(k).spend
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	v, err := s.l.rdb.Get(ctx, s.l.names(key).spend).Float64()
-	if errors.Is(err, redis.Nil) {
-		s.l.ok()
-		return 0
-	}
+	vals, err := s.l.rdb.MGet(ctx, names...).Result()
 	if err != nil {
 		s.l.failed(err)
-		return 0
+		return out
 	}
 	s.l.ok()
-	return v
+	for i, v := range vals {
+		if str, ok := v.(string); ok {
+			out[i], _ = strconv.ParseFloat(str, 64)
+		}
+	}
+	return out
 }
 
 // Add books spend for a key atomically.
-func (s *Spend) Add(key string, usd float64) {
+func (s *Spend) Add(ctx context.Context, key string, usd float64) {
 	if usd == 0 || s.l.skip() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	if err := s.l.rdb.IncrByFloat(ctx, s.l.names(key).spend, usd).Err(); err != nil {
 		s.l.failed(err)

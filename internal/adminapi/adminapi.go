@@ -1,0 +1,174 @@
+// Package adminapi is the admin API of a running gateway, from both sides: the paths
+// the gateway serves it on, and the Client that `runestone top`, `providers list` and
+// the dashboard use to read it. The payloads are the events package's types (State,
+// Event, RequestDetail, ProviderState), so a command never reaches into the gateway.
+//
+// Every path but /health requires the admin key when one is configured, sent as a
+// Bearer token.
+package adminapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/jmanhype/runestone/internal/events"
+	"github.com/jmanhype/runestone/internal/sse"
+)
+
+// The admin API's paths.
+const (
+	// PathState answers an events.State: the dashboard's starting point.
+	PathState = "/admin/state"
+	// PathEvents is an SSE stream of events.Event, one JSON object per data field.
+	PathEvents = "/admin/events"
+	// PathRequests + id answers one logged request as an events.RequestDetail, or 404
+	// with an OpenAI error envelope when the request log does not hold it.
+	PathRequests = "/admin/requests/"
+	// PathProviders answers ProvidersBody: each provider's breaker, latency and errors.
+	PathProviders = "/health/providers"
+)
+
+// ProvidersBody is the PathProviders answer.
+type ProvidersBody struct {
+	Providers []events.ProviderState `json:"providers"`
+}
+
+// eventBuffer is how many decoded events wait for the reader before the client stops
+// reading (and TCP pushes back on the gateway, which then drops for this subscriber).
+const eventBuffer = 1024
+
+// Client reads a running gateway's admin API. Its Snapshot, Events and Detail methods
+// are the dashboard's Source.
+type Client struct {
+	base string
+	key  string
+	hc   *http.Client
+}
+
+// New returns a client for the gateway at baseURL (e.g. http://127.0.0.1:4001).
+// adminKey, when set, is sent as a Bearer token. A nil hc means a client without an
+// overall timeout, since the event stream is long-lived: bound single calls with ctx.
+func New(baseURL, adminKey string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), key: adminKey, hc: hc}
+}
+
+func (c *Client) get(ctx context.Context, path, accept string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", accept)
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	return c.hc.Do(req)
+}
+
+// statusError turns a non-200 answer into an error that quotes the gateway's message.
+func statusError(path string, resp *http.Response) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	var env struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	msg := strings.TrimSpace(string(body))
+	if json.Unmarshal(body, &env) == nil && env.Error.Message != "" {
+		msg = env.Error.Message
+	}
+	if msg == "" {
+		msg = http.StatusText(resp.StatusCode)
+	}
+	return fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, msg)
+}
+
+func (c *Client) getJSON(ctx context.Context, path string, v any) error {
+	resp, err := c.get(ctx, path, "application/json")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound && strings.HasPrefix(path, PathRequests) {
+		return events.ErrRequestNotFound
+	}
+	if resp.StatusCode != http.StatusOK {
+		return statusError(path, resp)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("decode %s: %w", path, err)
+	}
+	return nil
+}
+
+// Snapshot reads PathState.
+func (c *Client) Snapshot(ctx context.Context) (events.State, error) {
+	var st events.State
+	err := c.getJSON(ctx, PathState, &st)
+	return st, err
+}
+
+// Detail reads one logged request; events.ErrRequestNotFound when the gateway has none.
+func (c *Client) Detail(ctx context.Context, id string) (*events.RequestDetail, error) {
+	var d events.RequestDetail
+	if err := c.getJSON(ctx, PathRequests+url.PathEscape(id), &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// Providers reads PathProviders.
+func (c *Client) Providers(ctx context.Context) ([]events.ProviderState, error) {
+	var body ProvidersBody
+	err := c.getJSON(ctx, PathProviders, &body)
+	return body.Providers, err
+}
+
+// Events opens PathEvents and decodes each event into the channel, which closes when
+// ctx ends or the stream breaks.
+func (c *Client) Events(ctx context.Context) (<-chan events.Event, error) {
+	resp, err := c.get(ctx, PathEvents, "text/event-stream")
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		return nil, statusError(PathEvents, resp)
+	}
+	ch := make(chan events.Event, eventBuffer)
+	go func() {
+		defer close(ch)
+		defer resp.Body.Close()
+		readEvents(ctx, resp.Body, ch)
+	}()
+	return ch, nil
+}
+
+// readEvents decodes SSE events from r into ch until EOF, an error or ctx ends.
+// Comments (keep-alives), event names and ids are ignored; multi-line data is
+// joined; an event that is not an events.Event is skipped (the next may be fine).
+func readEvents(ctx context.Context, r io.Reader, ch chan<- events.Event) {
+	sr := sse.NewReader(r)
+	for {
+		_, data, err := sr.Next()
+		if err != nil {
+			return
+		}
+		var e events.Event
+		if json.Unmarshal(data, &e) != nil {
+			continue
+		}
+		select {
+		case ch <- e:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
