@@ -81,7 +81,8 @@ func (c *TextCapture) Add(chunk []byte) {
 	// A string view of the chunk, not a copy: gjson then returns substrings of it (no
 	// allocation). Whatever outlives this call is copied below.
 	js := unsafe.String(unsafe.SliceData(chunk), len(chunk))
-	if bytes.Contains(chunk, []byte(`"error":`)) {
+	keys := scanKeys(chunk)
+	if keys&keyError != 0 {
 		if e := gjson.Get(js, "error"); e.Exists() {
 			msg := e.Get("message").String()
 			if msg == "" {
@@ -92,16 +93,16 @@ func (c *TextCapture) Add(chunk []byte) {
 		}
 	}
 	switch {
-	case bytes.Contains(chunk, []byte(`"content":"`)):
+	case keys&keyContent != 0:
 		if t := gjson.Get(js, "choices.0.delta.content"); t.Type == gjson.String {
 			c.AddText(t.String())
 		}
-	case bytes.Contains(chunk, []byte(`"text":"`)):
+	case keys&keyText != 0:
 		if t := gjson.Get(js, "choices.0.text"); t.Type == gjson.String {
 			c.AddText(t.String())
 		}
 	}
-	if !bytes.Contains(chunk, []byte(`"tool_calls":`)) {
+	if keys&keyToolCalls == 0 {
 		return
 	}
 	gjson.Get(js, "choices.0.delta.tool_calls").ForEach(func(_, tc gjson.Result) bool {
@@ -116,6 +117,42 @@ func (c *TextCapture) Add(chunk []byte) {
 		}
 		return true
 	})
+}
+
+// The keys Add looks for, as scanKeys reports them.
+const (
+	keyError     = 1 << iota // "error":
+	keyContent               // "content":"
+	keyText                  // "text":"
+	keyToolCalls             // "tool_calls":
+)
+
+// scanKeys reports which of Add's keys a chunk holds, in one pass over its colons
+// instead of one substring search per key: every match of `"error":`, `"content":"`,
+// `"text":"` or `"tool_calls":` has a colon at a fixed place, so looking around each
+// colon finds exactly what the four searches would.
+func scanKeys(b []byte) int {
+	keys := 0
+	for i := bytes.IndexByte(b, ':'); i >= 0; {
+		before := b[:i]
+		quoteAfter := i+1 < len(b) && b[i+1] == '"'
+		switch {
+		case bytes.HasSuffix(before, []byte(`"error"`)):
+			keys |= keyError
+		case quoteAfter && bytes.HasSuffix(before, []byte(`"content"`)):
+			keys |= keyContent
+		case quoteAfter && bytes.HasSuffix(before, []byte(`"text"`)):
+			keys |= keyText
+		case bytes.HasSuffix(before, []byte(`"tool_calls"`)):
+			keys |= keyToolCalls
+		}
+		j := bytes.IndexByte(b[i+1:], ':')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return keys
 }
 
 func (c *TextCapture) tool(idx int) *toolCall {

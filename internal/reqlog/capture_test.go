@@ -1,6 +1,7 @@
 package reqlog
 
 import (
+	"bytes"
 	"testing"
 	"unicode/utf8"
 )
@@ -99,4 +100,29 @@ func TestTextCaptureCap(t *testing.T) {
 	if !utf8.ValidString(got) {
 		t.Fatalf("invalid UTF-8: %q", got)
 	}
+}
+
+// FuzzScanKeys: the one-pass key scan finds exactly what the four substring
+// searches it replaces find.
+func FuzzScanKeys(f *testing.F) {
+	for _, s := range []string{
+		`{"choices":[{"index":0,"delta":{"content":"hi"}}]}`, `{"error":{"message":"x"}}`,
+		`{"choices":[{"text":"a:b","delta":{"tool_calls":[]}}]}`, `"content": "x"`, `::"text":"`, `"error"`, `:`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want := 0
+		for _, k := range []struct {
+			bit int
+			pat string
+		}{{keyError, `"error":`}, {keyContent, `"content":"`}, {keyText, `"text":"`}, {keyToolCalls, `"tool_calls":`}} {
+			if bytes.Contains(b, []byte(k.pat)) {
+				want |= k.bit
+			}
+		}
+		if got := scanKeys(b); got != want {
+			t.Fatalf("scanKeys(%q) = %b, want %b", b, got, want)
+		}
+	})
 }
