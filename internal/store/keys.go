@@ -40,8 +40,8 @@ type NewKey struct {
 	RPH        *int
 	TPM        *int
 	Concurrent *int
-	Models     []string  // allowed models; empty = every model
-	BudgetUSD  *float64  // nil = no budget
+	Models     []string // allowed models; empty = every model
+	BudgetUSD  *float64 // nil = no budget
 	// BudgetPeriod is how often the budget starts over (budget.None: never).
 	BudgetPeriod budget.Period
 	ExpiresAt    time.Time // zero = never
@@ -53,22 +53,22 @@ type NewKey struct {
 // Limits are pointers: null/nil means the key follows the gateway's default limits,
 // 0 means unlimited for this key, N > 0 is the key's own limit.
 type Key struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	Project    string     `json:"project"`
-	Masked     string     `json:"masked"` // "sk-rs-abcd…wxyz"
-	RPM        *int       `json:"rpm"`
-	RPH        *int       `json:"rph"`
-	TPM        *int       `json:"tpm"`
-	Concurrent *int       `json:"concurrent"`
-	Models     []string   `json:"models"` // [] = every model
-	BudgetUSD  *float64   `json:"budget_usd"`
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	Project    string   `json:"project"`
+	Masked     string   `json:"masked"` // "sk-rs-abcd…wxyz"
+	RPM        *int     `json:"rpm"`
+	RPH        *int     `json:"rph"`
+	TPM        *int     `json:"tpm"`
+	Concurrent *int     `json:"concurrent"`
+	Models     []string `json:"models"` // [] = every model
+	BudgetUSD  *float64 `json:"budget_usd"`
 	// BudgetPeriod is "none" (a lifetime budget), "day", "week" or "month" (UTC).
 	BudgetPeriod budget.Period `json:"budget_period"`
 	ExpiresAt    *time.Time    `json:"expires_at"`
-	CreatedAt  time.Time  `json:"created_at"`
-	LastUsedAt *time.Time `json:"last_used_at"`
-	RevokedAt  *time.Time `json:"revoked_at"`
+	CreatedAt    time.Time     `json:"created_at"`
+	LastUsedAt   *time.Time    `json:"last_used_at"`
+	RevokedAt    *time.Time    `json:"revoked_at"`
 
 	hash [32]byte
 }

@@ -79,7 +79,7 @@ func TestSpendLedgerPerPeriod(t *testing.T) {
 		want := map[budget.Account]float64{
 			{Key: k.ID}: 3.75,
 			{Key: k.ID, Start: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC).UnixMilli()}: 2,
-			{Key: k.ID, Start: nov.UnixMilli()}: 1.75,
+			{Key: k.ID, Start: nov.UnixMilli()}:                                          1.75,
 		}
 		check := func(when string) {
 			t.Helper()
