@@ -34,7 +34,8 @@ func (x *exchange) finish() {
 	x.traceEnd(&ev) // telemetry
 	if ev.CostUSD != nil && x.p != nil {
 		// Without cancel: a client that hung up was still billed by the upstream.
-		g.o.Spend.Add(context.WithoutCancel(x.r.Context()), x.p.KeyID, *ev.CostUSD)
+		// Booked to the period the request started in, as the ledger books its row.
+		g.o.Spend.Add(context.WithoutCancel(x.r.Context()), x.p.KeyID, x.p.BudgetPeriod, x.start, *ev.CostUSD)
 	}
 	// Spend is booked before the slot is freed, so the key's next admitted request
 	// (on any replica, when the book is shared) already sees this cost.
