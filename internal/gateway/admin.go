@@ -142,7 +142,10 @@ func (g *Gateway) KeyLimits(ctx context.Context) []events.KeyLimits {
 		}
 	}
 	// Each key's spend is its current period's (its lifetime's without a period).
-	now := g.o.Now()
+	now := time.Now()
+	if g.o.Now != nil {
+		now = g.o.Now()
+	}
 	accts := make([]budget.Account, len(ks))
 	for i := range ks {
 		accts[i] = budget.Account{Key: ks[i].KeyID}

@@ -74,7 +74,7 @@ type Options struct {
 	Replayer *cassette.Replayer
 
 	// Now is the clock requests are stamped with, which decides the budget period they
-	// count in (nil: time.Now). Tests move it across a period boundary.
+	// count in (nil: the wall clock). Tests move it across a period boundary.
 	Now func() time.Time
 }
 
@@ -119,9 +119,7 @@ func New(o Options) *Gateway {
 	if o.Spend == nil {
 		o.Spend = NewSpend(nil)
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+
 	return &Gateway{o: o, started: time.Now(), state: newLiveState(), ids: newIDSource(), drain: make(chan struct{}),
 		anon:  &auth.Principal{KeyID: "anonymous", Name: "anonymous", Limits: o.Anonymous},
 		hosts: newHosts(o.Addr, o.AllowedHosts), origins: newOrigins(o.AllowedOrigins)}

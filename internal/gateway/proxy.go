@@ -36,6 +36,10 @@ type exchange struct {
 	ep    provider.Endpoint
 	id    string
 	start time.Time
+	// at is when the request started by the gateway's clock (Options.Now; start itself
+	// without one): its log row's time and the budget period it counts in. start keeps
+	// the monotonic reading latencies are measured with.
+	at time.Time
 
 	// codec is the inbound dialect's translator (nil for chat, completions, embeddings).
 	codec *codec
@@ -72,7 +76,11 @@ type exchange struct {
 
 func (g *Gateway) proxyHandler(ep provider.Endpoint) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		x := &exchange{g: g, w: w, r: r, ep: ep, id: reqIDFrom(r.Context()), start: g.o.Now(), codec: codecs[ep]}
+		x := &exchange{g: g, w: w, r: r, ep: ep, id: reqIDFrom(r.Context()), start: time.Now(), codec: codecs[ep]}
+		x.at = x.start
+		if g.o.Now != nil {
+			x.at = g.o.Now()
+		}
 		x.text.Max = g.captureLimit()
 		if x.codec != nil {
 			x.di.dialect = x.codec.name
@@ -130,13 +138,13 @@ func (x *exchange) serve() {
 	if g.o.Replayer == nil && !resolve() {
 		return
 	}
-	acct := budget.For(p.KeyID, p.BudgetPeriod, x.start)
+	acct := budget.For(p.KeyID, p.BudgetPeriod, x.at)
 	if p.BudgetUSD != nil {
 		g.periodStarted(x.r.Context(), p, acct)
 		if g.o.Spend.Exhausted(acct, *p.BudgetUSD) {
 			g.denied(events.KindRateLimited, x.id, p, model, "budget exhausted")
 			spent := g.o.Spend.Spent(x.r.Context(), []budget.Account{acct})[0]
-			x.fail(apierr.InsufficientQuota(budget.Exhausted(p.KeyID, *p.BudgetUSD, spent, p.BudgetPeriod, x.start)))
+			x.fail(apierr.InsufficientQuota(budget.Exhausted(p.KeyID, *p.BudgetUSD, spent, p.BudgetPeriod, x.at)))
 			return
 		}
 	}
