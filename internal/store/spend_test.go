@@ -112,10 +112,18 @@ func TestSpendLedgerPerPeriod(t *testing.T) {
 		if life, err := s.SpendByKey(ctx); err != nil || life[k.ID] != 3.75 {
 			t.Fatalf("lifetime %v, %v", life, err)
 		}
-		// Back to a lifetime budget: later spend books period 0 only.
+		// Back to a lifetime budget: later spend books period 0 only. Running gateways
+		// see the change (the keys_version trigger covers the new column).
+		v0, err := s.KeysVersion(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
 		none := budget.None
 		if u, err := s.UpdateKey(ctx, k.ID, KeyUpdate{BudgetPeriod: &none}); err != nil || u.BudgetPeriod != budget.None {
 			t.Fatalf("update: %v %v", u.BudgetPeriod, err)
+		}
+		if v1, err := s.KeysVersion(ctx); err != nil || v1 == v0 {
+			t.Fatalf("keys_version %d -> %d (%v): a period change would not reach running gateways", v0, v1, err)
 		}
 		if err := s.InsertRequests(ctx, []RequestRow{{ID: "d", Started: nov, KeyID: k.ID, Status: 200, CostUSD: cost(1)}}); err != nil {
 			t.Fatal(err)
@@ -128,6 +136,45 @@ func TestSpendLedgerPerPeriod(t *testing.T) {
 		}
 		if _, _, err := s.CreateKey(ctx, NewKey{Name: "x", BudgetPeriod: "fortnight"}); err == nil {
 			t.Fatal("a fortnight period was accepted")
+		}
+	})
+}
+
+// TestMigrateSpendToPeriods: a database at migration 0005 (the ledger keyed by key
+// alone) keeps its lifetime totals through 0006, as period_start 0.
+func TestMigrateSpendToPeriods(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		// Put the schema back to 0005's shape, with one key's lifetime spend in it.
+		down := []string{
+			"DROP TRIGGER keys_version_update",
+			"ALTER TABLE keys DROP COLUMN budget_period",
+			"DROP TABLE spend",
+			"CREATE TABLE spend (key_id TEXT PRIMARY KEY, usd REAL NOT NULL DEFAULT 0, updated BIGINT NOT NULL DEFAULT 0)",
+			"INSERT INTO spend (key_id, usd, updated) VALUES ('k1', 2.5, 1)",
+			"DELETE FROM schema_migrations WHERE version = 6",
+		}
+		if s.db.pg {
+			down[0] += " ON keys"
+		}
+		for _, q := range down {
+			if _, err := s.db.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		if err := s.migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.SpendByKey(ctx)
+		if err != nil || len(got) != 1 || got["k1"] != 2.5 {
+			t.Fatalf("after 0006: %v, %v", got, err)
+		}
+		cost := 1.0
+		if err := s.InsertRequests(ctx, []RequestRow{{ID: "a", Started: time.Now(), KeyID: "k1", Status: 200, CostUSD: &cost}}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.SpendByKey(ctx); err != nil || got["k1"] != 3.5 {
+			t.Fatalf("booked after 0006: %v, %v", got, err)
 		}
 	})
 }
