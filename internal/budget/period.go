@@ -121,7 +121,14 @@ func Exhausted(keyID string, budget, spent float64, p Period, now time.Time) str
 		"; it resets on " + p.End(start).Format("2006-01-02 15:04") + " UTC." + raise
 }
 
-func usd(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+// usd prints dollars and cents; amounts under a cent keep up to six decimals, so a
+// $0.004 budget does not read as "$0.00".
+func usd(v float64) string {
+	if v > 0 && v < 0.005 {
+		return strings.TrimRight(strconv.FormatFloat(v, 'f', 6, 64), "0")
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64)
+}
 
 // MarshalText spells the period as the CLI does ("none" for a lifetime budget).
 func (p Period) MarshalText() ([]byte, error) { return []byte(p.String()), nil }

@@ -75,6 +75,9 @@ func TestExhaustedMessage(t *testing.T) {
 	if got := Exhausted("key_1", 5, 5, None, time.Now()); got != "This key has spent its budget of $5.00. Raise it with `runestone keys update key_1 --budget USD`." {
 		t.Error(got)
 	}
+	if got := Exhausted("k", 0.004, 0.0040000001, Day, at("2026-11-30T08:00:00Z")); !strings.HasPrefix(got, "This key has spent $0.004 of $0.004 for 2026-11-30;") {
+		t.Error(got)
+	}
 	if a := For("k", Day, at("2026-11-30T13:00:00Z")); a != (Account{"k", at("2026-11-30T00:00:00Z").UnixMilli()}) {
 		t.Error(a)
 	}

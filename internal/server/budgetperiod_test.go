@@ -105,3 +105,63 @@ func TestBudgetPeriodResets(t *testing.T) {
 		}
 	}
 }
+
+// TestScaleOutBudgetPeriod: with Redis and Postgres shared by two replicas, a monthly
+// budget is checked in the admission script against the month's own Redis total; the
+// refusal names the month, and on the 1st both replicas serve the key again (from 0)
+// and each logs the reset once.
+func TestScaleOutBudgetPeriod(t *testing.T) {
+	up, _ := fakeUpstream(t, 0, 1000) // $0.002 a request
+	c := newCluster(t, fakeProviderTOML(up.URL), nil)
+	clock := &fakeClock{t: time.Date(2026, 11, 30, 23, 0, 0, 0, time.UTC)}
+	c.clock = clock.Now
+	lim := 0.004
+	k, secret, err := c.store().CreateKey(context.Background(), store.NewKey{Name: "p", BudgetUSD: &lim, BudgetPeriod: budget.Month})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := []*syncBuf{{}, {}}
+	rs := []*gw{c.replica(logs[0]), c.replica(logs[1])}
+	for i, want := range []int{200, 200, 429, 429} {
+		st, body := scaleChat(rs[i%2].URL, secret, "m", nil)
+		if st != want {
+			t.Fatalf("november request %d: %d %s", i, st, body)
+		}
+		if st == 429 && !strings.Contains(body, "spent $0.004 of $0.004 for November 2026; it resets on 2026-12-01 00:00 UTC") {
+			t.Fatalf("november refusal: %s", body)
+		}
+	}
+	clock.Set(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	for i, want := range []int{200, 200, 429} {
+		if st, body := scaleChat(rs[i%2].URL, secret, "m", nil); st != want {
+			t.Fatalf("december request %d: %d %s", i, st, body)
+		}
+	}
+	for i, l := range logs {
+		if n := l.count("budget period reset"); n != 1 {
+			t.Fatalf("replica %d logged the reset %d times", i, n)
+		}
+	}
+	dec := budget.Account{Key: k.ID, Start: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).UnixMilli()}
+	if got := rs[0].Srv.Gateway.KeyLimits(context.Background()); len(got) == 0 {
+		t.Fatal("no key limits")
+	}
+	for _, kl := range rs[1].Srv.Gateway.KeyLimits(context.Background()) {
+		if kl.KeyID == k.ID && math.Abs(kl.SpentUSD-0.004) > 1e-9 {
+			t.Fatalf("december spend in redis: %+v", kl)
+		}
+	}
+	st := c.store()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		v, err := st.SpendOf(context.Background(), dec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(v-0.004) < 1e-9 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("december in the ledger: %v", v)
+		}
+	}
+}
