@@ -69,8 +69,10 @@ local function until_below(key, span, limit, n)
   return tonumber(o[2]) + span - now
 end
 local budget = tonumber(ARGV[8])
-local spent = tonumber(redis.call('GET', KEYS[5]) or '0')
-if budget >= 0 and spent >= budget then return {5, nm, nh, ts, nl, math.floor(spent * 1000000 + 0.5)} end
+if budget >= 0 then
+  local spent = tonumber(redis.call('GET', KEYS[5]) or '0')
+  if spent >= budget then return {5, nm, nh, ts, nl, math.floor(spent * 1000000 + 0.5)} end
+end
 if rpm > 0 and nm >= rpm then return {1, nm, nh, ts, nl, until_below(KEYS[1], 60000, rpm, nm)} end
 if rph > 0 and nh >= rph then return {2, nm, nh, ts, nl, until_below(KEYS[2], 3600000, rph, nh)} end
 if tpm > 0 and ts >= tpm then return {3, nm, nh, ts, nl, (toldest + 60) * 1000 - now} end
