@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/budget"
 	"github.com/jmanhype/runestone/internal/limits"
 	"github.com/jmanhype/runestone/internal/store"
 )
@@ -52,6 +53,7 @@ type Principal struct {
 	Limits               limits.Limits // effective: the key's own limits, else the defaults
 	Models               []string      // allow-list; empty allows every model
 	BudgetUSD            *float64      // nil: no budget
+	BudgetPeriod         budget.Period // how often the budget starts over (None: never)
 	ExpiresAt            time.Time     // zero: never
 }
 
@@ -302,7 +304,7 @@ func (a *Authenticator) build(keys []store.Key) *index {
 				Concurrent: orDefault(k.Concurrent, a.defaults.Concurrent),
 			},
 			Models:    k.Models,
-			BudgetUSD: k.BudgetUSD,
+			BudgetUSD: k.BudgetUSD, BudgetPeriod: k.BudgetPeriod,
 		}
 		if k.ExpiresAt != nil {
 			p.ExpiresAt = *k.ExpiresAt

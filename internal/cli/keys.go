@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jmanhype/runestone/internal/budget"
 	"github.com/jmanhype/runestone/internal/store"
 	"github.com/spf13/cobra"
 )
@@ -107,13 +108,14 @@ type keysCreateOptions struct {
 	Concurrent    *int
 	Models        []string
 	BudgetUSD     *float64
+	BudgetPeriod  budget.Period
 	Expires       time.Duration // 0 = never
 	JSON          bool
 }
 
 func newKeysCreateCmd(f *Factory, runF func(*keysCreateOptions) error) *cobra.Command {
 	opts := &keysCreateOptions{keysIO: newKeysIO(f)}
-	var expires string
+	var expires, period string
 	cmd := &cobra.Command{
 		Use:   "create --name NAME",
 		Short: "Create a key and print its secret (shown only once)",
@@ -123,6 +125,7 @@ only its SHA-256 hash is stored. Limits not given follow the gateway defaults
 		Example: `  runestone keys create --name dev
   runestone keys create --name ci --project web --rpm 60 --tpm 100000 --concurrent 2
   runestone keys create --name demo --models gpt-4o-mini,mock --budget 5 --expires 720h
+  runestone keys create --name team --budget 50 --budget-period month   # resets on the 1st (UTC)
   export OPENAI_API_KEY=$(runestone keys create --name script)   # stdout is just the secret when piped`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -137,6 +140,13 @@ only its SHA-256 hash is stored. Limits not given follow the gateway defaults
 					return usageError(err)
 				}
 				opts.Expires = d
+			}
+			if fl.Changed("budget-period") {
+				p, err := budget.Parse(period)
+				if err != nil {
+					return usageError(err)
+				}
+				opts.BudgetPeriod = p
 			}
 			opts.Models = keysSplitModels(opts.Models)
 			if runF != nil {
@@ -154,6 +164,7 @@ only its SHA-256 hash is stored. Limits not given follow the gateway defaults
 	fl.Var(keysIntFlag{&opts.Concurrent}, "concurrent", "requests in flight at once (default: the gateway default; 0 = unlimited)")
 	fl.StringSliceVar(&opts.Models, "models", nil, "comma-separated models this key may use (default: all; \"gpt-4o*\" matches a prefix)")
 	fl.Var(keysBudgetFlag{&opts.BudgetUSD}, "budget", "spending cap in USD (default: none)")
+	fl.StringVar(&period, "budget-period", "none", "when the budget starts over: none (lifetime), day, week (from Monday) or month; UTC")
 	fl.StringVar(&expires, "expires", "", "lifetime, e.g. 720h or 30d (default: never)")
 	fl.BoolVar(&opts.JSON, "json", false, "print the key and its secret as JSON")
 	return cmd
@@ -163,7 +174,7 @@ func keysCreateRun(ctx context.Context, opts *keysCreateOptions) error {
 	nk := store.NewKey{
 		Name: opts.Name, Project: opts.Project,
 		RPM: opts.RPM, RPH: opts.RPH, TPM: opts.TPM, Concurrent: opts.Concurrent,
-		Models: opts.Models, BudgetUSD: opts.BudgetUSD,
+		Models: opts.Models, BudgetUSD: opts.BudgetUSD, BudgetPeriod: opts.BudgetPeriod,
 	}
 	if opts.Expires > 0 {
 		nk.ExpiresAt = opts.Now().Add(opts.Expires)
@@ -309,17 +320,23 @@ func newKeysListCmd(f *Factory, runF func(*keysListOptions) error) *cobra.Comman
 }
 
 func keysListRun(ctx context.Context, opts *keysListOptions) error {
-	var keys []store.Key
+	var (
+		keys  []store.Key
+		views []keyView
+	)
 	err := opts.withStore(ctx, func(s *store.Store) error {
 		var err error
-		keys, err = s.ListKeys(ctx, opts.All)
+		if keys, err = s.ListKeys(ctx, opts.All); err != nil || !opts.JSON {
+			return err
+		}
+		views, err = keyViews(ctx, s, keys, opts.Now())
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	if opts.JSON {
-		return printJSON(opts.Out, keys)
+		return printJSON(opts.Out, views)
 	}
 	if len(keys) == 0 {
 		fmt.Fprintln(opts.Err, "No keys yet. Create one with: runestone keys create --name dev")
@@ -418,19 +435,26 @@ masked form (sk-rs-abcd…wxyz) as "keys list" prints it.`,
 }
 
 func keysShowRun(ctx context.Context, opts *keysShowOptions) error {
-	var k store.Key
+	var v keyView
+	now := opts.Now()
 	err := opts.withStore(ctx, func(s *store.Store) error {
-		var err error
-		k, err = s.GetKey(ctx, opts.ID)
-		return keysLookupError(opts.ID, err)
+		k, err := s.GetKey(ctx, opts.ID)
+		if err != nil {
+			return keysLookupError(opts.ID, err)
+		}
+		vs, err := keyViews(ctx, s, []store.Key{k}, now)
+		if err == nil {
+			v = vs[0]
+		}
+		return err
 	})
 	if err != nil {
 		return err
 	}
 	if opts.JSON {
-		return printJSON(opts.Out, k)
+		return printJSON(opts.Out, v)
 	}
-	now := opts.Now()
+	k := v.Key
 	dRPM, dRPH, dTPM, dConc, haveDefaults := opts.Defaults()
 	limit := func(p *int, def int) string {
 		s := keysLimitCell(p)
@@ -445,10 +469,6 @@ func keysShowRun(ctx context.Context, opts *keysShowOptions) error {
 	models := "all"
 	if len(k.Models) > 0 {
 		models = strings.Join(k.Models, ", ")
-	}
-	budget := "none"
-	if k.BudgetUSD != nil {
-		budget = fmt.Sprintf("$%.2f", *k.BudgetUSD)
 	}
 	expires := "never"
 	if k.ExpiresAt != nil {
@@ -465,7 +485,7 @@ func keysShowRun(ctx context.Context, opts *keysShowOptions) error {
 		{"Status", keysStatus(&k, now)},
 		{"RPM", limit(k.RPM, dRPM)}, {"RPH", limit(k.RPH, dRPH)}, {"TPM", limit(k.TPM, dTPM)},
 		{"Concurrent", limit(k.Concurrent, dConc)},
-		{"Models", models}, {"Budget", budget}, {"Expires", expires},
+		{"Models", models}, {"Budget", keysBudgetLine(v)}, {"Expires", expires},
 		{"Created", keysFmtTime(&k.CreatedAt)}, {"Last used", keysOrNever(k.LastUsedAt)},
 	}
 	if k.RevokedAt != nil {

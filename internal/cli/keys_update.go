@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	budgetpkg "github.com/jmanhype/runestone/internal/budget"
 	"github.com/jmanhype/runestone/internal/store"
 	"github.com/spf13/cobra"
 )
@@ -17,20 +18,22 @@ import (
 func newKeysUpdateCmd(f *Factory) *cobra.Command {
 	io := newKeysIO(f)
 	var (
-		name, project, models, budget, expires string
-		rpm, rph, tpm, concurrent              string
-		asJSON                                 bool
+		name, project, models, budget, period, expires string
+		rpm, rph, tpm, concurrent                      string
+		asJSON                                         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "update ID",
 		Short: "Change a key's limits, budget, models, project or expiry",
 		Long: `Change a key in place; flags not given stay as they are. A running gateway (every
 replica) applies the change within a second. Limits take a number (0 = unlimited) or
-"default" (the gateway default); --budget takes USD or "none"; --expires takes a
+"default" (the gateway default); --budget takes USD or "none"; --budget-period takes
+none (a lifetime budget), day, week (from Monday) or month, in UTC; --expires takes a
 lifetime from now (720h, 30d) or "never"; --models "" allows every model.`,
 		Example: `  runestone keys update key_1a2b3c4d5e6f --budget 20
   runestone keys update key_1a2b --rpm 120 --tpm default --models gpt-4o-mini,mock
-  runestone keys update key_1a2b --expires never --project web`,
+  runestone keys update key_1a2b --expires never --project web
+  runestone keys update key_1a2b --budget 50 --budget-period month`,
 		Args: keysOneArg("update"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fl := cmd.Flags()
@@ -72,6 +75,13 @@ lifetime from now (720h, 30d) or "never"; --models "" allows every model.`,
 				}
 				u.BudgetUSD = &b
 			}
+			if fl.Changed("budget-period") {
+				p, err := budgetpkg.Parse(period)
+				if err != nil {
+					return usageError(err)
+				}
+				u.BudgetPeriod = &p
+			}
 			if fl.Changed("expires") {
 				if strings.TrimSpace(expires) == "never" {
 					u.ClearExpiry = true
@@ -105,7 +115,7 @@ lifetime from now (720h, 30d) or "never"; --models "" allows every model.`,
 				return err
 			}
 			if asJSON {
-				return printJSON(io.Out, k)
+				return keysShowRun(context.WithoutCancel(ctx), &keysShowOptions{keysIO: io, ID: k.ID, JSON: true})
 			}
 			fmt.Fprintf(io.Out, "Updated key %s (%s). A running gateway applies this within a second.\n", k.ID, k.Name)
 			return keysShowRun(context.WithoutCancel(ctx), &keysShowOptions{keysIO: io, ID: k.ID})
@@ -120,6 +130,7 @@ lifetime from now (720h, 30d) or "never"; --models "" allows every model.`,
 	fl.StringVar(&concurrent, "concurrent", "", "requests in flight at once, 0 = unlimited, or \"default\"")
 	fl.StringVar(&models, "models", "", "comma-separated models this key may use (\"\" = all)")
 	fl.StringVar(&budget, "budget", "", "spending cap in USD, or \"none\"")
+	fl.StringVar(&period, "budget-period", "", "when the budget starts over: none (lifetime), day, week or month (UTC)")
 	fl.StringVar(&expires, "expires", "", "lifetime from now (720h, 30d), or \"never\"")
 	fl.BoolVar(&asJSON, "json", false, "print the updated key as JSON")
 	return cmd

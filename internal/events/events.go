@@ -119,6 +119,9 @@ type KeyLimits struct {
 	Queued     int      `json:"queued"`
 	SpentUSD   float64  `json:"spent_usd"`
 	BudgetUSD  *float64 `json:"budget_usd,omitempty"`
+	// BudgetPeriod is "day", "week" or "month" when the budget (and SpentUSD) is the
+	// current UTC period's; empty for a lifetime budget.
+	BudgetPeriod string `json:"budget_period,omitempty"`
 }
 
 // ProviderState is one provider's health as /health/providers and the dashboard show it.

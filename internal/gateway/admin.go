@@ -13,6 +13,8 @@ import (
 
 	"github.com/jmanhype/runestone/internal/adminapi"
 	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/auth"
+	"github.com/jmanhype/runestone/internal/budget"
 	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/sse"
 	"github.com/jmanhype/runestone/internal/store"
@@ -133,20 +135,33 @@ func (g *Gateway) KeyLimits(ctx context.Context) []events.KeyLimits {
 		return nil
 	}
 	ks := g.o.Limiter.Snapshot()
-	budgets := map[string]*float64{}
+	principals := map[string]*auth.Principal{}
 	if g.o.Auth != nil {
 		for _, p := range g.o.Auth.Principals() {
-			budgets[p.KeyID] = p.BudgetUSD
+			principals[p.KeyID] = p
 		}
 	}
-	ids := make([]string, len(ks))
-	for i := range ks {
-		ids[i] = ks[i].KeyID
+	// Each key's spend is its current period's (its lifetime's without a period).
+	now := time.Now()
+	if g.o.Now != nil {
+		now = g.o.Now()
 	}
-	spent := g.o.Spend.Spent(ctx, ids)
+	accts := make([]budget.Account, len(ks))
+	for i := range ks {
+		accts[i] = budget.Account{Key: ks[i].KeyID}
+		if p := principals[ks[i].KeyID]; p != nil {
+			accts[i] = budget.For(p.KeyID, p.BudgetPeriod, now)
+		}
+	}
+	spent := g.o.Spend.Spent(ctx, accts)
 	for i := range ks {
 		ks[i].SpentUSD = spent[i]
-		ks[i].BudgetUSD = budgets[ks[i].KeyID]
+		if p := principals[ks[i].KeyID]; p != nil {
+			ks[i].BudgetUSD = p.BudgetUSD
+			if p.BudgetPeriod != budget.None {
+				ks[i].BudgetPeriod = string(p.BudgetPeriod)
+			}
+		}
 	}
 	return ks
 }

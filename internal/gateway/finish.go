@@ -35,7 +35,8 @@ func (x *exchange) finish() {
 	x.traceEnd(&ev) // telemetry
 	if ev.CostUSD != nil && x.p != nil {
 		// Without cancel: a client that hung up was still billed by the upstream.
-		g.o.Spend.Add(context.WithoutCancel(x.r.Context()), x.p.KeyID, *ev.CostUSD)
+		// Booked to the period the request started in, as the ledger books its row.
+		g.o.Spend.Add(context.WithoutCancel(x.r.Context()), x.p.KeyID, x.p.BudgetPeriod, x.at, *ev.CostUSD)
 	}
 	// Spend is booked before the slot is freed, so the key's next admitted request
 	// (on any replica, when the book is shared) already sees this cost.
@@ -98,7 +99,7 @@ func (x *exchange) estimateUsage() {
 
 func (x *exchange) event(latency time.Duration) events.Request {
 	ev := events.Request{ID: x.id, Endpoint: x.ep.Path(), Model: x.info.model, Stream: x.info.stream,
-		Started: x.start, Status: x.status, LatencyMS: ms(latency), Error: x.errMsg,
+		Started: x.at, Status: x.status, LatencyMS: ms(latency), Error: x.errMsg,
 		PromptTokens: x.usage.PromptTokens, CompletionTokens: x.usage.CompletionTokens,
 		CachedTokens: x.usage.CachedTokens, CacheWriteTokens: x.usage.CacheWriteTokens,
 		TokensEstimated: !x.usage.Reported && x.usage.Total() > 0}
@@ -146,7 +147,7 @@ func (x *exchange) event(latency time.Duration) events.Request {
 // row is the request-log record of a finished request (ev is its final event).
 func (x *exchange) row(ev events.Request) store.RequestRow {
 	row := store.RequestRow{
-		ID: ev.ID, Started: x.start, KeyID: ev.KeyID, KeyName: ev.KeyName, Project: ev.Project,
+		ID: ev.ID, Started: x.at, KeyID: ev.KeyID, KeyName: ev.KeyName, Project: ev.Project,
 		Endpoint: ev.Endpoint, Model: ev.Model, Provider: ev.Provider, UpstreamModel: ev.UpstreamModel,
 		ProvidersTried: ev.Providers, Status: ev.Status, Stream: ev.Stream,
 		LatencyMS: ev.LatencyMS, OverheadMS: ev.OverheadMS, PromptTokens: ev.PromptTokens,
@@ -213,7 +214,7 @@ func (g *Gateway) progress(x *exchange) {
 // startedEvent describes x from fields set before it went in flight, so other
 // goroutines (the /admin/state snapshot) may call it.
 func (x *exchange) startedEvent() events.Request {
-	ev := events.Request{ID: x.id, Endpoint: x.ep.Path(), Model: x.info.model, Stream: x.info.stream, Started: x.start,
+	ev := events.Request{ID: x.id, Endpoint: x.ep.Path(), Model: x.info.model, Stream: x.info.stream, Started: x.at,
 		Dialect: x.di.inbound(x.ep)}
 	if x.p != nil {
 		ev.KeyID, ev.KeyName, ev.Project = x.p.KeyID, x.p.Name, x.p.Project

@@ -72,6 +72,10 @@ type Options struct {
 	// set, answers matching requests from cassettes before routing (see docs/record-replay.md).
 	Recorder *cassette.Recorder
 	Replayer *cassette.Replayer
+
+	// Now is the clock requests are stamped with, which decides the budget period they
+	// count in (nil: the wall clock). Tests move it across a period boundary.
+	Now func() time.Time
 }
 
 // Gateway serves the HTTP API.
@@ -85,6 +89,7 @@ type Gateway struct {
 	drained atomic.Bool
 	hosts   hosts
 	origins origins
+	periods periods
 }
 
 // Drain ends long-lived operations streams so a graceful shutdown does not wait on them.
@@ -114,6 +119,7 @@ func New(o Options) *Gateway {
 	if o.Spend == nil {
 		o.Spend = NewSpend(nil)
 	}
+
 	return &Gateway{o: o, started: time.Now(), state: newLiveState(), ids: newIDSource(), drain: make(chan struct{}),
 		anon:  &auth.Principal{KeyID: "anonymous", Name: "anonymous", Limits: o.Anonymous},
 		hosts: newHosts(o.Addr, o.AllowedHosts), origins: newOrigins(o.AllowedOrigins)}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/auth"
+	"github.com/jmanhype/runestone/internal/budget"
 	"github.com/jmanhype/runestone/internal/cassette"
 	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/limits"
@@ -35,6 +36,10 @@ type exchange struct {
 	ep    provider.Endpoint
 	id    string
 	start time.Time
+	// at is when the request started by the gateway's clock (Options.Now; start itself
+	// without one): its log row's time and the budget period it counts in. start keeps
+	// the monotonic reading latencies are measured with.
+	at time.Time
 
 	// codec is the inbound dialect's translator (nil for chat, completions, embeddings).
 	codec *codec
@@ -72,6 +77,10 @@ type exchange struct {
 func (g *Gateway) proxyHandler(ep provider.Endpoint) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		x := &exchange{g: g, w: w, r: r, ep: ep, id: reqIDFrom(w), start: time.Now(), codec: codecs[ep]}
+		x.at = x.start
+		if g.o.Now != nil {
+			x.at = g.o.Now()
+		}
 		x.text.Max = g.captureLimit()
 		if x.codec != nil {
 			x.di.dialect = x.codec.name
@@ -129,15 +138,19 @@ func (x *exchange) serve() {
 	if g.o.Replayer == nil && !resolve() {
 		return
 	}
-	if p.BudgetUSD != nil && g.o.Spend.Exhausted(p.KeyID, *p.BudgetUSD) {
-		g.denied(events.KindRateLimited, x.id, p, model, "budget exhausted")
-		x.fail(apierr.InsufficientQuota("This key has spent its budget of $" +
-			strconv.FormatFloat(*p.BudgetUSD, 'f', 2, 64) + ". Raise it with `runestone keys update " + p.KeyID + " --budget USD`."))
-		return
+	acct := budget.For(p.KeyID, p.BudgetPeriod, x.at)
+	if p.BudgetUSD != nil {
+		g.periodStarted(x.r.Context(), p, acct)
+		if g.o.Spend.Exhausted(acct, *p.BudgetUSD) {
+			g.denied(events.KindRateLimited, x.id, p, model, "budget exhausted")
+			spent := g.o.Spend.Spent(x.r.Context(), []budget.Account{acct})[0]
+			x.fail(apierr.InsufficientQuota(budget.Exhausted(p.KeyID, *p.BudgetUSD, spent, p.BudgetPeriod, x.at)))
+			return
+		}
 	}
 	if g.o.Limiter != nil {
 		lim := p.Limits
-		lim.Budget = p.BudgetUSD
+		lim.Budget, lim.BudgetPeriod, lim.BudgetStart = p.BudgetUSD, p.BudgetPeriod, acct.Start
 		t, err := g.o.Limiter.Admit(x.r.Context(), p.KeyID, p.Name, lim)
 		if err != nil {
 			if e := apierr.As(err); e != nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmanhype/runestone/internal/budget"
 	"github.com/jmanhype/runestone/internal/limits"
 	"github.com/jmanhype/runestone/internal/store"
 )
@@ -40,10 +41,10 @@ func TestDetailFromRowKeepsTheRow(t *testing.T) {
 type countingBook struct {
 	Spend
 	reads int
-	keys  []string
+	keys  []budget.Account
 }
 
-func (b *countingBook) Spent(ctx context.Context, keys []string) []float64 {
+func (b *countingBook) Spent(ctx context.Context, keys []budget.Account) []float64 {
 	b.reads++
 	b.keys = keys
 	return b.Spend.Spent(ctx, keys)
@@ -61,7 +62,7 @@ func TestKeyLimitsReadsSpendOnce(t *testing.T) {
 		}
 		tk.Release(0)
 	}
-	book := &countingBook{Spend: *NewSpend(map[string]float64{"k2": 1.5})}
+	book := &countingBook{Spend: *NewSpend(map[budget.Account]float64{{Key: "k2"}: 1.5})}
 	g := New(Options{Limiter: lim, Spend: book})
 	ks := g.KeyLimits(context.Background())
 	if book.reads != 1 || len(book.keys) != 3 || len(ks) != 3 {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/budget"
 	"github.com/jmanhype/runestone/internal/events"
 )
 
@@ -33,6 +34,10 @@ type Limits struct {
 	// checks its own spend book first); a shared limiter checks it in the same round
 	// trip as the windows.
 	Budget *float64
+	// BudgetPeriod and BudgetStart (unix ms, 0 for a lifetime budget) name the account
+	// the budget is checked against (budget.Account): the key's spend in this period.
+	BudgetPeriod budget.Period
+	BudgetStart  int64
 }
 
 // Options configure a Limiter.

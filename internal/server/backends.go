@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jmanhype/runestone/internal/budget"
 	"github.com/jmanhype/runestone/internal/config"
 	"github.com/jmanhype/runestone/internal/gateway"
 	"github.com/jmanhype/runestone/internal/limits"
@@ -15,10 +16,20 @@ import (
 )
 
 // newLimiter builds the configured limits backend and its budget book: in-process
-// (the default) or shared through Redis. Both start from the request log's spend; the
+// (the default) or shared through Redis. Both start from the spend ledger; the
 // shared book keeps Redis's totals when another replica seeded them first.
-func newLimiter(ctx context.Context, cfg *config.Config, log *slog.Logger, st *store.Store) (limits.Admitter, gateway.SpendBook, error) {
-	spent, err := st.SpendByKey(ctx)
+func newLimiter(ctx context.Context, cfg *config.Config, log *slog.Logger, st *store.Store, clock func() time.Time) (limits.Admitter, gateway.SpendBook, error) {
+	// Lifetime totals, and the periods still running: the earliest a running period
+	// can have started is this week's Monday or the 1st of this month.
+	now := time.Now()
+	if clock != nil {
+		now = clock()
+	}
+	since := budget.Month.Start(now)
+	if w := budget.Week.Start(now); w.Before(since) {
+		since = w
+	}
+	spent, err := st.SpendSince(ctx, since)
 	if err != nil {
 		return nil, nil, fmt.Errorf("load spend: %w", err)
 	}

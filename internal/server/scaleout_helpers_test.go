@@ -50,6 +50,7 @@ type cluster struct {
 	prefix   string
 	toml     string
 	mod      func(*config.Config)
+	clock    func() time.Time // replicas' clock (server.Options.Now); nil = the wall clock
 }
 
 func newCluster(t *testing.T, toml string, mod func(*config.Config)) *cluster {
@@ -108,7 +109,7 @@ func (c *cluster) replica(log io.Writer) *gw {
 	if log == nil {
 		log = io.Discard
 	}
-	srv, err := server.New(context.Background(), cfg, server.Options{Version: "test", Logger: slog.New(slog.NewTextHandler(log, nil))})
+	srv, err := server.New(context.Background(), cfg, server.Options{Version: "test", Logger: slog.New(slog.NewTextHandler(log, nil)), Now: c.clock})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,9 @@ type Options struct {
 	StreamIdle time.Duration
 	// TelemetryBatch overrides the 5s span batch delay (tests).
 	TelemetryBatch time.Duration
+	// Now overrides the clock requests are stamped with and budget periods follow
+	// (tests roll a month over without waiting for it).
+	Now func() time.Time
 }
 
 // Server is a running (or ready) gateway.
@@ -99,7 +102,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (_ *Server, err err
 		return nil, fmt.Errorf("load keys: %w", err)
 	}
 	var spend gateway.SpendBook
-	if s.limiter, spend, err = newLimiter(ctx, cfg, o.Logger, s.Store); err != nil {
+	if s.limiter, spend, err = newLimiter(ctx, cfg, o.Logger, s.Store, o.Now); err != nil {
 		return nil, err
 	}
 	pricer := usage.NewPricer(prices(cfg), o.Logger)
@@ -134,7 +137,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (_ *Server, err err
 		AuthEnabled: cfg.Auth.Enabled, Auth: s.auth, AdminKey: cfg.Auth.AdminKey, Anonymous: defaults,
 		Router: s.router, Executor: s.exec, Limiter: s.limiter, Pricer: pricer, Tokens: tokens,
 		Log: s.writer, Store: s.Store, Metrics: s.metrics, Bus: s.Bus, Spend: spend, Telemetry: s.tel,
-		Recorder: s.Recorder, Replayer: s.Replayer,
+		Recorder: s.Recorder, Replayer: s.Replayer, Now: o.Now,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, BodyTimeout: cfg.Server.ReadBodyTimeout.Duration, CaptureBodies: cfg.Log.CaptureBodies, MaxBodyCapture: cfg.Log.MaxBodyCapture,
 		Logger: o.Logger, LogRequests: o.LogRequests, KeepAlive: o.KeepAlive, StreamIdle: o.StreamIdle,
 		AllowedHosts: cfg.Server.AllowedHosts, AllowedOrigins: cfg.Server.AllowedOrigins,

@@ -73,7 +73,7 @@ func TestPostgresConcurrentOpenMigratesOnce(t *testing.T) {
 	if err := s.db.QueryRow("SELECT current_schema()").Scan(&schema); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.ExecContext(context.Background(), "DROP TABLE keys, keys_version, requests, meta, schema_migrations"); err != nil {
+	if _, err := s.db.ExecContext(context.Background(), "DROP TABLE keys, keys_version, requests, spend, meta, schema_migrations"); err != nil {
 		t.Fatal(err)
 	}
 	sep := "?"

@@ -11,6 +11,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/jmanhype/runestone/internal/budget"
 )
 
 // Key formats. A secret is SecretPrefix followed by SecretRandLen random base62
@@ -38,9 +40,11 @@ type NewKey struct {
 	RPH        *int
 	TPM        *int
 	Concurrent *int
-	Models     []string  // allowed models; empty = every model
-	BudgetUSD  *float64  // nil = no budget
-	ExpiresAt  time.Time // zero = never
+	Models     []string // allowed models; empty = every model
+	BudgetUSD  *float64 // nil = no budget
+	// BudgetPeriod is how often the budget starts over (budget.None: never).
+	BudgetPeriod budget.Period
+	ExpiresAt    time.Time // zero = never
 }
 
 // Key is a stored API key as the CLI and the gateway see it. It never holds the
@@ -49,20 +53,22 @@ type NewKey struct {
 // Limits are pointers: null/nil means the key follows the gateway's default limits,
 // 0 means unlimited for this key, N > 0 is the key's own limit.
 type Key struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	Project    string     `json:"project"`
-	Masked     string     `json:"masked"` // "sk-rs-abcd…wxyz"
-	RPM        *int       `json:"rpm"`
-	RPH        *int       `json:"rph"`
-	TPM        *int       `json:"tpm"`
-	Concurrent *int       `json:"concurrent"`
-	Models     []string   `json:"models"` // [] = every model
-	BudgetUSD  *float64   `json:"budget_usd"`
-	ExpiresAt  *time.Time `json:"expires_at"`
-	CreatedAt  time.Time  `json:"created_at"`
-	LastUsedAt *time.Time `json:"last_used_at"`
-	RevokedAt  *time.Time `json:"revoked_at"`
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	Project    string   `json:"project"`
+	Masked     string   `json:"masked"` // "sk-rs-abcd…wxyz"
+	RPM        *int     `json:"rpm"`
+	RPH        *int     `json:"rph"`
+	TPM        *int     `json:"tpm"`
+	Concurrent *int     `json:"concurrent"`
+	Models     []string `json:"models"` // [] = every model
+	BudgetUSD  *float64 `json:"budget_usd"`
+	// BudgetPeriod is "none" (a lifetime budget), "day", "week" or "month" (UTC).
+	BudgetPeriod budget.Period `json:"budget_period"`
+	ExpiresAt    *time.Time    `json:"expires_at"`
+	CreatedAt    time.Time     `json:"created_at"`
+	LastUsedAt   *time.Time    `json:"last_used_at"`
+	RevokedAt    *time.Time    `json:"revoked_at"`
 
 	hash [32]byte
 }
@@ -131,6 +137,9 @@ func validateNewKey(nk NewKey) error {
 	if nk.BudgetUSD != nil && (*nk.BudgetUSD < 0 || math.IsNaN(*nk.BudgetUSD) || math.IsInf(*nk.BudgetUSD, 0)) {
 		return fmt.Errorf("budget must be 0 or more USD, not %v", *nk.BudgetUSD)
 	}
+	if _, err := budget.Parse(string(nk.BudgetPeriod)); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -182,17 +191,18 @@ func (s *Store) CreateKey(ctx context.Context, nk NewKey) (Key, string, error) {
 		b := *nk.BudgetUSD
 		k.BudgetUSD = &b
 	}
+	k.BudgetPeriod, _ = budget.Parse(string(nk.BudgetPeriod)) // validated above
 	if !nk.ExpiresAt.IsZero() {
 		e := nk.ExpiresAt.UTC().Truncate(time.Millisecond)
 		k.ExpiresAt = &e
 	}
 	err = s.tx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO keys
-			(id, name, project, hash, prefix, suffix, rpm, rph, tpm, concurrent, models, budget_usd, expires_at, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			(id, name, project, hash, prefix, suffix, rpm, rph, tpm, concurrent, models, budget_usd, budget_period, expires_at, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			k.ID, k.Name, k.Project, k.hash[:], secret[:displayPrefixLen], secret[len(secret)-displaySuffixLen:],
 			keyNullInt(k.RPM), keyNullInt(k.RPH), keyNullInt(k.TPM), keyNullInt(k.Concurrent), string(modelsJSON),
-			keyNullFloat(k.BudgetUSD), keyNullTime(k.ExpiresAt), k.CreatedAt.UnixMilli())
+			keyNullFloat(k.BudgetUSD), string(k.BudgetPeriod), keyNullTime(k.ExpiresAt), k.CreatedAt.UnixMilli())
 		return err
 	})
 	if err != nil {
@@ -205,7 +215,7 @@ func (s *Store) CreateKey(ctx context.Context, nk NewKey) (Key, string, error) {
 }
 
 const keyColumns = `id, name, project, hash, prefix, suffix, rpm, rph, tpm, concurrent, models,
-	budget_usd, expires_at, created_at, last_used_at, revoked_at`
+	budget_usd, budget_period, expires_at, created_at, last_used_at, revoked_at`
 
 type keyRowScanner interface{ Scan(dest ...any) error }
 
@@ -213,13 +223,13 @@ func scanKey(r keyRowScanner) (Key, error) {
 	var (
 		k                                     Key
 		hash                                  []byte
-		prefix, suffix, models                string
+		prefix, suffix, models, period        string
 		rpm, rph, tpm, conc                   sql.NullInt64
-		budget                                sql.NullFloat64
+		budgetUSD                             sql.NullFloat64
 		expires, created, lastUsed, revokedAt sql.NullInt64
 	)
 	if err := r.Scan(&k.ID, &k.Name, &k.Project, &hash, &prefix, &suffix, &rpm, &rph, &tpm, &conc, &models,
-		&budget, &expires, &created, &lastUsed, &revokedAt); err != nil {
+		&budgetUSD, &period, &expires, &created, &lastUsed, &revokedAt); err != nil {
 		return Key{}, err
 	}
 	copy(k.hash[:], hash)
@@ -234,10 +244,12 @@ func scanKey(r keyRowScanner) (Key, error) {
 			k.Models = []string{}
 		}
 	}
-	if budget.Valid {
-		b := budget.Float64
+	if budgetUSD.Valid {
+		b := budgetUSD.Float64
 		k.BudgetUSD = &b
 	}
+	// An unknown period (a newer binary's) reads as lifetime rather than failing.
+	k.BudgetPeriod, _ = budget.Parse(period)
 	k.ExpiresAt = keyTimePtr(expires)
 	k.CreatedAt = time.UnixMilli(created.Int64).UTC()
 	k.LastUsedAt = keyTimePtr(lastUsed)

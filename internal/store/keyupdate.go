@@ -8,6 +8,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/jmanhype/runestone/internal/budget"
 )
 
 // KeyUpdate changes some of a key's settings; nil fields stay as they are. A limit
@@ -17,6 +19,7 @@ type KeyUpdate struct {
 	RPM, RPH, TPM, Concurrent *int
 	Models                    *[]string
 	BudgetUSD                 *float64 // < 0: no budget
+	BudgetPeriod              *budget.Period
 	ExpiresAt                 *time.Time
 	ClearExpiry               bool
 }
@@ -65,6 +68,13 @@ func (s *Store) UpdateKey(ctx context.Context, id string, u KeyUpdate) (Key, err
 		default:
 			set("budget_usd", b)
 		}
+	}
+	if u.BudgetPeriod != nil {
+		p, err := budget.Parse(string(*u.BudgetPeriod))
+		if err != nil {
+			return Key{}, err
+		}
+		set("budget_period", string(p))
 	}
 	switch {
 	case u.ClearExpiry:

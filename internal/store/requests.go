@@ -14,6 +14,8 @@ import (
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/jmanhype/runestone/internal/budget"
 )
 
 // RequestRow is one finished request in the request log. Its JSON field names are the
@@ -400,29 +402,51 @@ func (s *Store) Usage(ctx context.Context, since time.Time, by, keyID string) ([
 	return out, nil
 }
 
-// SpendByKey returns every key's total priced spend in USD from the spend ledger
-// (what budgets start from when the gateway starts). The ledger is not pruned with
-// the log, so spend older than log.retention still counts.
+// SpendByKey returns every key's lifetime priced spend in USD from the spend ledger
+// (what lifetime budgets start from when the gateway starts). The ledger is not
+// pruned with the log, so spend older than log.retention still counts.
 func (s *Store) SpendByKey(ctx context.Context) (map[string]float64, error) {
-	q := "SELECT key_id, usd FROM spend"
-	rows, err := s.db.QueryContext(ctx, q)
+	out := make(map[string]float64)
+	err := s.scanSpend(ctx, "WHERE period_start = 0", nil, func(a budget.Account, v float64) { out[a.Key] = v })
+	return out, err
+}
+
+// SpendSince returns the ledger's accounts a budget book starts from: every key's
+// lifetime total and its spend in each period that started at or after since (pass
+// the earliest start of a period still running; older periods are over).
+func (s *Store) SpendSince(ctx context.Context, since time.Time) (map[budget.Account]float64, error) {
+	out := make(map[budget.Account]float64)
+	err := s.scanSpend(ctx, "WHERE period_start = 0 OR period_start >= ?", []any{since.UnixMilli()},
+		func(a budget.Account, v float64) { out[a] = v })
+	return out, err
+}
+
+// SpendOf returns one account's spend (0 when nothing was booked to it).
+func (s *Store) SpendOf(ctx context.Context, a budget.Account) (float64, error) {
+	var v float64
+	err := s.scanSpend(ctx, "WHERE key_id = ? AND period_start = ?", []any{a.Key, a.Start},
+		func(_ budget.Account, usd float64) { v = usd })
+	return v, err
+}
+
+func (s *Store) scanSpend(ctx context.Context, where string, args []any, fn func(budget.Account, float64)) error {
+	rows, err := s.db.QueryContext(ctx, "SELECT key_id, period_start, usd FROM spend "+where, args...)
 	if err != nil {
-		return nil, fmt.Errorf("query spend: %w", err)
+		return fmt.Errorf("query spend: %w", err)
 	}
 	defer rows.Close()
-	out := make(map[string]float64)
 	for rows.Next() {
-		var id string
+		var a budget.Account
 		var v float64
-		if err := rows.Scan(&id, &v); err != nil {
-			return nil, fmt.Errorf("read spend: %w", err)
+		if err := rows.Scan(&a.Key, &a.Start, &v); err != nil {
+			return fmt.Errorf("read spend: %w", err)
 		}
-		out[id] = v
+		fn(a, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read spend: %w", err)
+		return fmt.Errorf("read spend: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // LastRequestSeq returns the highest seq in the log (0 when empty): where a follower
@@ -473,30 +497,51 @@ func IsBusy(err error) bool {
 }
 
 // addSpend books the priced rows' cost in the spend ledger, in the transaction that
-// inserts them: the ledger and the log agree row for row.
+// inserts them: the ledger and the log agree row for row. Every row counts towards its
+// key's lifetime account (period_start 0); a key with a budget period also books the
+// period its request started in, so a new period starts from zero.
 func addSpend(ctx context.Context, tx *Tx, rows []RequestRow) error {
 	var (
-		keys []string
-		sums []float64
-		last []int64
+		accts   []budget.Account
+		sums    []float64
+		last    []int64
+		periods = map[string]budget.Period{}
 	)
+	book := func(a budget.Account, usd float64, ts int64) {
+		j := slices.Index(accts, a)
+		if j < 0 {
+			accts, sums, last = append(accts, a), append(sums, 0), append(last, 0)
+			j = len(accts) - 1
+		}
+		sums[j] += usd
+		last[j] = max(last[j], ts)
+	}
 	for i := range rows {
 		r := &rows[i]
 		if r.CostUSD == nil || r.KeyID == "" || *r.CostUSD == 0 {
 			continue
 		}
-		j := slices.Index(keys, r.KeyID)
-		if j < 0 {
-			keys, sums, last = append(keys, r.KeyID), append(sums, 0), append(last, 0)
-			j = len(keys) - 1
+		p, ok := periods[r.KeyID]
+		if !ok {
+			// Static keys (from the config file) are not in the table: lifetime.
+			var s string
+			err := tx.QueryRowContext(ctx, "SELECT budget_period FROM keys WHERE id = ?", r.KeyID).Scan(&s)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("read budget period: %w", err)
+			}
+			p, _ = budget.Parse(s)
+			periods[r.KeyID] = p
 		}
-		sums[j] += *r.CostUSD
-		last[j] = max(last[j], r.Started.UnixMilli())
+		ts := r.Started.UnixMilli()
+		book(budget.Account{Key: r.KeyID}, *r.CostUSD, ts)
+		if p != budget.None {
+			book(budget.For(r.KeyID, p, r.Started), *r.CostUSD, ts)
+		}
 	}
-	for j, k := range keys {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO spend (key_id, usd, updated) VALUES (?, ?, ?)
-			ON CONFLICT (key_id) DO UPDATE SET usd = spend.usd + excluded.usd, updated = excluded.updated`,
-			k, sums[j], last[j]); err != nil {
+	for j, a := range accts {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO spend (key_id, period_start, usd, updated) VALUES (?, ?, ?, ?)
+			ON CONFLICT (key_id, period_start) DO UPDATE SET usd = spend.usd + excluded.usd, updated = excluded.updated`,
+			a.Key, a.Start, sums[j], last[j]); err != nil {
 			return fmt.Errorf("book spend: %w", err)
 		}
 	}

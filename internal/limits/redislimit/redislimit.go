@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/budget"
 	"github.com/jmanhype/runestone/internal/limits"
 )
 
@@ -274,12 +275,16 @@ func (l *Limiter) try(ctx context.Context, ki *keyInfo, lim limits.Limits) (resu
 	member := l.replica + ":" + strconv.FormatUint(l.seq.Add(1), 36)
 	cctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	budget := -1.0
+	budgetUSD := -1.0
 	if lim.Budget != nil {
-		budget = *lim.Budget
+		budgetUSD = *lim.Budget
 	}
-	v, err := acquireScript.Run(cctx, l.rdb, []string{ki.k.rpm, ki.k.rph, ki.k.tpm, ki.k.lease, ki.k.spend},
-		0, lim.RPM, lim.RPH, lim.TPM, lim.Concurrent, l.o.LeaseTTL.Milliseconds(), member, budget).Int64Slice()
+	spend := ki.k.spend
+	if lim.BudgetStart != 0 {
+		spend = l.spendName(budget.Account{Key: ki.id, Start: lim.BudgetStart})
+	}
+	v, err := acquireScript.Run(cctx, l.rdb, []string{ki.k.rpm, ki.k.rph, ki.k.tpm, ki.k.lease, spend},
+		0, lim.RPM, lim.RPH, lim.TPM, lim.Concurrent, l.o.LeaseTTL.Milliseconds(), member, budgetUSD).Int64Slice()
 	if err != nil {
 		if ctx.Err() != nil {
 			return result{}, ctx.Err()
@@ -311,8 +316,10 @@ func (l *Limiter) admitted(ki *keyInfo, lim limits.Limits, res result, err error
 
 func reject(keyID, keyName string, lim limits.Limits, res result) error {
 	if res.code == 5 {
-		return apierr.InsufficientQuota("This key has spent its budget of $" +
-			strconv.FormatFloat(*lim.Budget, 'f', 2, 64) + ". Raise it with `runestone keys update KEY_ID --budget USD`.")
+		// The script returns the spend in micro-USD where a retry time would be.
+		spent := float64(res.retry/time.Millisecond) / 1e6
+		return apierr.InsufficientQuota(budget.Exhausted(keyID, *lim.Budget, spent, lim.BudgetPeriod,
+			time.UnixMilli(lim.BudgetStart)))
 	}
 	what, limit, used := "requests per min (RPM)", lim.RPM, res.rpmUsed
 	switch res.code {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/budget"
 	"github.com/jmanhype/runestone/internal/limits"
 )
 
@@ -188,15 +190,15 @@ func TestTPMFromReleases(t *testing.T) {
 func TestSpendShared(t *testing.T) {
 	p := prefix()
 	a, b := newLimiter(t, Options{Prefix: p}), newLimiter(t, Options{Prefix: p})
-	if err := a.Spend().Seed(context.Background(), map[string]float64{"k": 1}); err != nil {
+	if err := a.Spend().Seed(context.Background(), map[budget.Account]float64{{Key: "k"}: 1}); err != nil {
 		t.Fatal(err)
 	}
-	_ = b.Spend().Seed(context.Background(), map[string]float64{"k": 5}) // already seeded: kept
+	_ = b.Spend().Seed(context.Background(), map[budget.Account]float64{{Key: "k"}: 5}) // already seeded: kept
 	ctx := context.Background()
-	a.Spend().Add(ctx, "k", 0.25)
-	b.Spend().Add(ctx, "k", 0.5)
+	a.Spend().Add(ctx, "k", budget.None, time.Now(), 0.25)
+	b.Spend().Add(ctx, "k", budget.None, time.Now(), 0.5)
 	// One MGET reads every key; a key Redis does not hold reads as 0.
-	if got := b.Spend().Spent(ctx, []string{"k", "unseen"}); got[0] != 1.75 || got[1] != 0 {
+	if got := b.Spend().Spent(ctx, []budget.Account{{Key: "k"}, {Key: "unseen"}}); got[0] != 1.75 || got[1] != 0 {
 		t.Fatalf("spent %v, want [1.75 0]", got)
 	}
 	// The admission script checks the budget in the same round trip.
@@ -208,6 +210,45 @@ func TestSpendShared(t *testing.T) {
 	ad, err := b.Admit(context.Background(), "k", "k", limits.Limits{Budget: &under})
 	if err != nil {
 		t.Fatal(err)
+	}
+	ad.Release(0)
+}
+
+// A monthly budget is checked against the month's own Redis total, which expires a day
+// after the month ends; the lifetime total keeps growing alongside, and the next month
+// starts from 0.
+func TestSpendPerPeriod(t *testing.T) {
+	p := prefix()
+	a, b := newLimiter(t, Options{Prefix: p}), newLimiter(t, Options{Prefix: p})
+	ctx := context.Background()
+	nov := time.Date(2026, 11, 17, 8, 0, 0, 0, time.UTC)
+	dec := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	a.Spend().Add(ctx, "k", budget.Month, nov, 3)
+	b.Spend().Add(ctx, "k", budget.Month, nov, 2)
+	novA, decA := budget.For("k", budget.Month, nov), budget.For("k", budget.Month, dec)
+	if got := b.Spend().Spent(ctx, []budget.Account{{Key: "k"}, novA, decA}); got[0] != 5 || got[1] != 5 || got[2] != 0 {
+		t.Fatalf("spent %v, want [5 5 0]", got)
+	}
+	ttl, err := a.Client().PExpireTime(ctx, a.spendName(novA)).Result()
+	if err != nil {
+		t.Skipf("PEXPIRETIME needs Redis 7: %v", err)
+	}
+	if want := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC); ttl != time.Duration(want.UnixMilli())*time.Millisecond {
+		t.Fatalf("november's total expires at %v, want %v", time.UnixMilli(ttl.Milliseconds()).UTC(), want)
+	}
+	five := 5.0
+	lim := limits.Limits{Budget: &five, BudgetPeriod: budget.Month, BudgetStart: novA.Start}
+	_, err = a.Admit(ctx, "k", "k", lim)
+	e := apierr.As(err)
+	if e == nil || e.Code != apierr.CodeInsufficientQuota ||
+		!strings.Contains(e.Message, "spent $5.00 of $5.00 for November 2026; it resets on 2026-12-01 00:00 UTC") ||
+		!strings.Contains(e.Message, "keys update k --budget USD") {
+		t.Fatalf("november at its budget: got %v", err)
+	}
+	lim.BudgetStart = decA.Start
+	ad, err := b.Admit(ctx, "k", "k", lim)
+	if err != nil {
+		t.Fatalf("december starts from 0: %v", err)
 	}
 	ad.Release(0)
 }

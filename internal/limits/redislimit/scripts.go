@@ -9,7 +9,9 @@ import "github.com/redis/go-redis/v9"
 //	<prefix>{id}:rph   ZSET  the same over an hour
 //	<prefix>{id}:tpm   HASH  second -> tokens booked by releases, last 60 seconds
 //	<prefix>{id}:lease ZSET  in-flight requests, score = lease expiry (ms)
-//	<prefix>{id}:spend STRING USD spent (INCRBYFLOAT)
+//	<prefix>{id}:spend STRING USD spent in the key's lifetime (INCRBYFLOAT)
+//	<prefix>{id}:spend:<start ms> STRING USD spent in the budget period starting then,
+//	                  expiring a day after the period ends
 //
 // A replica that dies leaves its leases behind; they stop counting once their expiry
 // passes, because every admission first drops expired ones.
@@ -45,10 +47,10 @@ end
 `
 
 // acquireScript checks the budget, RPM, RPH and TPM and takes a concurrency lease,
-// atomically. KEYS: rpm, rph, tpm, lease, spend. ARGV: 0 (unused: Redis's clock decides), rpm, rph, tpm, concurrent,
+// atomically. KEYS: rpm, rph, tpm, lease, spend (the budget period's account). ARGV: 0 (unused: Redis's clock decides), rpm, rph, tpm, concurrent,
 // lease_ttl_ms, member, budget_usd (-1 = none). Returns {code, rpm_used, rph_used,
 // tpm_used, in_flight, retry_ms} where code is 0 admitted, 1 RPM, 2 RPH, 3 TPM,
-// 4 concurrency full, 5 budget spent.
+// 4 concurrency full, 5 budget spent (retry_ms is then the spend in micro-USD).
 var acquireScript = redis.NewScript(redisNow + tpmSum + `
 local now = redis_now()
 local rpm, rph, tpm, conc = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -67,7 +69,10 @@ local function until_below(key, span, limit, n)
   return tonumber(o[2]) + span - now
 end
 local budget = tonumber(ARGV[8])
-if budget >= 0 and tonumber(redis.call('GET', KEYS[5]) or '0') >= budget then return {5, nm, nh, ts, nl, 0} end
+if budget >= 0 then
+  local spent = tonumber(redis.call('GET', KEYS[5]) or '0')
+  if spent >= budget then return {5, nm, nh, ts, nl, math.floor(spent * 1000000 + 0.5)} end
+end
 if rpm > 0 and nm >= rpm then return {1, nm, nh, ts, nl, until_below(KEYS[1], 60000, rpm, nm)} end
 if rph > 0 and nh >= rph then return {2, nm, nh, ts, nl, until_below(KEYS[2], 3600000, rph, nh)} end
 if tpm > 0 and ts >= tpm then return {3, nm, nh, ts, nl, (toldest + 60) * 1000 - now} end

@@ -3,42 +3,69 @@ package redislimit
 import (
 	"context"
 	"strconv"
+	"time"
+
+	"github.com/jmanhype/runestone/internal/budget"
 )
 
-// Spend is a budget book shared by every replica: one Redis float per key, grown with
-// INCRBYFLOAT when a request finishes and checked by the admission script itself (so a
-// budgeted key costs no extra round trip). It shares the limiter's client and outage
-// handling.
+// Spend is a budget book shared by every replica: one Redis float per account (a
+// key's lifetime, or one of its budget periods), grown with INCRBYFLOAT when a request
+// finishes and checked by the admission script itself (so a budgeted key costs no
+// extra round trip). It shares the limiter's client and outage handling.
 type Spend struct{ l *Limiter }
 
 // Spend returns the limiter's shared budget book.
 func (l *Limiter) Spend() *Spend { return &Spend{l: l} }
 
-// Seed sets each key's spend from the request log unless Redis already holds one (the
-// first replica to start seeds; later ones keep the live totals).
-func (s *Spend) Seed(ctx context.Context, totals map[string]float64) error {
+// periodGrace keeps a period's total a day past its end: a request that started in
+// the period and finishes after it still books there, and then it expires.
+const periodGrace = 24 * time.Hour
+
+// spendName is an account's Redis key: <prefix>{id}:spend for a lifetime, and
+// <prefix>{id}:spend:<period start ms> for a period (the same hash slot, so the
+// admission script may read it).
+func (l *Limiter) spendName(a budget.Account) string {
+	n := l.names(a.Key).spend
+	if a.Start != 0 {
+		n += ":" + strconv.FormatInt(a.Start, 10)
+	}
+	return n
+}
+
+// Seed sets each account's spend from the ledger unless Redis already holds one (the
+// first replica to start seeds; later ones keep the live totals). A period's total
+// expires at the latest a period can end (the ledger does not say which period it
+// is); the next booking sets the exact expiry.
+func (s *Spend) Seed(ctx context.Context, totals map[budget.Account]float64) error {
 	if len(totals) == 0 {
 		return nil
 	}
 	p := s.l.rdb.Pipeline()
-	for id, v := range totals {
-		p.SetNX(ctx, s.l.names(id).spend, v, 0)
+	for a, v := range totals {
+		if a.Start == 0 {
+			p.SetNX(ctx, s.l.spendName(a), v, 0)
+			continue
+		}
+		end := budget.Month.End(time.UnixMilli(a.Start)).Add(periodGrace)
+		if ttl := time.Until(end); ttl > 0 {
+			p.SetNX(ctx, s.l.spendName(a), v, ttl)
+		}
 	}
 	_, err := p.Exec(ctx)
 	return err
 }
 
-// Spent returns each key's spend across replicas in one MGET (the dashboard asks for
-// every key once a second). A key Redis does not hold, or any key while Redis is
-// unreachable, reads as 0.
-func (s *Spend) Spent(ctx context.Context, keys []string) []float64 {
-	out := make([]float64, len(keys))
-	if len(keys) == 0 || s.l.skip() {
+// Spent returns each account's spend across replicas in one MGET (the dashboard asks
+// for every key once a second). An account Redis does not hold, or any account while
+// Redis is unreachable, reads as 0.
+func (s *Spend) Spent(ctx context.Context, accts []budget.Account) []float64 {
+	out := make([]float64, len(accts))
+	if len(accts) == 0 || s.l.skip() {
 		return out
 	}
-	names := make([]string, len(keys))
-	for i, k := range keys {
-		names[i] = s.l.names(k).spend
+	names := make([]string, len(accts))
+	for i, a := range accts {
+		names[i] = s.l.spendName(a)
 	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
@@ -56,14 +83,23 @@ func (s *Spend) Spent(ctx context.Context, keys []string) []float64 {
 	return out
 }
 
-// Add books spend for a key atomically.
-func (s *Spend) Add(ctx context.Context, key string, usd float64) {
+// Add books spend for a key's lifetime and, with a period, the period holding at,
+// atomically (one MULTI). A period's total expires a day after the period ends.
+func (s *Spend) Add(ctx context.Context, key string, p budget.Period, at time.Time, usd float64) {
 	if usd == 0 || s.l.skip() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	if err := s.l.rdb.IncrByFloat(ctx, s.l.names(key).spend, usd).Err(); err != nil {
+	tx := s.l.rdb.TxPipeline()
+	tx.IncrByFloat(ctx, s.l.spendName(budget.Account{Key: key}), usd)
+	if p != budget.None {
+		a := budget.For(key, p, at)
+		name := s.l.spendName(a)
+		tx.IncrByFloat(ctx, name, usd)
+		tx.PExpireAt(ctx, name, p.End(time.UnixMilli(a.Start)).Add(periodGrace))
+	}
+	if _, err := tx.Exec(ctx); err != nil {
 		s.l.failed(err)
 		return
 	}
@@ -72,4 +108,4 @@ func (s *Spend) Add(ctx context.Context, key string, usd float64) {
 
 // Exhausted is false: the limiter's admission script checks the budget
 // (limits.Limits.Budget) in the same round trip as the windows.
-func (s *Spend) Exhausted(string, float64) bool { return false }
+func (s *Spend) Exhausted(budget.Account, float64) bool { return false }
