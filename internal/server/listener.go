@@ -2,32 +2,46 @@ package server
 
 import (
 	"net"
+	"net/http"
 	"sync"
 )
 
-// limitListener accepts at most n open connections at once; more wait in the
-// kernel's backlog until one closes. Together with the header and idle timeouts this
-// keeps a flood of idle connections from exhausting the process's file descriptors
-// (which the database and upstream dials need too).
+// limitListener accepts at most n open connections at once. Together with the header
+// and idle timeouts this keeps a flood of connections from exhausting the process's
+// file descriptors (which the database and upstream dials need too). At the cap it
+// first closes a keep-alive connection sitting idle between requests (the oldest one):
+// clients' pools keep many of those, and a new client with a request to make must not
+// wait behind them. Only when none is idle does a new connection wait in the kernel's
+// backlog until one closes.
 type limitListener struct {
 	net.Listener
 	sem  chan struct{}
 	done chan struct{}
 	once sync.Once
+
+	mu   sync.Mutex
+	idle map[net.Conn]uint64 // connections idle between requests → when they went idle
+	tick uint64
 }
 
-func limitListen(ln net.Listener, n int) net.Listener {
+func limitListen(ln net.Listener, n int) *limitListener {
 	if n <= 0 {
-		return ln
+		return nil
 	}
-	return &limitListener{Listener: ln, sem: make(chan struct{}, n), done: make(chan struct{})}
+	return &limitListener{Listener: ln, sem: make(chan struct{}, n), done: make(chan struct{}),
+		idle: make(map[net.Conn]uint64)}
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
 	select {
 	case l.sem <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
+	default:
+		l.evictIdle()
+		select {
+		case l.sem <- struct{}{}:
+		case <-l.done:
+			return nil, net.ErrClosed
+		}
 	}
 	c, err := l.Listener.Accept()
 	if err != nil {
@@ -35,6 +49,35 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+// evictIdle closes the connection that has been idle longest, if any.
+func (l *limitListener) evictIdle() {
+	l.mu.Lock()
+	var oldest net.Conn
+	var at uint64
+	for c, t := range l.idle {
+		if oldest == nil || t < at {
+			oldest, at = c, t
+		}
+	}
+	delete(l.idle, oldest)
+	l.mu.Unlock()
+	if oldest != nil {
+		_ = oldest.Close()
+	}
+}
+
+// connState is the http.Server's ConnState hook: it tracks which connections sit idle.
+func (l *limitListener) connState(c net.Conn, s http.ConnState) {
+	l.mu.Lock()
+	if s == http.StateIdle {
+		l.tick++
+		l.idle[c] = l.tick
+	} else {
+		delete(l.idle, c)
+	}
+	l.mu.Unlock()
 }
 
 func (l *limitListener) Close() error {

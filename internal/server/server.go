@@ -224,7 +224,10 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Server.Addr, err)
 	}
-	ln = limitListen(ln, s.cfg.Server.MaxConnections)
+	if l := limitListen(ln, s.cfg.Server.MaxConnections); l != nil {
+		s.http.ConnState = l.connState
+		ln = l
+	}
 	s.ln = ln
 	s.wg.Add(2)
 	go func() {
