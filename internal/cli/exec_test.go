@@ -128,7 +128,7 @@ func TestLogsExportCassettes(t *testing.T) {
 			RequestBody:  `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
 			ResponseBody: "Hello there"},
 		store.RequestRow{ID: "req_b", Started: time.Now(), Endpoint: "/v1/chat/completions", Model: "gpt-4o-mini", Status: 200,
-			RequestBody: `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"key sk-proj-AAAAAAAAAAAAAAAAAAAAAAAA"}]}`, ResponseBody: `{"choices":[]}`},
+			RequestBody: `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"key sk-proj-AAAAAAAAAAAAAAAAA"}]}`, ResponseBody: `{"choices":[]}`},
 		store.RequestRow{ID: "req_c", Started: time.Now(), Endpoint: "/v1/chat/completions", Model: "gpt-4o-mini", Status: 200, RequestBody: `{"model":"x","messag…[truncated 10 bytes]`},
 	)
 	dir := filepath.Join(t.TempDir(), "tapes")

@@ -36,7 +36,7 @@ var recordedCalls = []struct{ path, body string }{
 // SDK surfaces as a 400 without retrying; planted secrets never reach a cassette.
 func TestRecordThenReplay(t *testing.T) {
 	tapes := t.TempDir()
-	const planted = "sk-proj-PLANTEDsecretVALUE0123456789abcdef"
+	const planted = "sk-proj-PLANTEDsecret0123"
 	rec := startGateway(t, "[auth]\nkeys = [\"sk-test-static-key-0123456789abcdef\"]\n[record]\ndir = \""+tapes+"\"\n", nil)
 	var recorded [][]byte
 	for _, c := range recordedCalls {

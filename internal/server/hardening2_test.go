@@ -421,7 +421,7 @@ func TestUpstreamErrorsNeverLeakTheKey(t *testing.T) {
 		case 1:
 			io.WriteString(w, `{"error":{"message":"bad key `+secret+`","type":"`+secret+`","param":"`+secret+`","code":"`+secret+`"}}`)
 		default: // another key-shaped credential the gateway does not know
-			io.WriteString(w, `{"error":{"message":"header was Bearer abcdefghijklmnopqrstuvwxyz0123 and sk-proj-ABCDEFGHIJKLMNOPQRSTUV","type":"invalid_request_error"}}`)
+			io.WriteString(w, `{"error":{"message":"header was Bearer abcdefghijklmnopqrstuvwxyz0123 and sk-proj-ABCDEFGHIJKLMNOP","type":"invalid_request_error"}}`)
 		}
 	})
 	g := startGateway(t, upstreamConfig(up.URL, ""), nil)
