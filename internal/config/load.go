@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -64,7 +65,7 @@ func Load(o Options) (*Config, error) {
 	if o.Addr != "" {
 		cfg.Server.Addr = o.Addr
 	}
-	cfg.LogFormat = firstNonEmpty(o.LogFormat, getenv("RUNESTONE_LOG_FORMAT"), "text")
+	cfg.LogFormat = cmp.Or(o.LogFormat, getenv("RUNESTONE_LOG_FORMAT"), "text")
 
 	expandSecrets(cfg, getenv)
 	if !fileProviders {
@@ -81,7 +82,7 @@ func Load(o Options) (*Config, error) {
 
 // ResolveHome returns --home, else $RUNESTONE_HOME, else ~/.runestone, as an absolute path.
 func ResolveHome(flag string, getenv func(string) string) (string, error) {
-	home := firstNonEmpty(flag, getenv("RUNESTONE_HOME"))
+	home := cmp.Or(flag, getenv("RUNESTONE_HOME"))
 	if home == "" {
 		uh, err := os.UserHomeDir()
 		if err != nil {
@@ -207,7 +208,7 @@ func applyOTelEnv(t *Telemetry, getenv func(string) string) error {
 	if v := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); v != "" {
 		t.TracesEndpoint = v
 	}
-	if v := firstNonEmpty(getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), getenv("OTEL_EXPORTER_OTLP_PROTOCOL")); v != "" {
+	if v := cmp.Or(getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), getenv("OTEL_EXPORTER_OTLP_PROTOCOL")); v != "" {
 		t.Protocol = v
 	}
 	if v := getenv("OTEL_EXPORTER_OTLP_HEADERS"); v != "" {
@@ -324,11 +325,11 @@ func builtinProviders(getenv func(string) string) ([]Provider, bool) {
 	var ps []Provider
 	if k := getenv("OPENAI_API_KEY"); k != "" {
 		ps = append(ps, Provider{Name: "openai", Kind: KindOpenAI, APIKey: k,
-			BaseURL: firstNonEmpty(getenv("OPENAI_BASE_URL"), DefaultOpenAIBaseURL), Priority: 1})
+			BaseURL: cmp.Or(getenv("OPENAI_BASE_URL"), DefaultOpenAIBaseURL), Priority: 1})
 	}
 	if k := getenv("ANTHROPIC_API_KEY"); k != "" {
 		ps = append(ps, Provider{Name: "anthropic", Kind: KindAnthropic, APIKey: k,
-			BaseURL: firstNonEmpty(getenv("ANTHROPIC_BASE_URL"), DefaultAnthropicBaseURL), Priority: 2})
+			BaseURL: cmp.Or(getenv("ANTHROPIC_BASE_URL"), DefaultAnthropicBaseURL), Priority: 2})
 	}
 	zero := len(ps) == 0
 	// The mock serves "mock" and "mock-*" beside real providers, everything without them.
@@ -357,13 +358,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-func firstNonEmpty(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -162,7 +163,7 @@ func genAIProvider(kind string) string {
 // type when it has one.
 func errorType(err error) string {
 	if e := apierr.As(err); e != nil {
-		return firstNonEmpty(e.Code, e.Type, "_OTHER")
+		return cmp.Or(e.Code, e.Type, "_OTHER")
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return "canceled"
@@ -221,7 +222,7 @@ func (s *Span) End(rec Record) {
 			finish = append(finish, f.String())
 		}
 		if len(finish) == 0 { // native Anthropic (stop_reason) or Responses (status) body
-			if f := firstNonEmpty(r[3].String(), r[4].String()); f != "" {
+			if f := cmp.Or(r[3].String(), r[4].String()); f != "" {
 				finish = append(finish, f)
 			}
 		}
@@ -461,8 +462,8 @@ func (s *Span) PeekChunk(chunk []byte) {
 		// message_start, Responses response.created) nests them.
 		s.stream.peeked = true
 		r := gjson.GetManyBytes(chunk, "id", "model", "message.id", "message.model", "response.id", "response.model")
-		s.stream.id = firstNonEmpty(r[0].String(), r[2].String(), r[4].String())
-		s.stream.model = firstNonEmpty(r[1].String(), r[3].String(), r[5].String())
+		s.stream.id = cmp.Or(r[0].String(), r[2].String(), r[4].String())
+		s.stream.model = cmp.Or(r[1].String(), r[3].String(), r[5].String())
 	}
 	// One scan per chunk for both spellings; most chunks say "finish_reason":null.
 	if !bytes.Contains(chunk, []byte(`_reason":"`)) {

@@ -9,6 +9,7 @@
 package telemetry
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -174,7 +175,7 @@ func (t *Telemetry) resourceAttrs(c config.Telemetry, version string) []attribut
 func newSpanExporter(ctx context.Context, c config.Telemetry) (sdktrace.SpanExporter, string, error) {
 	retry := false // a failed batch is dropped and counted; the next one tries again
 	if c.Protocol == config.ProtocolGRPC {
-		u := firstNonEmpty(c.TracesEndpoint, c.Endpoint)
+		u := cmp.Or(c.TracesEndpoint, c.Endpoint)
 		e, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpointURL(u), otlptracegrpc.WithHeaders(c.Headers),
 			otlptracegrpc.WithTimeout(exportTimeout), otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: retry}))
 		return e, u, err
@@ -388,13 +389,4 @@ func (b *breakerLog) since(seq uint64) []breakerChange {
 		}
 	}
 	return out
-}
-
-func firstNonEmpty(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -169,12 +169,7 @@ func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Respo
 	}
 	hdr := forwardHeaders(resp.Header, time.Now())
 	if resp.StatusCode/100 != 2 {
-		defer cancel()
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		e := mapHTTPError(p.name, resp.StatusCode, raw, resp.Header).Redact(p.secrets())
-		e.Header = hdr
-		return nil, e
+		return nil, p.upstreamError(resp, cancel, hdr, false)
 	}
 	model := call.ClientModel
 	if model == "" {
@@ -244,16 +239,7 @@ func (p *Provider) relay(ctx context.Context, call *provider.Call) (*provider.Re
 	}
 	hdr := forwardHeaders(resp.Header, time.Now())
 	if resp.StatusCode/100 != 2 {
-		defer cancel()
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		e := mapHTTPError(p.name, resp.StatusCode, raw, resp.Header)
-		if e.Status == resp.StatusCode {
-			e.Body = raw // the client speaks Messages: it gets Anthropic's own words
-		}
-		e = e.Redact(p.secrets())
-		e.Header = hdr
-		return nil, e
+		return nil, p.upstreamError(resp, cancel, hdr, true)
 	}
 	if call.Stream && call.Endpoint == provider.Messages {
 		return &provider.Response{Header: hdr, Raw: true,
@@ -272,6 +258,21 @@ func (p *Provider) relay(ctx context.Context, call *provider.Call) (*provider.Re
 		r.Usage = messages.BodyUsage(raw)
 	}
 	return r, nil
+}
+
+// upstreamError reads and maps a refusal (redacted, bounded). native keeps the body
+// itself: a client speaking Messages gets Anthropic's own words and status.
+func (p *Provider) upstreamError(resp *http.Response, cancel context.CancelFunc, hdr http.Header, native bool) *apierr.Error {
+	defer cancel()
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	e := mapHTTPError(p.name, resp.StatusCode, raw, resp.Header)
+	if native && e.Status == resp.StatusCode {
+		e.Body = raw
+	}
+	e = e.Redact(p.secrets())
+	e.Header = hdr
+	return e
 }
 
 // send posts body to url (the Messages endpoint or its count_tokens). extra, when set,
