@@ -142,11 +142,7 @@ complete captured body are skipped with the reason.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&o.dir, "cassettes", "", "write the cassettes into `DIR`")
-	fl.StringVar(&o.key, "key", "", "only requests made with this key `ID`")
-	fl.StringVar(&o.model, "model", "", "only requests for this (requested) model")
-	fl.StringVar(&o.provider, "provider", "", "only requests answered by this provider")
-	fl.StringVar(&o.status, "status", "", "only this status: a code (200) or a class (2xx, 4xx, 5xx)")
-	fl.StringVar(&o.since, "since", "", "only requests from this long ago (`DURATION`, e.g. 30m, 1h, 7d) or after an RFC 3339 time")
+	o.filterFlags(fl)
 	fl.IntVarP(&o.limit, "limit", "n", 0, "export at most this many requests, the newest (0 = all)")
 	_ = cmd.MarkFlagRequired("cassettes")
 	return cmd

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/tidwall/gjson"
 
 	"github.com/jmanhype/runestone/internal/reqlog"
@@ -73,16 +74,21 @@ per line).`,
 	}
 	fl := cmd.Flags()
 	fl.BoolVarP(&o.follow, "follow", "f", false, "keep printing new requests as they finish (Ctrl-C to stop)")
+	o.filterFlags(fl)
+	fl.IntVarP(&o.limit, "limit", "n", 50, "show at most this many rows (0 = all)")
+	fl.BoolVar(&o.json, "json", false, "print JSON instead of a table")
+	cmd.AddCommand(newLogsShowCmd(f), newLogsReplayCmd(f), newLogsExportCmd(f))
+	return cmd
+}
+
+// filterFlags are the request filters `logs` and `logs export` share.
+func (o *logsOptions) filterFlags(fl *pflag.FlagSet) {
 	fl.StringVar(&o.key, "key", "", "only requests made with this key `ID`")
 	fl.StringVar(&o.model, "model", "", "only requests for this (requested) model")
 	fl.StringVar(&o.provider, "provider", "", "only requests answered by this provider")
 	fl.StringVar(&o.session, "session", "", "only requests of this client session `ID` (X-Claude-Code-Session-Id, session_id)")
 	fl.StringVar(&o.status, "status", "", "only this status: a code (200) or a class (2xx, 4xx, 5xx)")
 	fl.StringVar(&o.since, "since", "", "only requests from this long ago (`DURATION`, e.g. 30m, 1h, 7d) or after an RFC 3339 time")
-	fl.IntVarP(&o.limit, "limit", "n", 50, "show at most this many rows (0 = all)")
-	fl.BoolVar(&o.json, "json", false, "print JSON instead of a table")
-	cmd.AddCommand(newLogsShowCmd(f), newLogsReplayCmd(f), newLogsExportCmd(f))
-	return cmd
 }
 
 func (o *logsOptions) filter(now time.Time) (store.RequestFilter, error) {

@@ -463,21 +463,26 @@ func (s *Store) LastRequestSeq(ctx context.Context) (int64, error) {
 // deletes in chunks, each its own short transaction, so pruning a large backlog never
 // holds the write lock long enough to stall the gateway or a CLI command.
 func (s *Store) PruneRequests(ctx context.Context, before time.Time) (int64, error) {
-	const chunk = 5000
+	return s.pruneChunks(ctx, "requests", `DELETE FROM requests WHERE seq IN
+		(SELECT seq FROM requests WHERE ts < ? ORDER BY ts LIMIT ?)`, before, 5000)
+}
+
+// pruneChunks runs a DELETE … LIMIT ? statement until it deletes fewer than chunk
+// rows, each run its own short transaction, and returns how many it deleted.
+func (s *Store) pruneChunks(ctx context.Context, what, query string, before time.Time, chunk int) (int64, error) {
 	var total int64
 	for {
 		var n int64
 		err := s.tx(ctx, func(tx *Tx) error {
-			res, err := tx.ExecContext(ctx, `DELETE FROM requests WHERE seq IN
-				(SELECT seq FROM requests WHERE ts < ? ORDER BY ts LIMIT ?)`, before.UnixMilli(), chunk)
+			res, err := tx.ExecContext(ctx, query, before.UnixMilli(), chunk)
 			if err != nil {
-				return fmt.Errorf("prune requests: %w", err)
+				return fmt.Errorf("prune %s: %w", what, err)
 			}
 			n, err = res.RowsAffected()
 			return err
 		})
 		total += n
-		if err != nil || n < chunk {
+		if err != nil || n < int64(chunk) {
 			return total, err
 		}
 	}

@@ -84,22 +84,7 @@ func (s *Store) DeleteResponse(ctx context.Context, keyID, id string) error {
 // PruneResponses deletes responses created before the given time and returns how
 // many, in chunks of short transactions like PruneRequests.
 func (s *Store) PruneResponses(ctx context.Context, before time.Time) (int64, error) {
-	const chunk = 1000 // rows carry whole conversations: smaller chunks than the log's
-	var total int64
-	for {
-		var n int64
-		err := s.tx(ctx, func(tx *Tx) error {
-			res, err := tx.ExecContext(ctx, `DELETE FROM responses WHERE id IN
-				(SELECT id FROM responses WHERE created_at < ? ORDER BY created_at LIMIT ?)`, before.UnixMilli(), chunk)
-			if err != nil {
-				return fmt.Errorf("prune responses: %w", err)
-			}
-			n, err = res.RowsAffected()
-			return err
-		})
-		total += n
-		if err != nil || n < chunk {
-			return total, err
-		}
-	}
+	// Rows carry whole conversations: smaller chunks than the log's.
+	return s.pruneChunks(ctx, "responses", `DELETE FROM responses WHERE id IN
+		(SELECT id FROM responses WHERE created_at < ? ORDER BY created_at LIMIT ?)`, before, 1000)
 }
