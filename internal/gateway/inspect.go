@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/bodyio"
 	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/tidwall/gjson"
 )
@@ -37,7 +38,7 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64, timeout time.Du
 	// body is in (a stream may then run for minutes), and kept after a failed read so
 	// net/http's discard of an unread rest cannot block either; that connection closes.
 	deadline := setReadDeadline(w, time.Now().Add(timeout)) == nil
-	body, err := readAll(http.MaxBytesReader(nil, r.Body, max), r.ContentLength)
+	body, err := bodyio.ReadAll(http.MaxBytesReader(nil, r.Body, max), r.ContentLength)
 	if err == nil && deadline {
 		_ = setReadDeadline(w, time.Time{})
 	}
@@ -62,33 +63,6 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64, timeout time.Du
 		return nil, e
 	}
 	return body, nil
-}
-
-// readAll reads r to its end. With a declared length (the usual request) it reads
-// into one buffer of exactly that size plus a byte to see the end, where
-// bytes.Buffer.ReadFrom would grow the buffer twice; otherwise it grows as needed.
-func readAll(r io.Reader, length int64) ([]byte, error) {
-	if length <= 0 || length > 1<<20 {
-		buf := bytes.NewBuffer(make([]byte, 0, 4096))
-		_, err := buf.ReadFrom(r)
-		return buf.Bytes(), err
-	}
-	b := make([]byte, length+1)
-	for n := 0; n < len(b); {
-		m, err := r.Read(b[n:])
-		n += m
-		if err == io.EOF {
-			return b[:n], nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	// length+1 bytes arrived: more than declared (only possible without net/http's
-	// framing, as in tests); read the rest the slow way.
-	buf := bytes.NewBuffer(b)
-	_, err := buf.ReadFrom(r)
-	return buf.Bytes(), err
 }
 
 // setReadDeadline is http.ResponseController's SetReadDeadline without the

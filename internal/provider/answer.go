@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/bodyio"
 )
 
 // Limits on a non-stream upstream answer: an upstream must not be able to make the
@@ -33,7 +34,7 @@ func ReadAnswer(ctx context.Context, resp *http.Response, timeout time.Duration,
 		})
 		defer t.Stop()
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswerBytes+1))
+	b, err := bodyio.ReadAll(io.LimitReader(resp.Body, MaxAnswerBytes+1), resp.ContentLength)
 	if timedOut.Load() {
 		return nil, &apierr.Error{Status: http.StatusGatewayTimeout, Type: apierr.TypeServer, Code: "upstream_timeout",
 			Provider: name, Retryable: true,

@@ -103,6 +103,7 @@ type Writer struct {
 
 	ctx       context.Context // cancelled when Close gives up
 	cancel    context.CancelFunc
+	full      chan struct{} // a whole batch is waiting in ch (capacity 1, never blocks Write)
 	stop      chan struct{} // closed by Close: write everything, then exit
 	done      chan struct{} // closed when the drainer exits
 	closeOnce sync.Once
@@ -139,6 +140,7 @@ func New(o Options) *Writer {
 		ch:     make(chan store.RequestRow, o.Queue),
 		ctx:    ctx,
 		cancel: cancel,
+		full:   make(chan struct{}, 1),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -164,6 +166,13 @@ func (w *Writer) Write(row store.RequestRow) {
 	w.pending.Add(1)
 	select {
 	case w.ch <- row:
+		// The drainer holds the first row of the batch it is waiting to fill.
+		if len(w.ch) >= w.o.Batch-1 {
+			select {
+			case w.full <- struct{}{}:
+			default:
+			}
+		}
 		return
 	default:
 	}
@@ -287,18 +296,15 @@ func (w *Writer) run() {
 			}
 			// A part batch waits up to FlushEvery for company, so a trickle of requests
 			// costs a transaction per FlushEvery rather than one per row, while a
-			// backlog of full batches is written back to back.
+			// backlog of full batches is written back to back. It waits without
+			// taking rows one by one: a receive per row woke this goroutine for every
+			// request, a context switch each on the request's core. Write says when a
+			// whole batch is waiting.
 			flushT.Reset(w.o.FlushEvery)
-		wait:
-			for len(batch) < w.o.Batch {
-				select {
-				case r := <-w.ch:
-					batch = append(batch, r)
-				case <-flushT.C:
-					break wait
-				case <-w.stop:
-					break wait
-				}
+			select {
+			case <-flushT.C:
+			case <-w.full:
+			case <-w.stop:
 			}
 			if !flushT.Stop() {
 				select {
@@ -306,6 +312,7 @@ func (w *Writer) run() {
 				default:
 				}
 			}
+			batch = w.fill(batch)
 		}
 		if !w.flush(batch) {
 			w.final(batch)
