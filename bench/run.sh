@@ -2,8 +2,8 @@
 # Side-by-side benchmark: fake upstream direct vs a bare httputil.ReverseProxy vs
 # `runestone serve`, every scenario, rotating order, medians over rounds.
 #
-#   bench/run.sh                 full run (~6 min on 2 cores), writes bench/RESULTS.md
-#   BENCH_QUICK=1 bench/run.sh   ~1.3 min smoke run, writes bench/out/RESULTS.quick.md
+#   bench/run.sh                 full run (~7.5 min on 2 cores), writes bench/RESULTS.md
+#   BENCH_QUICK=1 bench/run.sh   ~1.5 min smoke run, writes bench/out/RESULTS.quick.md
 #
 # Environment: BENCH_ROUNDS (default 3), BENCH_PORT_BASE (default 18080),
 # BENCH_NO_RUNESTONE=1 (skip the runestone tier, e.g. while it does not build),

@@ -103,3 +103,37 @@ func TestTableRatiosAndOrder(t *testing.T) {
 		t.Fatalf("rows grouped by letter, E last:\n%s", out)
 	}
 }
+
+func TestAddVsChat(t *testing.T) {
+	r := newResults()
+	sr := map[string]streamResult{
+		tDirect: {ttftP50: 1.0},
+		tBare:   {ttftP50: 1.1, cpuPerChunk: 15},
+		tRS:     {ttftP50: 1.3, cpuPerChunk: 22},
+	}
+	ref := map[string]streamResult{
+		tDirect: {ttftP50: 0.9},
+		tBare:   {cpuPerChunk: 10},
+		tRS:     {ttftP50: 1.1, cpuPerChunk: 20},
+	}
+	addVsChat(r, "M", sr, ref)
+	near := func(metric string, want float64) {
+		t.Helper()
+		v := r.get("M", metric, tRS)
+		if len(v) != 1 || math.Abs(v[0]-want) > 1e-9 {
+			t.Errorf("%s = %v, want %v", metric, v, want)
+		}
+	}
+	near("chat relay CPU per chunk (µs)", 20)
+	near("CPU per chunk ÷ chat relay", 1.1)
+	near("CPU per chunk above bare ÷ chat relay's", 0.7) // (22-15)/(20-10)
+	near("chat relay added TTFT p50 (ms)", 0.2)
+	near("added TTFT p50 ÷ chat relay", 1.5) // 0.3/0.2
+
+	// without a chat relay in the round there is nothing to compare
+	r2 := newResults()
+	addVsChat(r2, "M", sr, nil)
+	if len(r2.order) != 0 {
+		t.Fatalf("rows without a reference: %v", r2.order)
+	}
+}
