@@ -2,8 +2,8 @@
 # Side-by-side benchmark: fake upstream direct vs a bare httputil.ReverseProxy vs
 # `runestone serve`, every scenario, rotating order, medians over rounds.
 #
-#   bench/run.sh                 full run (~6 min on 2 cores), writes bench/RESULTS.md
-#   BENCH_QUICK=1 bench/run.sh   ~1.3 min smoke run, writes bench/out/RESULTS.quick.md
+#   bench/run.sh                 full run (~7.5 min on 2 cores), writes bench/RESULTS.md
+#   BENCH_QUICK=1 bench/run.sh   ~1.5 min smoke run, writes bench/out/RESULTS.quick.md
 #
 # Environment: BENCH_ROUNDS (default 3), BENCH_PORT_BASE (default 18080),
 # BENCH_NO_RUNESTONE=1 (skip the runestone tier, e.g. while it does not build),
@@ -123,12 +123,21 @@ base_url = "http://127.0.0.1:$UP_PORT/v1"
 api_key = "sk-fake-upstream"
 models = ["fake-instant", "fake-c${CHUNKS}-p${PACE_MS}", "fake-c100-p100"]
 
+# the same fake, answering /v1/responses natively: runestone relays that dialect as bytes
+[[providers]]
+name = "fakeresponses"
+kind = "openai"
+base_url = "http://127.0.0.1:$UP_PORT/v1"
+api_key = "sk-fake-upstream"
+apis = ["chat", "responses"]
+models = ["resp-fake-instant", "resp-fake-c${CHUNKS}-p${PACE_MS}"]
+
 [[providers]]
 name = "fakeanthropic"
 kind = "anthropic"
 base_url = "http://127.0.0.1:$UP_PORT"
 api_key = "sk-ant-fake-upstream"
-models = ["claude-fake-c${CHUNKS}-p${PACE_MS}"]
+models = ["claude-fake-instant", "claude-fake-c${CHUNKS}-p${PACE_MS}"]
 
 [pricing."fake-instant"]
 input = 0.15
@@ -145,6 +154,18 @@ output = 0.60
 [pricing."claude-fake-c${CHUNKS}-p${PACE_MS}"]
 input = 3.0
 output = 15.0
+
+[pricing."claude-fake-instant"]
+input = 3.0
+output = 15.0
+
+[pricing."resp-fake-instant"]
+input = 0.15
+output = 0.60
+
+[pricing."resp-fake-c${CHUNKS}-p${PACE_MS}"]
+input = 0.15
+output = 0.60
 TOML
   }
   RS_HOME="$TMP/home"; write_config "$RS_HOME" "$RS_PORT"
@@ -173,6 +194,15 @@ TOML
     -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
     -d '{"model":"fake-instant","messages":[{"role":"user","content":"hi"}]}')
   if [[ "$code" != 200 ]]; then log "probe through runestone failed: $code $(cat "$OUT/probe.json")"; exit 1; fi
+  # and the native relays of the other two dialects
+  code=$(curl -s -o "$OUT/probe-messages.json" -w '%{http_code}' "http://127.0.0.1:$RS_PORT/v1/messages" \
+    -H "Authorization: Bearer $KEY" -H 'anthropic-version: 2023-06-01' -H 'Content-Type: application/json' \
+    -d '{"model":"claude-fake-instant","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}')
+  if [[ "$code" != 200 ]]; then log "messages probe through runestone failed: $code $(cat "$OUT/probe-messages.json")"; exit 1; fi
+  code=$(curl -s -o "$OUT/probe-responses.json" -w '%{http_code}' "http://127.0.0.1:$RS_PORT/v1/responses" \
+    -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+    -d '{"model":"resp-fake-instant","input":"hi","store":false}')
+  if [[ "$code" != 200 ]]; then log "responses probe through runestone failed: $code $(cat "$OUT/probe-responses.json")"; exit 1; fi
   RS_ARGS=(-runestone "http://127.0.0.1:$RS_PORT" -runestone-pid "$RS_PID" -runestone-bin "$OUT/runestone"
            -cold-runestone "${GW_PIN[*]} $OUT/runestone serve --no-tui --home $COLD_HOME --addr 127.0.0.1:$COLD_RS_PORT"
            -cold-runestone-url "http://127.0.0.1:$COLD_RS_PORT/health")
@@ -186,11 +216,13 @@ NOTES="$PIN_NOTE; $(go version | cut -d' ' -f3); runestone: auth on$KEY_NOTE, SQ
 if [[ "$QUICK" == 1 ]]; then
   REPORT="$OUT/RESULTS.quick.md"
   # shellcheck disable=SC2054 # the commas are inside flag values
-  SCEN=(-lat-dur 500ms -rates 500,2000 -step-dur 1s -closed-dur 1s -stream-conc 64,512 -waves 1,1 -hold 300 -cold-n 1)
+  SCEN=(-lat-dur 500ms -rates 500,2000 -step-dur 1s -closed-dur 1s -stream-conc 64,512 -waves 1,1 -hold 300 -cold-n 1
+        -dialect-waves 1 -dialect-lat-dur 300ms)
 else
   REPORT="$BENCH_DIR/RESULTS.md"
   # shellcheck disable=SC2054 # the commas are inside flag values
-  SCEN=(-lat-dur 3s -rates 500,1000,2000,4000 -step-dur 5s -closed-dur 5s -stream-conc 64,512 -waves 3,2 -hold 1000 -cold-n 3)
+  SCEN=(-lat-dur 3s -rates 500,1000,2000,4000 -step-dur 5s -closed-dur 5s -stream-conc 64,512 -waves 3,2 -hold 1000 -cold-n 3
+        -dialect-conc 64 -dialect-waves 2 -dialect-lat-dur 1s)
 fi
 
 log "running scenarios (rounds=$ROUNDS quick=$QUICK) → $REPORT"

@@ -1,5 +1,6 @@
 // Command fakeupstream is a fast fake LLM upstream for benchmarks. It speaks OpenAI
-// (POST /v1/chat/completions) and Anthropic (POST /v1/messages), plain and streamed.
+// Chat Completions (POST /v1/chat/completions), OpenAI Responses (POST /v1/responses)
+// and Anthropic Messages (POST /v1/messages), plain and streamed.
 //
 // The answer's shape is chosen per request, first match wins:
 //
@@ -12,7 +13,9 @@
 //     drops unknown headers and query strings, so this is what the bench uses.
 //   - the -latency, -chunks and -pace flags.
 //
-// Responses are prebuilt byte slices cached per model; a stream flushes every chunk.
+// Answers are prebuilt byte slices cached per model; a stream flushes every chunk.
+// Responses API answers carry a fresh response id per request (a gateway may store
+// them by id), spliced between prebuilt pieces.
 package main
 
 import (
@@ -51,6 +54,8 @@ func main() {
 	mux.HandleFunc("POST /v1/chat/completions", openaiHandler)
 	mux.HandleFunc("POST /chat/completions", openaiHandler)
 	mux.HandleFunc("POST /v1/messages", anthropicHandler)
+	mux.HandleFunc("POST /v1/responses", responsesHandler)
+	mux.HandleFunc("POST /responses", responsesHandler)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"ok"}`))

@@ -29,10 +29,19 @@ func chatBody(model string, stream bool) []byte {
 }
 
 // anthropicBody is the same request in Anthropic's Messages shape.
-func anthropicBody(model string) []byte {
-	return []byte(`{"model":"` + model + `","max_tokens":256,"stream":true,` +
+func anthropicBody(model string, stream bool) []byte {
+	return []byte(`{"model":"` + model + `","max_tokens":256,"stream":` + strconv.FormatBool(stream) + `,` +
 		`"system":"You are a concise assistant. Answer in plain English, cite nothing, and keep it under fifty words.",` +
 		`"messages":[{"role":"user","content":"Summarise why a local LLM gateway should add as little latency as possible, in two sentences, for a developer audience that runs agents in tight loops."}]}`)
+}
+
+// responsesBody is the same request in the OpenAI Responses shape, with input
+// items as Codex and the Agents SDK send them. store is left at its default (true):
+// the gateway then keeps every answer, the costlier path.
+func responsesBody(model string, stream bool) []byte {
+	return []byte(`{"model":"` + model + `","max_output_tokens":256,"stream":` + strconv.FormatBool(stream) + `,` +
+		`"instructions":"You are a concise assistant. Answer in plain English, cite nothing, and keep it under fifty words.",` +
+		`"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"Summarise why a local LLM gateway should add as little latency as possible, in two sentences, for a developer audience that runs agents in tight loops."}]}]}`)
 }
 
 func newTransport(conns int) *http.Transport {
@@ -55,6 +64,15 @@ func (c *cfg) header() http.Header {
 	return h
 }
 
+// dialectHeader is header() plus what clients of d send (anthropic-version for Messages).
+func (c *cfg) dialectHeader(d dialect) http.Header {
+	h := c.header()
+	if d == dMessages {
+		h.Set("anthropic-version", "2023-06-01")
+	}
+	return h
+}
+
 // ---- A: concurrency 1, closed loop, own timer ----
 
 type seqResult struct {
@@ -64,11 +82,13 @@ type seqResult struct {
 }
 
 func sequential(c *cfg, t *tier, dur time.Duration) seqResult {
+	return sequentialTo(t.base+"/v1/chat/completions", chatBody("fake-instant", false), c.header(), dur)
+}
+
+// sequentialTo is A against any endpoint: url with body and headers, non-stream.
+func sequentialTo(url string, body []byte, hdr http.Header, dur time.Duration) seqResult {
 	client := &http.Client{Transport: newTransport(4), Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
-	url := t.base + "/v1/chat/completions"
-	body := chatBody("fake-instant", false)
-	hdr := c.header()
 	do := func() (time.Duration, string, bool) {
 		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
 		req.Header = hdr.Clone()

@@ -53,6 +53,10 @@ type cfg struct {
 	scen        string
 	profRate    int
 	profDur     time.Duration
+	// the dialect scenarios (AM, AR, M, R, MT, RT)
+	dialectConc   int
+	dialectWaves  int
+	dialectLatDur time.Duration
 }
 
 func main() {
@@ -86,7 +90,10 @@ func main() {
 	flag.StringVar(&c.raw, "raw", "", "write every per-round value as JSON here")
 	flag.StringVar(&c.commit, "commit", "", "commit for the header")
 	flag.StringVar(&c.notes, "notes", "", "extra line for the header (pinning etc.)")
-	flag.StringVar(&c.scen, "scenarios", "A,B,C,D,E", "scenarios to run")
+	flag.StringVar(&c.scen, "scenarios", "A,AM,AR,B,C,D,M,R,MT,RT,E", "scenarios to run (T = MT,RT)")
+	flag.IntVar(&c.dialectConc, "dialect-conc", 64, "M/R/MT/RT: concurrent streams")
+	flag.IntVar(&c.dialectWaves, "dialect-waves", 2, "M/R/MT/RT: streams per worker")
+	flag.DurationVar(&c.dialectLatDur, "dialect-lat-dur", time.Second, "AM/AR: duration of the c=1 loop per tier")
 	flag.IntVar(&c.profRate, "profile-rate", 0, "only load runestone at this open-loop rate for -profile-dur (for perf), then exit")
 	flag.DurationVar(&c.profDur, "profile-dur", 10*time.Second, "duration of -profile-rate")
 	flag.Parse()
@@ -129,7 +136,8 @@ func main() {
 		fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, a...))
 	}
 
-	on := func(s string) bool { return strings.Contains(","+c.scen+",", ","+s+",") }
+	scens := strings.ReplaceAll(","+c.scen+",", ",T,", ",MT,RT,")
+	on := func(s string) bool { return strings.Contains(scens, ","+s+",") }
 	// E: idle RSS before any load (added to the table after the rounds, to keep E together).
 	idle := map[string]float64{}
 	for _, t := range tiers {
@@ -186,6 +194,38 @@ func main() {
 			res.add("A c=1", "added p99 vs direct (µs)", t.name, "%.0f", a[t.name].p99-a[tDirect].p99)
 		}
 
+		// AM, AR: the same c=1 loop on /v1/messages and /v1/responses, relayed natively by runestone.
+		for _, nd := range []struct {
+			flag, scen, path, model string
+			d                       dialect
+			body                    func(string, bool) []byte
+		}{
+			{"AM", "A messages c=1 (native)", "/v1/messages", "claude-fake-instant", dMessages, anthropicBody},
+			{"AR", "A responses c=1 (native)", "/v1/responses", "resp-fake-instant", dResponses, responsesBody},
+		} {
+			if !on(nd.flag) {
+				continue
+			}
+			an := map[string]seqResult{}
+			for _, t := range order {
+				r := sequentialTo(t.base+nd.path, nd.body(nd.model, false), c.dialectHeader(nd.d), c.dialectLatDur)
+				an[t.name] = r
+				logf("%s %-9s c=1 n=%d p50=%.0fµs p99=%.0fµs errs=%d", nd.flag, t.name, r.n, r.p50, r.p99, r.errs)
+				res.add(nd.scen, "p50 latency (µs)", t.name, "%.0f", r.p50)
+				res.add(nd.scen, "p99 latency (µs)", t.name, "%.0f", r.p99)
+				if r.errs > 0 {
+					res.add(nd.scen, "errors", t.name, "%.0f", float64(r.errs))
+				}
+			}
+			for _, t := range tiers {
+				if t.name == tDirect {
+					continue
+				}
+				res.add(nd.scen, "added p50 vs direct (µs)", t.name, "%.0f", an[t.name].p50-an[tDirect].p50)
+				res.add(nd.scen, "added p99 vs direct (µs)", t.name, "%.0f", an[t.name].p99-an[tDirect].p99)
+			}
+		}
+
 		// B open loop
 		for _, rate := range c.rates {
 			if !on("B") {
@@ -224,28 +264,25 @@ func main() {
 
 		// C
 		stall := fmt.Sprintf("stalled streams (gap > %s)", 2*c.pace)
+		chatModel := fmt.Sprintf("fake-c%d-p%d", c.chunks, c.pace.Milliseconds())
+		var chatRef map[string]streamResult // this round's chat relay at -dialect-conc streams, for M/R/MT/RT
 		for i, conc := range c.streamConc {
 			if !on("C") {
 				break
 			}
 			scen := fmt.Sprintf("C stream %d×%d@%s", conc, c.chunks, c.pace)
-			model := fmt.Sprintf("fake-c%d-p%d", c.chunks, c.pace.Milliseconds())
 			sr := map[string]streamResult{}
 			for _, t := range order {
-				sp := &streamSpec{url: t.base + "/v1/chat/completions", body: chatBody(model, true),
+				sp := &streamSpec{url: t.base + "/v1/chat/completions", body: chatBody(chatModel, true),
 					conc: conc, waves: c.waves[i], chunks: c.chunks, pace: c.pace, stagger: 100 * time.Millisecond}
-				s := startSampler(t.pid)
-				r := runStreams(sp, hdr)
-				cpu, rss := s.finish()
-				r.cpuPerChunk = s.cpuSec * 1e6 / float64(r.streams*c.chunks)
-				r.waitMs = s.waitMs
+				r, cpu, rss := streamStep(&c, logf, "C", t, sp, hdr)
 				sr[t.name] = r
-				logf("C %-9s %d streams: ttft p50=%.2f p99=%.2f gap p99=%.2f max=%.1f stalled=%d failed=%d/%d cpu=%.0f%% rss=%.1f runq-wait=%.0fms %s",
-					t.name, conc, r.ttftP50, r.ttftP99, r.gapP99, r.gapMax, r.stalled, r.failed, r.streams, cpu, rss, r.waitMs, r.firstErr)
 				addStream(res, scen, t, r, stall, cpu, rss)
-				time.Sleep(200 * time.Millisecond)
 			}
 			addStreamDeltas(res, scen, tiers, sr)
+			if conc == c.dialectConc {
+				chatRef = sr
+			}
 		}
 
 		// D: Anthropic upstream, translated by runestone; direct = the fake's Anthropic endpoint.
@@ -261,25 +298,69 @@ func main() {
 				var sp *streamSpec
 				switch t.name {
 				case tDirect:
-					sp = &streamSpec{url: t.base + "/v1/messages", body: anthropicBody(model), anthropic: true}
+					sp = &streamSpec{url: t.base + "/v1/messages", body: anthropicBody(model, true), dialect: dMessages,
+						hdr: c.dialectHeader(dMessages)}
 				case tRS:
 					sp = &streamSpec{url: t.base + "/v1/chat/completions", body: chatBody(model, true)}
 				default:
 					continue
 				}
 				sp.conc, sp.waves, sp.chunks, sp.pace, sp.stagger = conc, c.waves[0], c.chunks, c.pace, 100*time.Millisecond
-				s := startSampler(t.pid)
-				r := runStreams(sp, hdr)
-				cpu, rss := s.finish()
-				r.cpuPerChunk = s.cpuSec * 1e6 / float64(r.streams*c.chunks)
-				r.waitMs = s.waitMs
+				r, cpu, rss := streamStep(&c, logf, "D", t, sp, hdr)
 				sr[t.name] = r
-				logf("D %-9s %d streams: ttft p50=%.2f p99=%.2f gap p99=%.2f max=%.1f stalled=%d failed=%d/%d %s",
-					t.name, conc, r.ttftP50, r.ttftP99, r.gapP99, r.gapMax, r.stalled, r.failed, r.streams, r.firstErr)
 				addStream(res, scen, t, r, stall, cpu, rss)
-				time.Sleep(200 * time.Millisecond)
 			}
 			addStreamDeltas(res, scen, tiers, sr)
+		}
+
+		// M, R: a client's own dialect relayed natively (Messages to kind=anthropic, Responses to
+		// a kind=openai provider with apis = ["chat", "responses"]); every tier reads the same
+		// events. MT, RT: the same dialects translated through chat to the chat-only provider,
+		// runestone only. All are set against this round's chat relay (C at -dialect-conc streams).
+		natives := []struct {
+			flag, scen, path, model string
+			d                       dialect
+			body                    func(string, bool) []byte
+			translated              bool
+		}{
+			{"M", "M messages native", "/v1/messages", "claude-" + chatModel, dMessages, anthropicBody, false},
+			{"R", "R responses native", "/v1/responses", "resp-" + chatModel, dResponses, responsesBody, false},
+			{"MT", "MT messages→chat", "/v1/messages", chatModel, dMessages, anthropicBody, true},
+			{"RT", "RT responses→chat", "/v1/responses", chatModel, dResponses, responsesBody, true},
+		}
+		for _, nd := range natives {
+			if !on(nd.flag) || (nd.translated && rsTier == nil) {
+				continue
+			}
+			if chatRef == nil && rsTier != nil {
+				// C did not run at this concurrency: measure the chat relay reference here.
+				chatRef = map[string]streamResult{}
+				for _, t := range order {
+					sp := &streamSpec{url: t.base + "/v1/chat/completions", body: chatBody(chatModel, true),
+						conc: c.dialectConc, waves: c.dialectWaves, chunks: c.chunks, pace: c.pace, stagger: 100 * time.Millisecond}
+					chatRef[t.name], _, _ = streamStep(&c, logf, "C-ref", t, sp, hdr)
+				}
+			}
+			scen := fmt.Sprintf("%s %d×%d@%s", nd.scen, c.dialectConc, c.chunks, c.pace)
+			sr := map[string]streamResult{}
+			for _, t := range order {
+				if nd.translated && t.name != tRS {
+					continue
+				}
+				sp := &streamSpec{url: t.base + nd.path, body: nd.body(nd.model, true), dialect: nd.d, hdr: c.dialectHeader(nd.d),
+					conc: c.dialectConc, waves: c.dialectWaves, chunks: c.chunks, pace: c.pace, stagger: 100 * time.Millisecond}
+				r, cpu, rss := streamStep(&c, logf, nd.flag, t, sp, hdr)
+				sr[t.name] = r
+				addStream(res, scen, t, r, stall, cpu, rss)
+			}
+			if nd.translated {
+				// the upstream answers chat either way: the chat stream direct is the floor.
+				if d, ok := chatRef[tDirect]; ok {
+					sr[tDirect] = d
+				}
+			}
+			addStreamDeltas(res, scen, tiers, sr)
+			addVsChat(res, scen, sr, chatRef)
 		}
 
 		// E: RSS holding open streams (100 chunks at 100 ms: 10 s streams).
@@ -369,6 +450,54 @@ func addStream(res *results, scen string, t *tier, r streamResult, stall string,
 		res.add(scen, "gateway CPU (% of 1 core)", t.name, "%.0f", cpu)
 		res.add(scen, "gateway peak RSS (MB)", t.name, "%.1f", rss)
 		res.add(scen, "gateway CPU per chunk (µs)", t.name, "%.1f", r.cpuPerChunk)
+	}
+}
+
+// streamStep runs one streaming scenario against one tier, sampling the tier's
+// process, logs it and returns the result with the gateway's CPU and peak RSS.
+func streamStep(c *cfg, logf func(string, ...any), label string, t *tier, sp *streamSpec, hdr http.Header) (streamResult, float64, float64) {
+	s := startSampler(t.pid)
+	r := runStreams(sp, hdr)
+	cpu, rss := s.finish()
+	r.cpuPerChunk = s.cpuSec * 1e6 / float64(r.streams*c.chunks)
+	r.waitMs = s.waitMs
+	logf("%s %-9s %d streams: ttft p50=%.2f p99=%.2f gap p99=%.2f max=%.1f stalled=%d failed=%d/%d cpu=%.0f%% rss=%.1f cpu/chunk=%.1fµs runq-wait=%.0fms %s",
+		label, t.name, sp.conc, r.ttftP50, r.ttftP99, r.gapP99, r.gapMax, r.stalled, r.failed, r.streams, cpu, rss, r.cpuPerChunk, r.waitMs, r.firstErr)
+	time.Sleep(200 * time.Millisecond)
+	return r, cpu, rss
+}
+
+// addVsChat sets runestone's figures in a dialect scenario against its chat relay
+// in the same round (ref: C's direct and runestone results): the target is
+// within 1.1× of the chat relay's per-chunk CPU and added TTFT.
+func addVsChat(res *results, scen string, sr, ref map[string]streamResult) {
+	r, ok := sr[tRS]
+	cr, ok2 := ref[tRS]
+	if !ok || !ok2 {
+		return
+	}
+	if cr.cpuPerChunk > 0 {
+		res.add(scen, "chat relay CPU per chunk (µs)", tRS, "%.1f", cr.cpuPerChunk)
+		res.add(scen, "CPU per chunk ÷ chat relay", tRS, "%.2f×", r.cpuPerChunk/cr.cpuPerChunk)
+	}
+	// A Responses event is two to three times a chat chunk's size, so moving its bytes
+	// costs any proxy more: the CPU above the bare proxy's on the same stream is the
+	// part runestone adds, set against the same for chat.
+	b, ok := sr[tBare]
+	cb, ok2 := ref[tBare]
+	if ok && ok2 && cr.cpuPerChunk-cb.cpuPerChunk > 0 {
+		res.add(scen, "CPU per chunk above bare ÷ chat relay's", tRS, "%.2f×",
+			(r.cpuPerChunk-b.cpuPerChunk)/(cr.cpuPerChunk-cb.cpuPerChunk))
+	}
+	d, ok := sr[tDirect]
+	cd, ok2 := ref[tDirect]
+	if !ok || !ok2 {
+		return
+	}
+	chatAdded := cr.ttftP50 - cd.ttftP50
+	res.add(scen, "chat relay added TTFT p50 (ms)", tRS, "%.2f", chatAdded)
+	if chatAdded > 0 {
+		res.add(scen, "added TTFT p50 ÷ chat relay", tRS, "%.2f×", (r.ttftP50-d.ttftP50)/chatAdded)
 	}
 }
 
@@ -499,8 +628,9 @@ func header(c *cfg, took time.Duration) string {
 	if c.notes != "" {
 		fmt.Fprintf(&b, "- %s\n", c.notes)
 	}
-	fmt.Fprintf(&b, "- rounds: %d (tier order rotates each round); A %s per tier; B %v rps × %s, closed loop c=%d × %s; C/D %d chunks @ %s, streams %v, waves %v; E holds %d streams\n",
-		c.rounds, c.latDur, c.rates, c.stepDur, c.closedConc, c.closedDur, c.chunks, c.pace, c.streamConc, c.waves, c.hold)
+	fmt.Fprintf(&b, "- scenarios %s; rounds: %d (tier order rotates each round); A %s per tier (AM/AR %s); B %v rps × %s, closed loop c=%d × %s; C/D %d chunks @ %s, streams %v, waves %v; M/R/MT/RT %d streams × %d waves; E holds %d streams\n",
+		c.scen, c.rounds, c.latDur, c.dialectLatDur, c.rates, c.stepDur, c.closedConc, c.closedDur, c.chunks, c.pace, c.streamConc, c.waves,
+		c.dialectConc, c.dialectWaves, c.hold)
 	fmt.Fprintf(&b, "- run took %s\n\n", took.Round(time.Second))
 	b.WriteString("Every cell is the median over rounds. \"added\" rows are computed per round (tier minus direct) and then the median taken.\n\n")
 	return b.String()
@@ -515,6 +645,14 @@ Notes:
   achieved rps = successful responses per second. B closed: N goroutines back to back.
 - C/D: TTFT = request start to the first non-empty content delta; gaps between consecutive content deltas; a stream "stalls" when any gap exceeds 2× the pacing.
   D direct = the fake's Anthropic /v1/messages read as Anthropic events; runestone = the same model through kind=anthropic, read as OpenAI chunks.
+- AM/AR: A's c=1 loop on /v1/messages and /v1/responses, non-stream; runestone relays both natively (kind=anthropic; kind=openai with apis = ["chat", "responses"]).
+- M/R: a client's own dialect relayed natively: /v1/messages (content_block_delta text_delta) to kind=anthropic, /v1/responses
+  (response.output_text.delta) to kind=openai with apis = ["chat", "responses"]; direct and bare hit the fake's same endpoint.
+  MT/RT: the same two dialects translated by runestone to the chat-only kind=openai provider (runestone only; direct = the fake's chat stream,
+  the upstream's side either way). Responses requests leave store at its default, so runestone keeps every answer (one SQLite write per request).
+  "chat relay" rows: runestone's chat relay in the same round (C at the same concurrency); the "÷ chat relay" rows are the issue's
+  target (≤ 1.10× for native relays), medians of per-round ratios. A Responses event is 2-3× a chat chunk's bytes, which costs the
+  bare proxy more too: "CPU per chunk above bare ÷ chat relay's" compares only what runestone adds over the bare proxy.
 - gateway CPU = utime+stime from /proc/<pid>/stat over the step, in % of one core; RSS from /proc/<pid>/status.
   CPU per request / per chunk counts only time on CPU, so it is the figure least disturbed by other work on a shared machine.
   bench/out/loadgen.log has every round's raw figures, including runq-wait: the time the gateway's threads were runnable

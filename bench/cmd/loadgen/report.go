@@ -86,7 +86,14 @@ func (r *results) table() string {
 	b.WriteString("| scenario | metric | direct | bare proxy | runestone | runestone ÷ bare |\n")
 	b.WriteString("|---|---|---:|---:|---:|---:|\n")
 	order := append([]rowKey(nil), r.order...)
-	sort.SliceStable(order, func(i, j int) bool { return order[i].Scenario[0] < order[j].Scenario[0] })
+	// grouped by the scenario's letter, E (resources) last
+	group := func(k rowKey) byte {
+		if k.Scenario[0] == 'E' {
+			return 0xff
+		}
+		return k.Scenario[0]
+	}
+	sort.SliceStable(order, func(i, j int) bool { return group(order[i]) < group(order[j]) })
 	for _, k := range order {
 		if len(r.vals[k]) == 0 {
 			continue

@@ -12,16 +12,26 @@ import (
 	"time"
 )
 
+// dialect is the wire format a stream is read in.
+type dialect int
+
+const (
+	dChat      dialect = iota // OpenAI chat.completion.chunk lines, "[DONE]"
+	dMessages                 // Anthropic Messages events: content_block_delta text_delta, message_stop
+	dResponses                // OpenAI Responses events: response.output_text.delta, response.completed
+)
+
 // streamSpec is one streaming scenario against one tier.
 type streamSpec struct {
-	url       string
-	body      []byte
-	anthropic bool // parse Anthropic events (text_delta) instead of OpenAI chunks
-	conc      int  // concurrent streams
-	waves     int  // streams per worker, back to back
-	chunks    int  // expected content chunks per stream
-	pace      time.Duration
-	stagger   time.Duration // first-wave start times are spread over this
+	url     string
+	body    []byte
+	dialect dialect
+	hdr     http.Header // nil: the run's common header
+	conc    int         // concurrent streams
+	waves   int         // streams per worker, back to back
+	chunks  int         // expected content chunks per stream
+	pace    time.Duration
+	stagger time.Duration // first-wave start times are spread over this
 }
 
 type streamResult struct {
@@ -37,20 +47,30 @@ type streamResult struct {
 }
 
 var (
-	dataPfx    = []byte("data:")
-	contentKey = []byte(`"content":`)
-	textDelta  = []byte(`"text_delta"`)
-	doneOA     = []byte("[DONE]")
-	msgStop    = []byte(`"message_stop"`)
+	dataPfx     = []byte("data:")
+	contentKey  = []byte(`"content":`)
+	textDelta   = []byte(`"text_delta"`)
+	doneOA      = []byte("[DONE]")
+	msgStop     = []byte(`"message_stop"`)
+	outputDelta = []byte(`"response.output_text.delta"`)
+	emptyDelta  = []byte(`"delta":""`)
+	respDone    = []byte(`"response.completed"`)
+	errorType   = []byte(`"type":"error"`)
+	respFailed  = []byte(`"response.failed"`)
+	respIncompl = []byte(`"response.incomplete"`)
+	errorKey    = []byte(`"error"`)
 )
 
-// isContent reports whether an SSE line carries a non-empty content delta.
-func isContent(line []byte, anthropic bool) bool {
+// isContent reports whether an SSE line carries a non-empty text delta in d.
+func isContent(line []byte, d dialect) bool {
 	if !bytes.HasPrefix(line, dataPfx) {
 		return false
 	}
-	if anthropic {
+	switch d {
+	case dMessages:
 		return bytes.Contains(line, textDelta)
+	case dResponses:
+		return bytes.Contains(line, outputDelta) && !bytes.Contains(line, emptyDelta)
 	}
 	i := bytes.Index(line, contentKey)
 	if i < 0 {
@@ -58,6 +78,29 @@ func isContent(line []byte, anthropic bool) bool {
 	}
 	rest := bytes.TrimLeft(line[i+len(contentKey):], " ")
 	return len(rest) > 1 && rest[0] == '"' && rest[1] != '"'
+}
+
+// isDone reports whether a data line ends the stream successfully in d.
+func isDone(line []byte, d dialect) bool {
+	switch d {
+	case dMessages:
+		return bytes.Contains(line, msgStop)
+	case dResponses:
+		return bytes.Contains(line, respDone)
+	}
+	return bytes.Contains(line, doneOA)
+}
+
+// isError reports whether a data line reports a failure in d. A Responses object
+// always carries "error": null, so only the failure events count there.
+func isError(line []byte, d dialect) bool {
+	switch d {
+	case dMessages:
+		return bytes.Contains(line, errorType)
+	case dResponses:
+		return bytes.Contains(line, errorType) || bytes.Contains(line, respFailed) || bytes.Contains(line, respIncompl)
+	}
+	return bytes.Contains(line, errorKey)
 }
 
 type oneStream struct {
@@ -74,6 +117,9 @@ func runStream(ctx context.Context, client *http.Client, sp *streamSpec, hdr htt
 	var o oneStream
 	o.gaps = gaps
 	req, _ := http.NewRequestWithContext(ctx, "POST", sp.url, bytes.NewReader(sp.body))
+	if sp.hdr != nil {
+		hdr = sp.hdr
+	}
 	req.Header = hdr.Clone()
 	req.Header.Set("Accept", "text/event-stream")
 	t0 := time.Now()
@@ -93,7 +139,7 @@ func runStream(ctx context.Context, client *http.Client, sp *streamSpec, hdr htt
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
-			if isContent(line, sp.anthropic) {
+			if isContent(line, sp.dialect) {
 				now := time.Now()
 				if o.count == 0 {
 					o.ttft = now.Sub(t0)
@@ -106,9 +152,9 @@ func runStream(ctx context.Context, client *http.Client, sp *streamSpec, hdr htt
 				last = now
 				o.count++
 			} else if bytes.HasPrefix(line, dataPfx) {
-				if (!sp.anthropic && bytes.Contains(line, doneOA)) || (sp.anthropic && bytes.Contains(line, msgStop)) {
+				if isDone(line, sp.dialect) {
 					o.done = true
-				} else if bytes.Contains(line, []byte(`"error"`)) && o.err == "" {
+				} else if isError(line, sp.dialect) && o.err == "" {
 					o.err = string(bytes.TrimSpace(line))
 				}
 			}
