@@ -21,7 +21,9 @@ import (
 
 // Defaults for the zero fields of Options.
 const (
-	DefaultQueue        = 8192
+	// The queue's buffer is allocated up front and scanned by every GC cycle, so it
+	// holds two batches; bursts past it go to the overflow, which grows only when used.
+	DefaultQueue        = 2 * DefaultBatch
 	DefaultBatch        = 512
 	DefaultFlushEvery   = 100 * time.Millisecond
 	DefaultOverflow     = 100_000

@@ -130,8 +130,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (_ *Server, err err
 		}, func() float64 { return float64(s.tel.Dropped()) }))
 	}
 	s.exec = resilience.New(s.resilienceOptions(pricer), providers)
-	s.writer = reqlog.New(reqlog.Options{Store: s.Store, Queue: 8192, Batch: 512, FlushEvery: 100 * time.Millisecond,
-		Retention: cfg.Log.Retention.Duration, Logger: o.Logger})
+	s.writer = reqlog.New(reqlog.Options{Store: s.Store, Retention: cfg.Log.Retention.Duration, Logger: o.Logger})
 	s.Gateway = gateway.New(gateway.Options{
 		Version: o.Version, Addr: cfg.Server.Addr,
 		AuthEnabled: cfg.Auth.Enabled, Auth: s.auth, AdminKey: cfg.Auth.AdminKey, Anonymous: defaults,

@@ -133,6 +133,7 @@ type sweepResult struct {
 	rate, p50, p99 float64 // achieved successful rps; ms
 	errs           float64
 	cpu, rss       float64
+	anon           float64 // peak RssAnon (MB)
 	cpuPerReq      float64 // µs of gateway CPU per successful request
 	waitMs         float64 // gateway threads' run-queue wait over the step
 	firstErr       string
@@ -176,6 +177,7 @@ func sweep(c *cfg, t *tier, rate int, dur time.Duration) sweepResult {
 		cpu:  cpu, rss: rss,
 	}
 	r.waitMs = s.waitMs
+	r.anon = float64(s.anonKB) / 1024
 	if ok := m.Success * float64(m.Requests); ok > 0 && s.cpuSec >= 0 && t.pid > 0 {
 		r.cpuPerReq = s.cpuSec * 1e6 / ok
 	}

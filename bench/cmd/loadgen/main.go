@@ -139,16 +139,17 @@ func main() {
 	scens := strings.ReplaceAll(","+c.scen+",", ",T,", ",MT,RT,")
 	on := func(s string) bool { return strings.Contains(scens, ","+s+",") }
 	// E: idle RSS before any load (added to the table after the rounds, to keep E together).
-	idle := map[string]float64{}
+	idle, idleAnon := map[string]float64{}, map[string]float64{}
 	for _, t := range tiers {
 		if t.pid > 0 {
 			idle[t.name] = rssMB(t.pid)
+			idleAnon[t.name] = float64(statusKB(t.pid, "RssAnon")) / 1024
 		}
 	}
 
 	if on("E") {
 		// E rows last, in this order, though some are measured during the rounds.
-		for _, m := range []string{"idle RSS before the run (MB)", fmt.Sprintf("RSS holding %d streams (MB)", c.hold),
+		for _, m := range []string{"idle RSS before the run (MB)", "idle private RSS, RssAnon (MB)", fmt.Sprintf("RSS holding %d streams (MB)", c.hold),
 			fmt.Sprintf("streams open of %d", c.hold), "RSS after the run (MB)", "peak RSS over the run, VmHWM (MB)",
 			"cold start to first 200 (ms)", "binary size (MB)"} {
 			res.reserve("E resources", m, "%.1f")
@@ -243,6 +244,7 @@ func main() {
 				if t.pid > 0 {
 					res.add(scen, "gateway CPU (% of 1 core)", t.name, "%.0f", r.cpu)
 					res.add(scen, "gateway peak RSS (MB)", t.name, "%.1f", r.rss)
+					res.add(scen, "gateway peak private RSS, RssAnon (MB)", t.name, "%.1f", r.anon)
 					res.add(scen, "gateway CPU per request (µs)", t.name, "%.0f", r.cpuPerReq)
 				}
 				time.Sleep(200 * time.Millisecond)
@@ -384,8 +386,9 @@ func main() {
 
 	// E: once per run.
 	for _, t := range tiers {
-		if v, ok := idle[t.name]; ok {
+		if v, ok := idle[t.name]; ok && on("E") {
 			res.add("E resources", "idle RSS before the run (MB)", t.name, "%.1f", v)
+			res.add("E resources", "idle private RSS, RssAnon (MB)", t.name, "%.1f", idleAnon[t.name])
 		}
 	}
 	for _, t := range tiers {

@@ -99,6 +99,7 @@ type sampler struct {
 	stop   chan struct{}
 	done   sync.WaitGroup
 	maxKB  int64
+	anonKB int64   // peak RssAnon: the private part of RSS (heap, stacks), without the binary's shared file pages
 	cpuSec float64 // CPU seconds used between start and finish (after finish)
 	wait0  float64
 	waitMs float64 // run-queue wait between start and finish (after finish)
@@ -117,6 +118,9 @@ func startSampler(pid int) *sampler {
 		for {
 			if kb := statusKB(pid, "VmRSS"); kb > s.maxKB {
 				s.maxKB = kb
+			}
+			if kb := statusKB(pid, "RssAnon"); kb > s.anonKB {
+				s.anonKB = kb
 			}
 			select {
 			case <-s.stop:
@@ -142,6 +146,9 @@ func (s *sampler) finish() (cpuPct, peakMB float64) {
 	}
 	if kb := statusKB(s.pid, "VmRSS"); kb > s.maxKB {
 		s.maxKB = kb
+	}
+	if kb := statusKB(s.pid, "RssAnon"); kb > s.anonKB {
+		s.anonKB = kb
 	}
 	s.cpuSec = float64(t1-s.ticks0) / clkTck
 	if w := runqWaitMs(s.pid); w >= 0 && s.wait0 >= 0 {

@@ -17,8 +17,6 @@ const (
 	tRS     = "runestone"
 )
 
-var tierOrder = []string{tDirect, tBare, tRS}
-
 type rowKey struct{ Scenario, Metric string }
 
 // results keeps every per-round value of every (scenario, metric, tier), in the
