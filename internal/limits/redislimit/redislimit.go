@@ -61,9 +61,14 @@ type Options struct {
 
 // Limiter is a limits.Admitter backed by Redis.
 type Limiter struct {
-	o        Options
-	rdb      redis.UniversalClient
-	ownRDB   bool
+	o      Options
+	rdb    redis.UniversalClient
+	ownRDB bool
+	// hot carries the per-request scripts: an autopipeliner when rdb is a plain
+	// client, so admissions and releases from many requests at once share round
+	// trips; else rdb.
+	hot      redis.Scripter
+	ap       *redis.AutoPipeliner
 	replica  string
 	seq      atomic.Uint64
 	failOpen bool
@@ -129,6 +134,14 @@ func New(o Options) (*Limiter, error) {
 		opt.MaxRetries = -1 // fail fast; the failure mode decides, not a retry loop
 		l.rdb, l.ownRDB = redis.NewClient(opt), true
 	}
+	l.hot = l.rdb
+	if c, ok := l.rdb.(*redis.Client); ok {
+		ap, err := c.AutoPipeline()
+		if err != nil {
+			return nil, err
+		}
+		l.hot, l.ap = ap, ap
+	}
 	silenceDriverLog.Do(func() { redis.SetLogger(quietLogger{}) })
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
@@ -145,6 +158,9 @@ func (l *Limiter) Close() {
 	l.closeOnce.Do(func() {
 		close(l.stop)
 		<-l.done
+		if l.ap != nil {
+			_ = l.ap.Close()
+		}
 		if l.ownRDB {
 			_ = l.rdb.Close()
 		}
@@ -283,7 +299,7 @@ func (l *Limiter) try(ctx context.Context, ki *keyInfo, lim limits.Limits) (resu
 	if lim.BudgetStart != 0 {
 		spend = l.spendName(budget.Account{Key: ki.id, Start: lim.BudgetStart})
 	}
-	v, err := acquireScript.Run(cctx, l.rdb, []string{ki.k.rpm, ki.k.rph, ki.k.tpm, ki.k.lease, spend},
+	v, err := acquireScript.Run(cctx, l.hot, []string{ki.k.rpm, ki.k.rph, ki.k.tpm, ki.k.lease, spend},
 		0, lim.RPM, lim.RPH, lim.TPM, lim.Concurrent, l.o.LeaseTTL.Milliseconds(), member, budgetUSD).Int64Slice()
 	if err != nil {
 		if ctx.Err() != nil {

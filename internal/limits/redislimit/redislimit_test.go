@@ -278,18 +278,3 @@ func TestRedisDownFailureModes(t *testing.T) {
 		t.Fatal("reported healthy while Redis is down")
 	}
 }
-
-func BenchmarkAdmitRelease(b *testing.B) {
-	l := newLimiter(b, Options{})
-	lim := limits.Limits{RPM: 1 << 30, RPH: 1 << 30, Concurrent: 1 << 20}
-	ctx := context.Background()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			ad, err := l.Admit(ctx, "bench", "bench", lim)
-			if err != nil {
-				b.Fatal(err)
-			}
-			ad.Release(10)
-		}
-	})
-}

@@ -64,7 +64,7 @@ func (t *ticket) Release(tokens int) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	err := releaseScript.Run(ctx, l.rdb, []string{t.ki.k.lease, t.ki.k.tpm}, t.member, max(tokens, 0)).Err()
+	err := releaseScript.Run(ctx, l.hot, []string{t.ki.k.lease, t.ki.k.tpm}, t.member, max(tokens, 0)).Err()
 	if err != nil {
 		l.failed(err)
 		return
