@@ -131,7 +131,7 @@ output = 0.60
 // non-zero, so every check does its work.
 func createKey(o *opts) string {
 	h := home(o, "keys", "memory")
-	cmd := exec.Command(o.bin, "keys", "create", "--name", "bench", "--rpm", "10000000", "--tpm", "1000000000",
+	cmd := exec.Command(o.bin, "keys", "create", "--name", "bench", "--rpm", "10000000", "--rph", "100000000", "--tpm", "1000000000",
 		"--concurrent", "100000", "--json")
 	cmd.Env = append(os.Environ(), "RUNESTONE_HOME="+h, "CI=true")
 	out, err := cmd.Output()

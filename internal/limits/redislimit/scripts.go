@@ -119,3 +119,14 @@ redis.call('ZADD', KEYS[1], 'XX', redis_now() + tonumber(ARGV[1]), ARGV[2])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) + 60000)
 return 1
 `)
+
+// spendScript books spend: KEYS: the lifetime account and, optionally, the period's.
+// ARGV: usd, the period account's expiry (unix ms; unused without a period).
+var spendScript = redis.NewScript(`
+redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+if KEYS[2] then
+  redis.call('INCRBYFLOAT', KEYS[2], ARGV[1])
+  redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+end
+return 1
+`)

@@ -84,22 +84,22 @@ func (s *Spend) Spent(ctx context.Context, accts []budget.Account) []float64 {
 }
 
 // Add books spend for a key's lifetime and, with a period, the period holding at,
-// atomically (one MULTI). A period's total expires a day after the period ends.
+// atomically (one script, on the same batched stream as admissions and releases). A
+// period's total expires a day after the period ends.
 func (s *Spend) Add(ctx context.Context, key string, p budget.Period, at time.Time, usd float64) {
 	if usd == 0 || s.l.skip() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	tx := s.l.rdb.TxPipeline()
-	tx.IncrByFloat(ctx, s.l.spendName(budget.Account{Key: key}), usd)
+	keys := []string{s.l.spendName(budget.Account{Key: key}), ""}[:1]
+	var expireAt int64
 	if p != budget.None {
 		a := budget.For(key, p, at)
-		name := s.l.spendName(a)
-		tx.IncrByFloat(ctx, name, usd)
-		tx.PExpireAt(ctx, name, p.End(time.UnixMilli(a.Start)).Add(periodGrace))
+		keys = append(keys, s.l.spendName(a))
+		expireAt = p.End(time.UnixMilli(a.Start)).Add(periodGrace).UnixMilli()
 	}
-	if _, err := tx.Exec(ctx); err != nil {
+	if err := spendScript.Run(ctx, s.l.hot, keys, usd, expireAt).Err(); err != nil {
 		s.l.failed(err)
 		return
 	}
