@@ -10,10 +10,11 @@
 # BENCH_NO_PIN=1 (no taskset), SCALEOUT_STORE=postgres (default sqlite: the limiter is then the only
 # difference between the modes).
 #
-# Pinning (2 cores): runestone on CPU 1; the fake upstream and the load on CPU 0.
-# redis-server and PostgreSQL are already running and not pinned: they share the
-# cores with both, so in the redis mode Redis's work competes with the gateway and
-# the load; the rates are for this box, the ratio is the number to watch.
+# Pinning (2 cores): runestone on CPU 1; the fake upstream, the load and a
+# redis-server of the benchmark's own on CPU 0, so in the redis mode Redis's work
+# competes with the load generator, not with the gateway (as with Redis on another
+# host); PostgreSQL (-store postgres) is not pinned. The rates are for this box;
+# the ratio and the CPU per request are the numbers to watch.
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
@@ -27,8 +28,6 @@ PG_BASE=${RUNESTONE_TEST_POSTGRES_DSN%%/runestone_test*}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 "$PGBIN/psql" "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS runestone_scaleout" -qc "CREATE DATABASE runestone_scaleout"
 DSN="$PG_BASE/runestone_scaleout?sslmode=disable"
-REDIS_URL="${RUNESTONE_TEST_REDIS_URL%/*}/3"
-redis-cli -u "$REDIS_URL" flushdb >/dev/null
 
 log "building"
 (cd "$BENCH_DIR" && go build -o "$OUT/" ./cmd/fakeupstream ./cmd/scaleout)
@@ -43,14 +42,20 @@ if [[ "$(nproc)" -ge 2 && "${BENCH_NO_PIN:-0}" != 1 ]] && command -v taskset >/d
   GW_PIN="taskset -c 1"; LD_PIN=(taskset -c 0)
 fi
 UP_PORT=${BENCH_PORT_BASE:-18180}
+REDIS_PORT=$((UP_PORT+1)); REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 "${LD_PIN[@]}" "$OUT/fakeupstream" -addr "127.0.0.1:$UP_PORT" >"$OUT/fakeupstream.log" 2>&1 &
 UP_PID=$!
-trap 'kill $UP_PID 2>/dev/null || true' EXIT
+# A Redis of our own, pinned with the load (as if on another machine, which the
+# gateway's core does not pay for), not the scale-out tests' one.
+"${LD_PIN[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >"$OUT/redis.log" 2>&1 &
+REDIS_PID=$!
+trap 'kill $UP_PID $REDIS_PID 2>/dev/null || true' EXIT
+for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
 for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$UP_PORT/health" 2>/dev/null && break; sleep 0.05; done
 
 unset RUNESTONE_ADDR RUNESTONE_AUTH_ENABLED RUNESTONE_API_KEYS RUNESTONE_LIMITS_BACKEND RUNESTONE_REDIS_URL \
       RUNESTONE_STORE_DRIVER RUNESTONE_STORE_DSN OPENAI_API_KEY OPENAI_BASE_URL 2>/dev/null || true
-log "pinning: ${GW_PIN:-none} for runestone, ${LD_PIN[*]:-none} for the upstream and load; redis-server and postgres unpinned"
+log "pinning: ${GW_PIN:-none} for runestone; ${LD_PIN[*]:-none} for the upstream, the load and redis-server; postgres unpinned"
 # shellcheck disable=SC2086
 "${LD_PIN[@]}" "$OUT/scaleout" -bin "$OUT/runestone" -upstream "http://127.0.0.1:$UP_PORT" \
-  -redis "$REDIS_URL" -pg "$DSN" -store "${SCALEOUT_STORE:-sqlite}" -redis-pid "$(redis-cli -u "$REDIS_URL" info server | tr -d "\r" | sed -n "s/^process_id://p")" -pin "$GW_PIN" -port $((UP_PORT+10)) ${SCALEOUT_ARGS:-}
+  -redis "$REDIS_URL" -pg "$DSN" -store "${SCALEOUT_STORE:-sqlite}" -redis-pid "$REDIS_PID" -pin "$GW_PIN" -port $((UP_PORT+10)) ${SCALEOUT_ARGS:-}

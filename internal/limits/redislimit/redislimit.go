@@ -150,6 +150,24 @@ func New(o Options) (*Limiter, error) {
 	return l, nil
 }
 
+// scripts are every script the limiter runs, for Warm.
+var scripts = []*redis.Script{acquireScript, releaseScript, spendScript, refreshScript, peekScript}
+
+// Warm readies the limiter for its first request: it dials a connection on each
+// pool (the batched stream's and the client's) and loads every script, so the first
+// admission does not pay a dial, a NOSCRIPT answer and the script's compilation. An
+// error means Redis is not reachable now; the limiter still works once it is.
+func (l *Limiter) Warm(ctx context.Context) error {
+	errs := []error{l.rdb.Ping(ctx).Err()}
+	if l.ap != nil {
+		errs = append(errs, l.ap.Ping(ctx).Err())
+	}
+	for _, s := range scripts {
+		errs = append(errs, s.Load(ctx, l.rdb).Err())
+	}
+	return errors.Join(errs...)
+}
+
 // Client is the Redis client (shared with the spend book).
 func (l *Limiter) Client() redis.UniversalClient { return l.rdb }
 

@@ -278,3 +278,34 @@ func TestRedisDownFailureModes(t *testing.T) {
 		t.Fatal("reported healthy while Redis is down")
 	}
 }
+
+// Warm loads every script (as after a Redis restart emptied the script cache), so
+// the first admission runs EVALSHA without a NOSCRIPT round trip and a compile.
+func TestWarmLoadsScripts(t *testing.T) {
+	l := newLimiter(t, Options{})
+	ctx := context.Background()
+	if err := l.rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Warm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hashes := make([]string, len(scripts))
+	for i, s := range scripts {
+		hashes[i] = s.Hash()
+	}
+	got, err := l.rdb.ScriptExists(ctx, hashes...).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ok := range got {
+		if !ok {
+			t.Errorf("script %d not loaded by Warm", i)
+		}
+	}
+	// Unreachable Redis: Warm says so, and New still succeeded (lazy, like an outage).
+	down := newLimiter(t, Options{URL: "redis://127.0.0.1:1"})
+	if err := down.Warm(ctx); err == nil {
+		t.Error("Warm against an unreachable Redis returned no error")
+	}
+}
