@@ -25,11 +25,11 @@ import (
 )
 
 type opts struct {
-	bin, upstream, redis, pg, pin, dir string
-	store                              string
-	conc, port, fresh, redisPID        int
-	dur, warm                          time.Duration
-	modes                              []string
+	bin, upstream, redis, pg, pin, dir  string
+	store                               string
+	conc, port, fresh, redisPID, rounds int
+	dur, warm                           time.Duration
+	modes                               []string
 }
 
 func main() {
@@ -44,6 +44,7 @@ func main() {
 	flag.StringVar(&o.dir, "dir", "", "work directory (homes, logs); a temporary one when empty")
 	flag.IntVar(&o.conc, "c", 32, "closed-loop workers")
 	flag.IntVar(&o.port, "port", 18190, "first port for runestone replicas")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds, each measuring every mode")
 	flag.IntVar(&o.fresh, "fresh", 5, "fresh replicas started to time the first request")
 	flag.DurationVar(&o.dur, "dur", 5*time.Second, "measured closed-loop duration")
 	flag.DurationVar(&o.warm, "warm", time.Second, "unmeasured closed loop before it")
@@ -63,19 +64,45 @@ func main() {
 		o.dir = d
 	}
 	key := createKey(&o)
-	rps := map[string]float64{}
+	// Rounds alternate the modes, so a neighbour's load on a shared machine hits
+	// both; each round's ratio compares runs seconds apart.
+	res := map[string][]result{}
+	var ratios []float64
+	for round := range o.rounds {
+		for i, m := range o.modes {
+			r := measure(&o, m, key, o.port+i*10)
+			res[m] = append(res[m], r)
+			fmt.Printf("round %d %-7s %s store, closed loop c=%d %s: %.0f rps (p50 %.2f ms, p99 %.2f ms, %d errors); CPU per request: runestone %.1f µs, redis-server %.1f µs\n",
+				round+1, m, o.store, o.conc, o.dur, r.rps, r.p50, r.p99, r.errs, r.gwCPU, r.redisCPU)
+		}
+		if n := len(res["redis"]); n > 0 && len(res["memory"]) == n {
+			ratios = append(ratios, res["redis"][n-1].rps/res["memory"][n-1].rps)
+		}
+	}
 	for i, m := range o.modes {
-		r := measure(&o, m, key, o.port+i*10)
-		rps[m] = r.rps
-		fmt.Printf("%-7s %s store, closed loop c=%d %s: %.0f rps (p50 %.2f ms, p99 %.2f ms, %d errors); CPU per request: runestone %.1f µs, redis-server %.1f µs\n",
-			m, o.store, o.conc, o.dur, r.rps, r.p50, r.p99, r.errs, r.gwCPU, r.redisCPU)
-		firsts, readies := freshReplicas(&o, m, key, o.port+i*10+1)
-		fmt.Printf("%-7s fresh replica (median of %d): start to ready %.1f ms; first request %.2f ms; second %.2f ms (all first: %s)\n",
-			m, o.fresh, median(readies), median(firsts[0]), median(firsts[1]), fmtMS(firsts[0]))
+		var rps, gw, rd []float64
+		for _, r := range res[m] {
+			rps, gw, rd = append(rps, r.rps), append(gw, r.gwCPU), append(rd, r.redisCPU)
+		}
+		fmt.Printf("%-7s median of %d: %.0f rps; CPU per request: runestone %.1f µs, redis-server %.1f µs\n",
+			m, o.rounds, median(rps), median(gw), median(rd))
+		if o.fresh > 0 {
+			firsts, readies := freshReplicas(&o, m, key, o.port+i*10+1)
+			fmt.Printf("%-7s fresh replica (median of %d): start to ready %.1f ms; first request %.2f ms; second %.2f ms (all first: %s)\n",
+				m, o.fresh, median(readies), median(firsts[0]), median(firsts[1]), fmtMS(firsts[0]))
+		}
 	}
-	if rps["memory"] > 0 && rps["redis"] > 0 {
-		fmt.Printf("ratio redis/memory: %.2f\n", rps["redis"]/rps["memory"])
+	if len(ratios) > 0 {
+		fmt.Printf("ratio redis/memory rps: median %.2f of rounds %s\n", median(ratios), fmtF(ratios))
 	}
+}
+
+func fmtF(v []float64) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = fmt.Sprintf("%.2f", x)
+	}
+	return strings.Join(parts, ",")
 }
 
 func fail(msg string) {
