@@ -58,4 +58,4 @@ unset RUNESTONE_ADDR RUNESTONE_AUTH_ENABLED RUNESTONE_API_KEYS RUNESTONE_LIMITS_
 log "pinning: ${GW_PIN:-none} for runestone; ${LD_PIN[*]:-none} for the upstream, the load and redis-server; postgres unpinned"
 # shellcheck disable=SC2086
 "${LD_PIN[@]}" "$OUT/scaleout" -bin "$OUT/runestone" -upstream "http://127.0.0.1:$UP_PORT" \
-  -redis "$REDIS_URL" -pg "$DSN" -store "${SCALEOUT_STORE:-sqlite}" -redis-pid "$REDIS_PID" -pin "$GW_PIN" -port $((UP_PORT+10)) ${SCALEOUT_ARGS:-}
+  -redis "$REDIS_URL" -pg "$DSN" -store "${SCALEOUT_STORE:-sqlite}" -redis-pid "$REDIS_PID" -upstream-pid "$UP_PID" -pin "$GW_PIN" -port $((UP_PORT+10)) ${SCALEOUT_ARGS:-}

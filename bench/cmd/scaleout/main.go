@@ -28,6 +28,7 @@ type opts struct {
 	bin, upstream, redis, pg, pin, dir  string
 	store                               string
 	conc, port, fresh, redisPID, rounds int
+	upPID                               int
 	dur, warm                           time.Duration
 	modes                               []string
 }
@@ -44,6 +45,7 @@ func main() {
 	flag.StringVar(&o.dir, "dir", "", "work directory (homes, logs); a temporary one when empty")
 	flag.IntVar(&o.conc, "c", 32, "closed-loop workers")
 	flag.IntVar(&o.port, "port", 18190, "first port for runestone replicas")
+	flag.IntVar(&o.upPID, "upstream-pid", 0, "the fake upstream's pid, to report its CPU per request (0: not reported)")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds, each measuring every mode")
 	flag.IntVar(&o.fresh, "fresh", 5, "fresh replicas started to time the first request")
 	flag.DurationVar(&o.dur, "dur", 5*time.Second, "measured closed-loop duration")
@@ -72,8 +74,8 @@ func main() {
 		for i, m := range o.modes {
 			r := measure(&o, m, key, o.port+i*10)
 			res[m] = append(res[m], r)
-			fmt.Printf("round %d %-7s %s store, closed loop c=%d %s: %.0f rps (p50 %.2f ms, p99 %.2f ms, %d errors); CPU per request: runestone %.1f µs, redis-server %.1f µs\n",
-				round+1, m, o.store, o.conc, o.dur, r.rps, r.p50, r.p99, r.errs, r.gwCPU, r.redisCPU)
+			fmt.Printf("round %d %-7s %s store, closed loop c=%d %s: %.0f rps (p50 %.2f ms, p99 %.2f ms, %d errors); CPU per request: runestone %.1f µs, redis-server %.1f µs, load+upstream %.1f µs\n",
+				round+1, m, o.store, o.conc, o.dur, r.rps, r.p50, r.p99, r.errs, r.gwCPU, r.redisCPU, r.loadCPU)
 		}
 		if n := len(res["redis"]); n > 0 && len(res["memory"]) == n {
 			ratios = append(ratios, res["redis"][n-1].rps/res["memory"][n-1].rps)
@@ -244,6 +246,7 @@ type result struct {
 	rps, p50, p99   float64
 	errs            int64
 	gwCPU, redisCPU float64 // µs on CPU per answered request
+	loadCPU         float64 // the load generator (this process) and the fake upstream
 }
 
 // cpu is a process's utime+stime from /proc/<pid>/stat (Linux), 0 when unreadable.
@@ -273,9 +276,10 @@ func measure(o *opts, mode, key string, port int) result {
 		fail(fmt.Sprintf("%s: probe request: %d %v", mode, code, err))
 	}
 	loop(c, r.base, key, o.conc, o.warm)
-	g0, r0 := cpu(r.cmd.Process.Pid), cpu(o.redisPID)
+	g0, r0, l0 := cpu(r.cmd.Process.Pid), cpu(o.redisPID), cpu(os.Getpid())+cpu(o.upPID)
 	res := loop(c, r.base, key, o.conc, o.dur)
 	n := res.rps * o.dur.Seconds()
+	res.loadCPU = float64((cpu(os.Getpid()) + cpu(o.upPID) - l0).Microseconds()) / n
 	res.gwCPU = float64((cpu(r.cmd.Process.Pid) - g0).Microseconds()) / n
 	res.redisCPU = float64((cpu(o.redisPID) - r0).Microseconds()) / n
 	return res

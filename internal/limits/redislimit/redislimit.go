@@ -64,9 +64,10 @@ type Limiter struct {
 	o      Options
 	rdb    redis.UniversalClient
 	ownRDB bool
-	// hot carries the per-request scripts: an autopipeliner when rdb is a plain
-	// client, so admissions and releases from many requests at once share round
-	// trips; else rdb.
+	// hot carries the per-request scripts. When rdb is a plain client it is the
+	// client's deferred autopipeliner (ap): one ordered stream on which commands
+	// from many requests at once share round trips, and commands submitted in some
+	// order run in that order (a release carries spend booked before it); else rdb.
 	hot      redis.Scripter
 	ap       *redis.AutoPipeliner
 	replica  string
@@ -91,6 +92,8 @@ type keyInfo struct {
 	lim      limits.Limits
 	seen     time.Time
 	waiting  int
+	held     int           // this replica's leases of the key not yet released
+	pending  []spendItem   // spend booked while leases were held, sent with the next release
 	wake     chan struct{} // closed and replaced when a local lease of this key ends
 	k        keyNames
 }
@@ -132,11 +135,13 @@ func New(o Options) (*Limiter, error) {
 		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
 		opt.PoolTimeout = 500 * time.Millisecond
 		opt.MaxRetries = -1 // fail fast; the failure mode decides, not a retry loop
+		opt.DialerRetries = 1 // likewise for dials (the default retries 5 times, 100 ms apart)
 		l.rdb, l.ownRDB = redis.NewClient(opt), true
 	}
 	l.hot = l.rdb
 	if c, ok := l.rdb.(*redis.Client); ok {
-		ap, err := c.AutoPipeline()
+		// The default options: one shard, one batch in flight, so one ordered stream.
+		ap, err := c.AsyncAutoPipeline()
 		if err != nil {
 			return nil, err
 		}
@@ -158,7 +163,10 @@ var scripts = []*redis.Script{acquireScript, releaseScript, spendScript, refresh
 // admission does not pay a dial, a NOSCRIPT answer and the script's compilation. An
 // error means Redis is not reachable now; the limiter still works once it is.
 func (l *Limiter) Warm(ctx context.Context) error {
-	errs := []error{l.rdb.Ping(ctx).Err()}
+	if err := l.rdb.Ping(ctx).Err(); err != nil {
+		return err // down: do not wait on the other dials
+	}
+	var errs []error
 	if l.ap != nil {
 		errs = append(errs, l.ap.Ping(ctx).Err())
 	}
@@ -344,6 +352,7 @@ func (l *Limiter) admitted(ki *keyInfo, lim limits.Limits, res result, err error
 	t := &ticket{l: l, ki: ki, member: res.member, lim: lim, res: res, waited: waited}
 	l.mu.Lock()
 	l.held[t] = struct{}{}
+	ki.held++
 	l.mu.Unlock()
 	return t, nil
 }

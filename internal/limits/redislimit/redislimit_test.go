@@ -279,6 +279,55 @@ func TestRedisDownFailureModes(t *testing.T) {
 	}
 }
 
+// Spend booked while the replica holds a lease of the key rides the key's next
+// release (the gateway books a request's cost just before freeing its slot): once
+// that release returns, every replica sees the spend, in the period's total too, and
+// the budget check refuses on it.
+func TestSpendRidesRelease(t *testing.T) {
+	p := prefix()
+	a, b := newLimiter(t, Options{Prefix: p}), newLimiter(t, Options{Prefix: p})
+	ctx := context.Background()
+	nov := time.Date(2026, 11, 17, 8, 0, 0, 0, time.UTC)
+	novA := budget.For("k", budget.Month, nov)
+	two := 2.0
+	lim := limits.Limits{Concurrent: 5, Budget: &two}
+	t1, err := a.Admit(ctx, "k", "k", lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t2, err := a.Admit(ctx, "k", "k", lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Spend().Add(ctx, "k", budget.Month, nov, 0.5)
+	a.Spend().Add(ctx, "k", budget.None, nov, 0.25)
+	a.Spend().Add(ctx, "k", budget.Month, nov, 0.75)
+	t1.Release(10) // carries all three
+	if got := b.Spend().Spent(ctx, []budget.Account{{Key: "k"}, novA}); got[0] != 1.5 || got[1] != 1.25 {
+		t.Fatalf("after the release: spent %v, want [1.5 1.25]", got)
+	}
+	ttl, err := a.Client().PExpireTime(ctx, a.spendName(novA)).Result()
+	if err == nil && ttl != time.Duration(time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC).UnixMilli())*time.Millisecond {
+		t.Fatalf("november's total expires at %v", time.UnixMilli(ttl.Milliseconds()).UTC())
+	}
+	a.Spend().Add(ctx, "k", budget.None, nov, 0.5) // t2 still held: rides its release
+	t2.Release(0)
+	if got := b.Spend().Spent(ctx, []budget.Account{{Key: "k"}}); got[0] != 2 {
+		t.Fatalf("after the second release: spent %v, want [2]", got)
+	}
+	if _, err := b.Admit(ctx, "k", "k", lim); apierr.As(err) == nil || apierr.As(err).Code != apierr.CodeInsufficientQuota {
+		t.Fatalf("budget spent on the other replica: want insufficient_quota, got %v", err)
+	}
+	// No lease held: Add books at once.
+	a.Spend().Add(ctx, "k", budget.None, nov, 1)
+	if got := b.Spend().Spent(ctx, []budget.Account{{Key: "k"}}); got[0] != 3 {
+		t.Fatalf("without a lease: spent %v, want [3]", got)
+	}
+	if n, _ := a.Client().ZCard(ctx, a.names("k").lease).Result(); n != 0 {
+		t.Fatalf("%d leases left after both releases", n)
+	}
+}
+
 // Warm loads every script (as after a Redis restart emptied the script cache), so
 // the first admission runs EVALSHA without a NOSCRIPT round trip and a compile.
 func TestWarmLoadsScripts(t *testing.T) {

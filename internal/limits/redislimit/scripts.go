@@ -92,9 +92,21 @@ redis.call('PEXPIRE', KEYS[4], ttl + 60000)
 return {0, nm, nh, ts, nl + 1, 0}
 `)
 
-// releaseScript frees a lease and books tokens against TPM.
-// KEYS: lease, tpm. ARGV: member, tokens.
+// releaseScript books spend deferred to this release, frees a lease and books
+// tokens against TPM. KEYS: lease, tpm, lifetime spend, then period spend keys.
+// ARGV: member, tokens, then per spend item: usd, the KEYS index of its period
+// key (0: none), that key's expiry (unix ms).
 var releaseScript = redis.NewScript(redisNow + `
+local i = 3
+while ARGV[i] do
+  redis.call('INCRBYFLOAT', KEYS[3], ARGV[i])
+  local p = tonumber(ARGV[i + 1])
+  if p > 0 then
+    redis.call('INCRBYFLOAT', KEYS[p], ARGV[i])
+    redis.call('PEXPIREAT', KEYS[p], ARGV[i + 2])
+  end
+  i = i + 3
+end
 redis.call('ZREM', KEYS[1], ARGV[1])
 local t = tonumber(ARGV[2])
 if t > 0 then
