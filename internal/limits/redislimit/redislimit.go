@@ -98,11 +98,11 @@ type keyInfo struct {
 	k        keyNames
 }
 
-type keyNames struct{ rpm, rph, tpm, lease, spend string }
+type keyNames struct{ rpm, rph, tpm, tpmc, lease, spend string }
 
 func (l *Limiter) names(id string) keyNames {
 	b := l.o.Prefix + "{" + id + "}:"
-	return keyNames{rpm: b + "rpm", rph: b + "rph", tpm: b + "tpm", lease: b + "lease", spend: b + "spend"}
+	return keyNames{rpm: b + "rpm", rph: b + "rph", tpm: b + "tpm", tpmc: b + "tpmc", lease: b + "lease", spend: b + "spend"}
 }
 
 // New connects (lazily: an unreachable Redis at start is an outage like any other) and
@@ -134,7 +134,7 @@ func New(o Options) (*Limiter, error) {
 		}
 		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
 		opt.PoolTimeout = 500 * time.Millisecond
-		opt.MaxRetries = -1 // fail fast; the failure mode decides, not a retry loop
+		opt.MaxRetries = -1   // fail fast; the failure mode decides, not a retry loop
 		opt.DialerRetries = 1 // likewise for dials (the default retries 5 times, 100 ms apart)
 		l.rdb, l.ownRDB = redis.NewClient(opt), true
 	}
@@ -325,7 +325,7 @@ func (l *Limiter) try(ctx context.Context, ki *keyInfo, lim limits.Limits) (resu
 	if lim.BudgetStart != 0 {
 		spend = l.spendName(budget.Account{Key: ki.id, Start: lim.BudgetStart})
 	}
-	v, err := acquireScript.Run(cctx, l.hot, []string{ki.k.rpm, ki.k.rph, ki.k.tpm, ki.k.lease, spend},
+	v, err := acquireScript.Run(cctx, l.hot, []string{ki.k.rpm, ki.k.rph, ki.k.tpm, ki.k.lease, spend, ki.k.tpmc},
 		0, lim.RPM, lim.RPH, lim.TPM, lim.Concurrent, l.o.LeaseTTL.Milliseconds(), member, budgetUSD).Int64Slice()
 	if err != nil {
 		if ctx.Err() != nil {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -184,6 +186,57 @@ func TestTPMFromReleases(t *testing.T) {
 	}
 	if s := a.Snapshot(); len(s) != 1 || s[0].TPM != 150 {
 		t.Fatalf("snapshot %+v", s)
+	}
+}
+
+// TPM reads the seconds before the current one from a per-second cache: tokens booked
+// in the current second after the cache was filled still count, a cache of another
+// second is ignored, and buckets older than a minute neither count nor stay.
+func TestTPMCachedPastSeconds(t *testing.T) {
+	p := prefix()
+	a, b := newLimiter(t, Options{Prefix: p}), newLimiter(t, Options{Prefix: p})
+	ctx := context.Background()
+	now, err := a.Client().Time(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := a.names("k")
+	sec := now.Unix()
+	if err := a.Client().HSet(ctx, k.tpm, sec-30, 200, sec-70, 500).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// A cache left from an earlier second must not be trusted (it would undercount).
+	if err := a.Client().Set(ctx, k.tpmc, fmt.Sprintf("%d:0", sec-1), time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	lim := limits.Limits{TPM: 250}
+	remaining := func(ad limits.Admission) string {
+		h := http.Header{}
+		ad.SetHeaders(h)
+		return h.Get(limits.HeaderRemainingTokens)
+	}
+	ad, err := a.Admit(ctx, "k", "k", lim)
+	if err != nil {
+		t.Fatalf("200 of 250 tokens used: %v", err)
+	}
+	if r := remaining(ad); r != "50" {
+		t.Fatalf("remaining tokens %s, want 50", r)
+	}
+	ad.Release(40)
+	ad, err = b.Admit(ctx, "k", "k", lim)
+	if err != nil {
+		t.Fatalf("240 of 250 tokens used: %v", err)
+	}
+	if r := remaining(ad); r != "10" {
+		t.Fatalf("remaining tokens %s, want 10 (the current second's tokens counted)", r)
+	}
+	ad.Release(20)
+	_, err = a.Admit(ctx, "k", "k", lim)
+	if e := apierr.As(err); e == nil || e.Status != 429 || !strings.Contains(e.Message, "tokens per min") {
+		t.Fatalf("260 of 250 tokens used: want TPM 429, got %v", err)
+	}
+	if n, _ := a.Client().HExists(ctx, k.tpm, strconv.FormatInt(sec-70, 10)).Result(); n {
+		t.Fatal("a bucket older than a minute was kept")
 	}
 }
 
