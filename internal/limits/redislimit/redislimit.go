@@ -1,8 +1,14 @@
 // Package redislimit enforces per-key limits shared by several gateway replicas through
 // Redis: RPM/RPH as sliding windows and TPM from booked tokens, checked together with
-// a concurrency lease in one atomic Lua script (one round trip per admission). Leases
-// expire unless refreshed, so a replica that dies frees its slots within the lease TTL.
-// The overflow queue stays in each replica; admission is global.
+// a concurrency lease in one atomic Lua script. Leases expire unless refreshed, so a
+// replica that dies frees its slots within the lease TTL. The overflow queue stays in
+// each replica; admission is global.
+//
+// A request costs two scripts: the admission, and the release, which also books the
+// request's tokens and the spend the gateway recorded for it (Spend.Add while a lease
+// is held). Both ride one ordered stream of pipelined commands (go-redis's deferred
+// autopipeliner), so the scripts of many requests in flight share round trips. Warm
+// loads the scripts and dials at start, so a new replica's first request pays neither.
 //
 // When Redis cannot be reached the limiter fails open (admits without limits) or
 // closed (503 limiter_unavailable), logging once when an outage starts and once when
