@@ -79,7 +79,8 @@ func (t *ticket) Release(tokens int) {
 	l.mu.Unlock()
 	err := cmd.Err()
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		// Redis lost its scripts (a restart): nothing of this call ran.
+		// Redis lost its scripts (a restart): nothing of this call ran. The retry is
+		// outside the lock, so only here may a later release overtake this one.
 		err = releaseScript.Eval(ctx, l.hot, keys, args...).Err()
 	}
 	if err != nil {
