@@ -49,7 +49,7 @@ UP_PID=$!
 # gateway's core does not pay for), not the scale-out tests' one.
 "${LD_PIN[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >"$OUT/redis.log" 2>&1 &
 REDIS_PID=$!
-trap 'kill $UP_PID $REDIS_PID 2>/dev/null || true' EXIT
+trap 'kill $UP_PID $REDIS_PID 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
 for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$UP_PORT/health" 2>/dev/null && break; sleep 0.05; done
 
