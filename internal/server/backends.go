@@ -50,6 +50,10 @@ func newLimiter(ctx context.Context, cfg *config.Config, log *slog.Logger, st *s
 	sp := l.Spend()
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	// Dial and load the scripts now, not on the first request.
+	if err := l.Warm(sctx); err != nil {
+		log.Warn("could not warm the redis limiter; the first requests pay the dial", "err", err)
+	}
 	if err := sp.Seed(sctx, spent); err != nil {
 		log.Warn("could not seed shared budgets in redis; they start from what redis holds", "err", err)
 	}

@@ -1,8 +1,14 @@
 // Package redislimit enforces per-key limits shared by several gateway replicas through
 // Redis: RPM/RPH as sliding windows and TPM from booked tokens, checked together with
-// a concurrency lease in one atomic Lua script (one round trip per admission). Leases
-// expire unless refreshed, so a replica that dies frees its slots within the lease TTL.
-// The overflow queue stays in each replica; admission is global.
+// a concurrency lease in one atomic Lua script. Leases expire unless refreshed, so a
+// replica that dies frees its slots within the lease TTL. The overflow queue stays in
+// each replica; admission is global.
+//
+// A request costs two scripts: the admission, and the release, which also books the
+// request's tokens and the spend the gateway recorded for it (Spend.Add while a lease
+// is held). Both ride one ordered stream of pipelined commands (go-redis's deferred
+// autopipeliner), so the scripts of many requests in flight share round trips. Warm
+// loads the scripts and dials at start, so a new replica's first request pays neither.
 //
 // When Redis cannot be reached the limiter fails open (admits without limits) or
 // closed (503 limiter_unavailable), logging once when an outage starts and once when
@@ -61,9 +67,15 @@ type Options struct {
 
 // Limiter is a limits.Admitter backed by Redis.
 type Limiter struct {
-	o        Options
-	rdb      redis.UniversalClient
-	ownRDB   bool
+	o      Options
+	rdb    redis.UniversalClient
+	ownRDB bool
+	// hot carries the per-request scripts. When rdb is a plain client it is the
+	// client's deferred autopipeliner (ap): one ordered stream on which commands
+	// from many requests at once share round trips, and commands submitted in some
+	// order run in that order (a release carries spend booked before it); else rdb.
+	hot      redis.Scripter
+	ap       *redis.AutoPipeliner
 	replica  string
 	seq      atomic.Uint64
 	failOpen bool
@@ -86,15 +98,17 @@ type keyInfo struct {
 	lim      limits.Limits
 	seen     time.Time
 	waiting  int
+	held     int           // this replica's leases of the key not yet released
+	pending  []spendItem   // spend booked while leases were held, sent with the next release
 	wake     chan struct{} // closed and replaced when a local lease of this key ends
 	k        keyNames
 }
 
-type keyNames struct{ rpm, rph, tpm, lease, spend string }
+type keyNames struct{ rpm, rph, tpm, tpmc, lease, spend string }
 
 func (l *Limiter) names(id string) keyNames {
 	b := l.o.Prefix + "{" + id + "}:"
-	return keyNames{rpm: b + "rpm", rph: b + "rph", tpm: b + "tpm", lease: b + "lease", spend: b + "spend"}
+	return keyNames{rpm: b + "rpm", rph: b + "rph", tpm: b + "tpm", tpmc: b + "tpmc", lease: b + "lease", spend: b + "spend"}
 }
 
 // New connects (lazily: an unreachable Redis at start is an outage like any other) and
@@ -126,8 +140,18 @@ func New(o Options) (*Limiter, error) {
 		}
 		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
 		opt.PoolTimeout = 500 * time.Millisecond
-		opt.MaxRetries = -1 // fail fast; the failure mode decides, not a retry loop
+		opt.MaxRetries = -1   // fail fast; the failure mode decides, not a retry loop
+		opt.DialerRetries = 1 // likewise for dials (the default retries 5 times, 100 ms apart)
 		l.rdb, l.ownRDB = redis.NewClient(opt), true
+	}
+	l.hot = l.rdb
+	if c, ok := l.rdb.(*redis.Client); ok {
+		// The default options: one shard, one batch in flight, so one ordered stream.
+		ap, err := c.AsyncAutoPipeline()
+		if err != nil {
+			return nil, err
+		}
+		l.hot, l.ap = ap, ap
 	}
 	silenceDriverLog.Do(func() { redis.SetLogger(quietLogger{}) })
 	b := make([]byte, 6)
@@ -135,6 +159,27 @@ func New(o Options) (*Limiter, error) {
 	l.replica = hex.EncodeToString(b)
 	go l.refresher()
 	return l, nil
+}
+
+// scripts are every script the limiter runs, for Warm.
+var scripts = []*redis.Script{acquireScript, releaseScript, spendScript, refreshScript, peekScript}
+
+// Warm readies the limiter for its first request: it dials a connection on each
+// pool (the batched stream's and the client's) and loads every script, so the first
+// admission does not pay a dial, a NOSCRIPT answer and the script's compilation. An
+// error means Redis is not reachable now; the limiter still works once it is.
+func (l *Limiter) Warm(ctx context.Context) error {
+	if err := l.rdb.Ping(ctx).Err(); err != nil {
+		return err // down: do not wait on the other dials
+	}
+	var errs []error
+	if l.ap != nil {
+		errs = append(errs, l.ap.Ping(ctx).Err())
+	}
+	for _, s := range scripts {
+		errs = append(errs, s.Load(ctx, l.rdb).Err())
+	}
+	return errors.Join(errs...)
 }
 
 // Client is the Redis client (shared with the spend book).
@@ -145,6 +190,9 @@ func (l *Limiter) Close() {
 	l.closeOnce.Do(func() {
 		close(l.stop)
 		<-l.done
+		if l.ap != nil {
+			_ = l.ap.Close()
+		}
 		if l.ownRDB {
 			_ = l.rdb.Close()
 		}
@@ -283,7 +331,7 @@ func (l *Limiter) try(ctx context.Context, ki *keyInfo, lim limits.Limits) (resu
 	if lim.BudgetStart != 0 {
 		spend = l.spendName(budget.Account{Key: ki.id, Start: lim.BudgetStart})
 	}
-	v, err := acquireScript.Run(cctx, l.rdb, []string{ki.k.rpm, ki.k.rph, ki.k.tpm, ki.k.lease, spend},
+	v, err := acquireScript.Run(cctx, l.hot, []string{ki.k.rpm, ki.k.rph, ki.k.tpm, ki.k.lease, spend, ki.k.tpmc},
 		0, lim.RPM, lim.RPH, lim.TPM, lim.Concurrent, l.o.LeaseTTL.Milliseconds(), member, budgetUSD).Int64Slice()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -310,6 +358,7 @@ func (l *Limiter) admitted(ki *keyInfo, lim limits.Limits, res result, err error
 	t := &ticket{l: l, ki: ki, member: res.member, lim: lim, res: res, waited: waited}
 	l.mu.Lock()
 	l.held[t] = struct{}{}
+	ki.held++
 	l.mu.Unlock()
 	return t, nil
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -187,6 +189,57 @@ func TestTPMFromReleases(t *testing.T) {
 	}
 }
 
+// TPM reads the seconds before the current one from a per-second cache: tokens booked
+// in the current second after the cache was filled still count, a cache of another
+// second is ignored, and buckets older than a minute neither count nor stay.
+func TestTPMCachedPastSeconds(t *testing.T) {
+	p := prefix()
+	a, b := newLimiter(t, Options{Prefix: p}), newLimiter(t, Options{Prefix: p})
+	ctx := context.Background()
+	now, err := a.Client().Time(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := a.names("k")
+	sec := now.Unix()
+	if err := a.Client().HSet(ctx, k.tpm, sec-30, 200, sec-70, 500).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// A cache left from an earlier second must not be trusted (it would undercount).
+	if err := a.Client().Set(ctx, k.tpmc, fmt.Sprintf("%d:0", sec-1), time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	lim := limits.Limits{TPM: 250}
+	remaining := func(ad limits.Admission) string {
+		h := http.Header{}
+		ad.SetHeaders(h)
+		return h.Get(limits.HeaderRemainingTokens)
+	}
+	ad, err := a.Admit(ctx, "k", "k", lim)
+	if err != nil {
+		t.Fatalf("200 of 250 tokens used: %v", err)
+	}
+	if r := remaining(ad); r != "50" {
+		t.Fatalf("remaining tokens %s, want 50", r)
+	}
+	ad.Release(40)
+	ad, err = b.Admit(ctx, "k", "k", lim)
+	if err != nil {
+		t.Fatalf("240 of 250 tokens used: %v", err)
+	}
+	if r := remaining(ad); r != "10" {
+		t.Fatalf("remaining tokens %s, want 10 (the current second's tokens counted)", r)
+	}
+	ad.Release(20)
+	_, err = a.Admit(ctx, "k", "k", lim)
+	if e := apierr.As(err); e == nil || e.Status != 429 || !strings.Contains(e.Message, "tokens per min") {
+		t.Fatalf("260 of 250 tokens used: want TPM 429, got %v", err)
+	}
+	if n, _ := a.Client().HExists(ctx, k.tpm, strconv.FormatInt(sec-70, 10)).Result(); n {
+		t.Fatal("a bucket older than a minute was kept")
+	}
+}
+
 func TestSpendShared(t *testing.T) {
 	p := prefix()
 	a, b := newLimiter(t, Options{Prefix: p}), newLimiter(t, Options{Prefix: p})
@@ -279,17 +332,82 @@ func TestRedisDownFailureModes(t *testing.T) {
 	}
 }
 
-func BenchmarkAdmitRelease(b *testing.B) {
-	l := newLimiter(b, Options{})
-	lim := limits.Limits{RPM: 1 << 30, RPH: 1 << 30, Concurrent: 1 << 20}
+// Spend booked while the replica holds a lease of the key rides the key's next
+// release (the gateway books a request's cost just before freeing its slot): once
+// that release returns, every replica sees the spend, in the period's total too, and
+// the budget check refuses on it.
+func TestSpendRidesRelease(t *testing.T) {
+	p := prefix()
+	a, b := newLimiter(t, Options{Prefix: p}), newLimiter(t, Options{Prefix: p})
 	ctx := context.Background()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			ad, err := l.Admit(ctx, "bench", "bench", lim)
-			if err != nil {
-				b.Fatal(err)
-			}
-			ad.Release(10)
+	nov := time.Date(2026, 11, 17, 8, 0, 0, 0, time.UTC)
+	novA := budget.For("k", budget.Month, nov)
+	two := 2.0
+	lim := limits.Limits{Concurrent: 5, Budget: &two}
+	t1, err := a.Admit(ctx, "k", "k", lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t2, err := a.Admit(ctx, "k", "k", lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Spend().Add(ctx, "k", budget.Month, nov, 0.5)
+	a.Spend().Add(ctx, "k", budget.None, nov, 0.25)
+	a.Spend().Add(ctx, "k", budget.Month, nov, 0.75)
+	t1.Release(10) // carries all three
+	if got := b.Spend().Spent(ctx, []budget.Account{{Key: "k"}, novA}); got[0] != 1.5 || got[1] != 1.25 {
+		t.Fatalf("after the release: spent %v, want [1.5 1.25]", got)
+	}
+	ttl, err := a.Client().PExpireTime(ctx, a.spendName(novA)).Result()
+	if err == nil && ttl != time.Duration(time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC).UnixMilli())*time.Millisecond {
+		t.Fatalf("november's total expires at %v", time.UnixMilli(ttl.Milliseconds()).UTC())
+	}
+	a.Spend().Add(ctx, "k", budget.None, nov, 0.5) // t2 still held: rides its release
+	t2.Release(0)
+	if got := b.Spend().Spent(ctx, []budget.Account{{Key: "k"}}); got[0] != 2 {
+		t.Fatalf("after the second release: spent %v, want [2]", got)
+	}
+	if _, err := b.Admit(ctx, "k", "k", lim); apierr.As(err) == nil || apierr.As(err).Code != apierr.CodeInsufficientQuota {
+		t.Fatalf("budget spent on the other replica: want insufficient_quota, got %v", err)
+	}
+	// No lease held: Add books at once.
+	a.Spend().Add(ctx, "k", budget.None, nov, 1)
+	if got := b.Spend().Spent(ctx, []budget.Account{{Key: "k"}}); got[0] != 3 {
+		t.Fatalf("without a lease: spent %v, want [3]", got)
+	}
+	if n, _ := a.Client().ZCard(ctx, a.names("k").lease).Result(); n != 0 {
+		t.Fatalf("%d leases left after both releases", n)
+	}
+}
+
+// Warm loads every script (as after a Redis restart emptied the script cache), so
+// the first admission runs EVALSHA without a NOSCRIPT round trip and a compile.
+func TestWarmLoadsScripts(t *testing.T) {
+	l := newLimiter(t, Options{})
+	ctx := context.Background()
+	if err := l.rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Warm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hashes := make([]string, len(scripts))
+	for i, s := range scripts {
+		hashes[i] = s.Hash()
+	}
+	got, err := l.rdb.ScriptExists(ctx, hashes...).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ok := range got {
+		if !ok {
+			t.Errorf("script %d not loaded by Warm", i)
 		}
-	})
+	}
+	// Unreachable Redis: Warm says so, and New still succeeded (lazy, like an outage).
+	down := newLimiter(t, Options{URL: "redis://127.0.0.1:1"})
+	if err := down.Warm(ctx); err == nil {
+		t.Error("Warm against an unreachable Redis returned no error")
+	}
 }

@@ -8,6 +8,7 @@ import "github.com/redis/go-redis/v9"
 //	<prefix>{id}:rpm   ZSET  admitted requests, score = admit time (ms), 1-minute window
 //	<prefix>{id}:rph   ZSET  the same over an hour
 //	<prefix>{id}:tpm   HASH  second -> tokens booked by releases, last 60 seconds
+//	<prefix>{id}:tpmc  STRING "<second>:<tokens>": the tpm seconds before that second, summed (2 s)
 //	<prefix>{id}:lease ZSET  in-flight requests, score = lease expiry (ms)
 //	<prefix>{id}:spend STRING USD spent in the key's lifetime (INCRBYFLOAT)
 //	<prefix>{id}:spend:<start ms> STRING USD spent in the budget period starting then,
@@ -46,12 +47,35 @@ local function tpm_sum(key, now)
 end
 `
 
+// tpmFast is tpm_sum at one HGET and one GET per admission: seconds before the
+// current one no longer change (releases book into the current second), so their sum
+// is cached per second in KEYS[6] ("<second>:<sum>", gone after 2 s) and the
+// full scan (which also prunes) runs once per second per key, not per admission.
+// Only the sum: a refusal scans again for the oldest bucket.
+const tpmFast = `
+local function tpm_fast(key, ckey, now)
+  local sec = math.floor(now / 1000)
+  local c = redis.call('GET', ckey)
+  if c then
+    local cs, cv = string.match(c, '^(%d+):(%d+)$')
+    if tonumber(cs) == sec then
+      return tonumber(cv) + tonumber(redis.call('HGET', key, sec) or '0')
+    end
+  end
+  local sum = tpm_sum(key, now)
+  local past = sum - tonumber(redis.call('HGET', key, sec) or '0')
+  redis.call('SET', ckey, string.format('%d:%d', sec, past), 'PX', 2000)
+  return sum
+end
+`
+
 // acquireScript checks the budget, RPM, RPH and TPM and takes a concurrency lease,
-// atomically. KEYS: rpm, rph, tpm, lease, spend (the budget period's account). ARGV: 0 (unused: Redis's clock decides), rpm, rph, tpm, concurrent,
+// atomically. KEYS: rpm, rph, tpm, lease, spend (the budget period's account), the
+// TPM cache (see tpmFast). ARGV: 0 (unused: Redis's clock decides), rpm, rph, tpm, concurrent,
 // lease_ttl_ms, member, budget_usd (-1 = none). Returns {code, rpm_used, rph_used,
 // tpm_used, in_flight, retry_ms} where code is 0 admitted, 1 RPM, 2 RPH, 3 TPM,
 // 4 concurrency full, 5 budget spent (retry_ms is then the spend in micro-USD).
-var acquireScript = redis.NewScript(redisNow + tpmSum + `
+var acquireScript = redis.NewScript(redisNow + tpmSum + tpmFast + `
 local now = redis_now()
 local rpm, rph, tpm, conc = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local ttl = tonumber(ARGV[6])
@@ -62,7 +86,10 @@ local nm = redis.call('ZCARD', KEYS[1])
 local nh = redis.call('ZCARD', KEYS[2])
 local nl = redis.call('ZCARD', KEYS[4])
 local ts, toldest = 0, -1
-if tpm > 0 then ts, toldest = tpm_sum(KEYS[3], now) end
+if tpm > 0 then
+  ts = tpm_fast(KEYS[3], KEYS[6], now)
+  if ts >= tpm then ts, toldest = tpm_sum(KEYS[3], now) end
+end
 local function until_below(key, span, limit, n)
   local o = redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')
   if #o == 0 then return 1000 end
@@ -92,9 +119,21 @@ redis.call('PEXPIRE', KEYS[4], ttl + 60000)
 return {0, nm, nh, ts, nl + 1, 0}
 `)
 
-// releaseScript frees a lease and books tokens against TPM.
-// KEYS: lease, tpm. ARGV: member, tokens.
+// releaseScript books spend deferred to this release, frees a lease and books
+// tokens against TPM. KEYS: lease, tpm, lifetime spend, then period spend keys.
+// ARGV: member, tokens, then per spend item: usd, the KEYS index of its period
+// key (0: none), that key's expiry (unix ms).
 var releaseScript = redis.NewScript(redisNow + `
+local i = 3
+while ARGV[i] do
+  redis.call('INCRBYFLOAT', KEYS[3], ARGV[i])
+  local p = tonumber(ARGV[i + 1])
+  if p > 0 then
+    redis.call('INCRBYFLOAT', KEYS[p], ARGV[i])
+    redis.call('PEXPIREAT', KEYS[p], ARGV[i + 2])
+  end
+  i = i + 3
+end
 redis.call('ZREM', KEYS[1], ARGV[1])
 local t = tonumber(ARGV[2])
 if t > 0 then
@@ -117,5 +156,16 @@ return {redis.call('ZCOUNT', KEYS[1], now - 60000, '+inf'), redis.call('ZCOUNT',
 var refreshScript = redis.NewScript(redisNow + `
 redis.call('ZADD', KEYS[1], 'XX', redis_now() + tonumber(ARGV[1]), ARGV[2])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) + 60000)
+return 1
+`)
+
+// spendScript books spend: KEYS: the lifetime account and, optionally, the period's.
+// ARGV: usd, the period account's expiry (unix ms; unused without a period).
+var spendScript = redis.NewScript(`
+redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+if KEYS[2] then
+  redis.call('INCRBYFLOAT', KEYS[2], ARGV[1])
+  redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+end
 return 1
 `)

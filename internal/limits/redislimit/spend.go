@@ -83,27 +83,56 @@ func (s *Spend) Spent(ctx context.Context, accts []budget.Account) []float64 {
 	return out
 }
 
+// spendItem is spend waiting to ride a release: USD, the period account's key
+// ("" for none) and its expiry (unix ms).
+type spendItem struct {
+	usd      float64
+	period   string
+	expireAt int64
+}
+
 // Add books spend for a key's lifetime and, with a period, the period holding at,
-// atomically (one MULTI). A period's total expires a day after the period ends.
+// atomically. A period's total expires a day after the period ends.
+//
+// While this replica holds a lease of the key (the gateway books a request's cost
+// just before releasing its slot), the spend is not sent on its own: the key's next
+// release carries it in the same script, one command fewer per request. Spend thus
+// reaches Redis no later than the release of the request that booked it; Spent may
+// not show it until then.
 func (s *Spend) Add(ctx context.Context, key string, p budget.Period, at time.Time, usd float64) {
-	if usd == 0 || s.l.skip() {
+	if usd == 0 {
+		return
+	}
+	l := s.l
+	it := spendItem{usd: usd}
+	if p != budget.None {
+		a := budget.For(key, p, at)
+		it.period = l.spendName(a)
+		it.expireAt = p.End(time.UnixMilli(a.Start)).Add(periodGrace).UnixMilli()
+	}
+	if l.ap != nil {
+		l.mu.Lock()
+		if ki := l.keys[key]; ki != nil && ki.held > 0 {
+			ki.pending = append(ki.pending, it)
+			l.mu.Unlock()
+			return
+		}
+		l.mu.Unlock()
+	}
+	if l.skip() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	tx := s.l.rdb.TxPipeline()
-	tx.IncrByFloat(ctx, s.l.spendName(budget.Account{Key: key}), usd)
-	if p != budget.None {
-		a := budget.For(key, p, at)
-		name := s.l.spendName(a)
-		tx.IncrByFloat(ctx, name, usd)
-		tx.PExpireAt(ctx, name, p.End(time.UnixMilli(a.Start)).Add(periodGrace))
+	keys := []string{l.spendName(budget.Account{Key: key})}
+	if it.period != "" {
+		keys = append(keys, it.period)
 	}
-	if _, err := tx.Exec(ctx); err != nil {
-		s.l.failed(err)
+	if err := spendScript.Run(ctx, l.hot, keys, usd, it.expireAt).Err(); err != nil {
+		l.failed(err)
 		return
 	}
-	s.l.ok()
+	l.ok()
 }
 
 // Exhausted is false: the limiter's admission script checks the budget

@@ -3,6 +3,7 @@ package redislimit
 import (
 	"context"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"sync/atomic"
@@ -47,29 +48,67 @@ func (t *ticket) SetHeaders(h http.Header) {
 // Waited is the time spent in this replica's overflow queue.
 func (t *ticket) Waited() time.Duration { return t.waited }
 
-// Release frees the lease and books tokens against TPM (idempotent). When Redis is
-// down the lease simply expires after the lease TTL.
+// Release frees the lease and books tokens against TPM (idempotent), with any spend
+// Spend.Add deferred for the key, in one script. When Redis is down the lease
+// simply expires after the lease TTL.
 func (t *ticket) Release(tokens int) {
 	if t == nil || !t.released.CompareAndSwap(false, true) {
 		return
 	}
-	l := t.l
+	l, ki := t.l, t.ki
 	l.mu.Lock()
 	delete(l.held, t)
-	close(t.ki.wake)
-	t.ki.wake = make(chan struct{})
-	l.mu.Unlock()
+	ki.held--
+	if ki.waiting > 0 {
+		close(ki.wake)
+		ki.wake = make(chan struct{})
+	}
+	pending := ki.pending
+	ki.pending = nil
 	if l.skip() {
+		l.mu.Unlock()
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	err := releaseScript.Run(ctx, l.rdb, []string{t.ki.k.lease, t.ki.k.tpm}, t.member, max(tokens, 0)).Err()
+	keys, args := releaseArgs(l, ki, t.member, tokens, pending)
+	// Submitted under the lock: a release that took another request's pending
+	// spend is on the ordered stream before that request's own release, so no slot
+	// frees before the spend of the request that held it is booked.
+	cmd := releaseScript.EvalSha(ctx, l.hot, keys, args...)
+	l.mu.Unlock()
+	err := cmd.Err()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// Redis lost its scripts (a restart): nothing of this call ran. The retry is
+		// outside the lock, so only here may a later release overtake this one.
+		err = releaseScript.Eval(ctx, l.hot, keys, args...).Err()
+	}
 	if err != nil {
 		l.failed(err)
 		return
 	}
 	l.ok()
+}
+
+// releaseArgs are the release script's keys and arguments: the lease, TPM and
+// lifetime spend keys, then each pending item's period key when it has one; the
+// member, tokens, then per item its USD, the KEYS index of its period key (0:
+// none) and that key's expiry.
+func releaseArgs(l *Limiter, ki *keyInfo, member string, tokens int, pending []spendItem) ([]string, []any) {
+	keys := []string{ki.k.lease, ki.k.tpm, ki.k.spend}
+	args := []any{member, max(tokens, 0)}
+	for _, it := range pending {
+		idx := 0
+		if it.period != "" {
+			idx = slices.Index(keys[3:], it.period) + 4 // 1-based, after the three fixed keys
+			if idx == 3 {
+				keys = append(keys, it.period)
+				idx = len(keys)
+			}
+		}
+		args = append(args, it.usd, idx, it.expireAt)
+	}
+	return keys, args
 }
 
 // noop is the admission handed out while Redis is down in fail-open mode.
@@ -104,7 +143,7 @@ func (l *Limiter) refresh() {
 		leases = append(leases, lease{t.ki.k.lease, t.member})
 	}
 	for id, ki := range l.keys {
-		if ki.waiting == 0 && now.Sub(ki.seen) > 10*time.Minute {
+		if ki.waiting == 0 && ki.held == 0 && now.Sub(ki.seen) > 10*time.Minute {
 			delete(l.keys, id)
 		}
 	}
