@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -322,21 +323,22 @@ func BenchmarkWriterThroughput(b *testing.B) {
 	s := openStore(b)
 	w := New(Options{Store: s, Logger: slog.New(slog.DiscardHandler)})
 	// A row like the gateway's: a stored key, a price (so the spend ledger is booked)
-	// and a distinct request id per row (its index takes random inserts).
+	// and a distinct request id per row, minted like the gateway's (a per-process
+	// prefix and a base-36 counter).
 	r := row(0)
 	r.KeyID, r.KeyName, r.Endpoint, r.Dialect, r.UpstreamDialect = "key_bench", "bench", "/v1/chat/completions", "chat", "chat"
 	cost := 0.0000123
 	r.CostUSD = &cost
 	r.RequestBody = strings.Repeat(`{"role":"user","content":"hello"}`, 8)
 	r.ResponseBody = strings.Repeat("You said: hello ", 8)
-	ids := make([]string, 4096)
+	ids := make([]string, b.N)
 	for i := range ids {
-		ids[i] = fmt.Sprintf("req_%016x", uint64(i)*0x9E3779B97F4A7C15)
+		ids[i] = "req_5f0c1a2b3c4d" + strconv.FormatUint(uint64(i)+1<<20, 36)
 	}
 	b.ResetTimer()
 	start, cpu0 := time.Now(), cpuTime()
 	for i := 0; i < b.N; i++ {
-		r.ID = ids[i%len(ids)]
+		r.ID = ids[i]
 		w.Write(r)
 		// Stay under the queue + overflow bound so every row is really written; this
 		// measures the drain rate, not how fast rows can be dropped.

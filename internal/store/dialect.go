@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -59,8 +60,76 @@ func (c conn) Close() error { return c.db.Close() }
 
 // Tx is a write transaction with the same placeholder rewriting.
 type Tx struct {
-	tx *sql.Tx
-	pg bool
+	tx    *sql.Tx
+	pg    bool
+	db    *sql.DB
+	stmts *stmtCache
+}
+
+// execCached runs q through a statement prepared once per store. Parsing is most
+// of a short statement's cost in the pure-Go SQLite, and the request log runs a
+// few fixed statements per batch; pgx caches prepared statements on its own.
+func (t *Tx) execCached(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := t.cached(ctx, q); st != nil {
+		return t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return t.ExecContext(ctx, q, args...)
+}
+
+// queryRowCached is QueryRowContext through a statement prepared once per store.
+func (t *Tx) queryRowCached(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := t.cached(ctx, q); st != nil {
+		return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return t.QueryRowContext(ctx, q, args...)
+}
+
+func (t *Tx) cached(ctx context.Context, q string) *sql.Stmt {
+	if t.pg || t.stmts == nil {
+		return nil
+	}
+	return t.stmts.get(ctx, t.db, q)
+}
+
+// stmtCache holds prepared statements by their SQL text. Only fixed statements go
+// in (never text built from data), so it stays a handful of entries. database/sql
+// keeps each one prepared on every connection it has run on.
+type stmtCache struct {
+	mu     sync.Mutex
+	m      map[string]*sql.Stmt
+	closed bool
+}
+
+// get returns the statement for q, or nil when it cannot be prepared (the caller
+// then runs the SQL text, which reports the error).
+func (c *stmtCache) get(ctx context.Context, db *sql.DB, q string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	if st := c.m[q]; st != nil {
+		return st
+	}
+	st, err := db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[q] = st
+	return st
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	for q, st := range c.m {
+		_ = st.Close()
+		delete(c.m, q)
+	}
 }
 
 // ExecContext runs a statement in the transaction.

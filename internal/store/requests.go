@@ -79,47 +79,6 @@ var insertSQL = func() [insertChunk + 1]string {
 	return out
 }()
 
-// insertStmts holds SQLite's request-log INSERT for each row count, prepared on
-// first use: parsing the 29-column multi-row statement was a third of the log
-// writer's CPU when it was prepared anew for every statement. database/sql keeps
-// each one prepared on every connection it has run on. (pgx caches statements
-// itself, so Postgres keeps the plain path.)
-type insertStmts struct {
-	mu     sync.Mutex
-	stmts  [insertChunk + 1]*sql.Stmt
-	closed bool
-}
-
-// get returns the statement for n rows, or nil when it cannot be prepared (the
-// caller then runs the SQL text, which reports the error).
-func (c *insertStmts) get(ctx context.Context, db *sql.DB, n int) *sql.Stmt {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return nil
-	}
-	if c.stmts[n] == nil {
-		st, err := db.PrepareContext(ctx, insertSQL[n])
-		if err != nil {
-			return nil
-		}
-		c.stmts[n] = st
-	}
-	return c.stmts[n]
-}
-
-func (c *insertStmts) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed = true
-	for i, st := range c.stmts {
-		if st != nil {
-			_ = st.Close()
-			c.stmts[i] = nil
-		}
-	}
-}
-
 // pgInsertChunk is the Postgres statement size: each statement is a network round trip,
 // so more rows per statement pay (29 columns x 128 rows stays far below the 65,535
 // parameter limit); batches of 512 on loopback measured ~57k rows/s at 8 rows a
@@ -154,7 +113,7 @@ func (s *Store) InsertRequests(ctx context.Context, rows []RequestRow) error {
 			n := min(len(rows), chunk)
 			var stmt *sql.Stmt
 			if !s.db.pg {
-				stmt = s.ins.get(ctx, s.db.db, n)
+				stmt = s.stmts.get(ctx, s.db.db, insertSQL[n])
 			}
 			args = args[:0]
 			for i := range rows[:n] {
@@ -527,7 +486,7 @@ func addSpend(ctx context.Context, tx *Tx, rows []RequestRow) error {
 		if !ok {
 			// Static keys (from the config file) are not in the table: lifetime.
 			var s string
-			err := tx.QueryRowContext(ctx, "SELECT budget_period FROM keys WHERE id = ?", r.KeyID).Scan(&s)
+			err := tx.queryRowCached(ctx, "SELECT budget_period FROM keys WHERE id = ?", r.KeyID).Scan(&s)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("read budget period: %w", err)
 			}
@@ -541,7 +500,7 @@ func addSpend(ctx context.Context, tx *Tx, rows []RequestRow) error {
 		}
 	}
 	for j, a := range accts {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO spend (key_id, period_start, usd, updated) VALUES (?, ?, ?, ?)
+		if _, err := tx.execCached(ctx, `INSERT INTO spend (key_id, period_start, usd, updated) VALUES (?, ?, ?, ?)
 			ON CONFLICT (key_id, period_start) DO UPDATE SET usd = spend.usd + excluded.usd, updated = excluded.updated`,
 			a.Key, a.Start, sums[j], last[j]); err != nil {
 			return fmt.Errorf("book spend: %w", err)
