@@ -154,6 +154,7 @@ func (x *exchange) row(ev events.Request) store.RequestRow {
 		CompletionTokens: ev.CompletionTokens, CachedTokens: ev.CachedTokens, CacheWriteTokens: ev.CacheWriteTokens,
 		TokensEstimated: ev.TokensEstimated, CostUSD: ev.CostUSD, Attempts: ev.Attempts, Error: ev.Error,
 		Dialect: ev.Dialect, UpstreamDialect: ev.UpstreamDialect, SessionID: ev.Session, Dropped: ev.Dropped,
+		Keep: x.keep,
 	}
 	if ev.Stream && x.chunks > 0 {
 		ttft := ev.TTFTMS

@@ -19,6 +19,7 @@ import (
 	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/jmanhype/runestone/internal/reqlog"
 	"github.com/jmanhype/runestone/internal/resilience"
+	"github.com/jmanhype/runestone/internal/store"
 	"github.com/jmanhype/runestone/internal/telemetry"
 	"github.com/tidwall/gjson"
 )
@@ -48,6 +49,7 @@ type exchange struct {
 	chat []byte
 	// native is set when the answer came from a provider speaking the client's dialect.
 	native bool
+	keep   *store.Response // a native Responses answer to store with the log row
 	// take records the exchange as a cassette (nil when not recording); replayed is
 	// set when a cassette answered instead of a provider.
 	take     *cassette.Take

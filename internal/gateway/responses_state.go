@@ -218,13 +218,23 @@ func (g *Gateway) continueResponse(ctx context.Context, keyID string, body []byt
 // keeps the state itself. Errors are the caller's to log: a response that could not
 // be saved must not fail the request that produced it.
 func (g *Gateway) saveResponse(ctx context.Context, keyID, model, provider string, native bool, clientBody, body, output []byte) error {
+	r, err := g.responseRecord(keyID, model, provider, native, clientBody, body, output)
+	if r == nil || err != nil {
+		return err
+	}
+	return g.o.Store.PutResponse(ctx, *r)
+}
+
+// responseRecord is what saveResponse stores; nil when the request said store: false
+// (or there is no store).
+func (g *Gateway) responseRecord(keyID, model, provider string, native bool, clientBody, body, output []byte) (*store.Response, error) {
 	if g.o.Store == nil || !responses.StoreRequested(clientBody) {
-		return nil
+		return nil, nil
 	}
 	id := gjson.GetBytes(output, "id").Str
 	if id == "" {
-		return errors.New("save response: the response object has no id")
+		return nil, errors.New("save response: the response object has no id")
 	}
-	return g.o.Store.PutResponse(ctx, store.Response{ID: id, KeyID: keyID, CreatedAt: time.Now(), Model: model,
-		Provider: provider, Native: native, Input: responses.InputItems(body), Output: output})
+	return &store.Response{ID: id, KeyID: keyID, CreatedAt: time.Now(), Model: model,
+		Provider: provider, Native: native, Input: responses.InputItems(body), Output: output}, nil
 }

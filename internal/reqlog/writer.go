@@ -201,6 +201,9 @@ func rowBytes(r *store.RequestRow) int64 {
 	for _, p := range r.ProvidersTried {
 		n += len(p)
 	}
+	if k := r.Keep; k != nil {
+		n += len(k.Input) + len(k.Output) + len(k.ID)
+	}
 	return int64(n) + 256
 }
 

@@ -183,6 +183,11 @@ func TestResponsesNativeRelay(t *testing.T) {
 	if rows[0].PromptTokens == 0 || rows[0].CompletionTokens == 0 || rows[0].Dialect != "responses" || rows[0].UpstreamDialect != "responses" {
 		t.Fatalf("usage not read from the native stream: %+v", rows[0])
 	}
+	// The gateway's copy of a native answer is written with its log row, off the
+	// request path: once the rows are in, it is served.
+	if status, _, got := g.do("GET", "/v1/responses/"+id, "", nil); status != 200 || gjson.GetBytes(got, "id").Str != id {
+		t.Fatalf("kept native response: %d %s", status, got)
+	}
 }
 
 // TestResponsesTranslatedToChatAndAnthropic: a chat-only OpenAI-compatible provider and

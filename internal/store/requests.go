@@ -51,6 +51,11 @@ type RequestRow struct {
 	Dropped          []string  `json:"dropped"`                 // request fields a translation dropped; stored as a comma list
 	RequestBody      string    `json:"request_body,omitempty"`  // captured (redacted, capped) body
 	ResponseBody     string    `json:"response_body,omitempty"` // captured body; streamed text for streams
+
+	// Keep is a Responses API answer to store with the row, in its transaction: a
+	// natively relayed answer, whose state the provider keeps, so the gateway's copy
+	// (for GET /v1/responses/{id} and affinity) need not be written on the request path.
+	Keep *Response `json:"-"`
 }
 
 const requestCols = `seq, id, ts, key_id, key_name, project, endpoint, model, provider, upstream_model,
@@ -146,6 +151,14 @@ func (s *Store) InsertRequests(ctx context.Context, rows []RequestRow) error {
 			// statements instead. (Parking on a timer so an idle core polls the network
 			// too measured no better once batches were 128 rows.)
 			runtime.Gosched()
+		}
+		for i := range all {
+			if k := all[i].Keep; k != nil {
+				// A duplicate id under another key is left alone, as PutResponse does.
+				if _, err := tx.execCached(ctx, putResponseSQL, k.args()...); err != nil {
+					return fmt.Errorf("store response %q: %w", k.ID, err)
+				}
+			}
 		}
 		// The spend ledger is booked once per batch: its statements are parsed anew
 		// each time, which per 8-row chunk was a quarter of the writer's CPU.

@@ -21,20 +21,25 @@ type Response struct {
 	Output    []byte    // the response object JSON as sent
 }
 
-// PutResponse stores r, replacing an earlier row with the same id and key (a
-// re-sent stream's final object); a row with the same id under another key is left
-// alone and reported as ErrDuplicate.
-func (s *Store) PutResponse(ctx context.Context, r Response) error {
+const putResponseSQL = `INSERT INTO responses (id, key_id, created_at, model, provider, native, input, output)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, model = excluded.model,
+		provider = excluded.provider, native = excluded.native, input = excluded.input, output = excluded.output
+	WHERE responses.key_id = excluded.key_id`
+
+func (r *Response) args() []any {
 	input := r.Input
 	if len(input) == 0 {
 		input = []byte("[]")
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO responses (id, key_id, created_at, model, provider, native, input, output)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, model = excluded.model,
-			provider = excluded.provider, native = excluded.native, input = excluded.input, output = excluded.output
-		WHERE responses.key_id = excluded.key_id`,
-		r.ID, r.KeyID, r.CreatedAt.UnixMilli(), r.Model, r.Provider, r.Native, string(input), string(r.Output))
+	return []any{r.ID, r.KeyID, r.CreatedAt.UnixMilli(), r.Model, r.Provider, r.Native, string(input), string(r.Output)}
+}
+
+// PutResponse stores r, replacing an earlier row with the same id and key (a
+// re-sent stream's final object); a row with the same id under another key is left
+// alone and reported as ErrDuplicate.
+func (s *Store) PutResponse(ctx context.Context, r Response) error {
+	res, err := s.db.ExecContext(ctx, putResponseSQL, r.args()...)
 	if err != nil {
 		return fmt.Errorf("store response %q: %w", r.ID, err)
 	}
