@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -112,6 +111,7 @@ func (s *Store) InsertRequests(ctx context.Context, rows []RequestRow) error {
 		chunk, stmts = pgInsertChunk, pgInsertSQL()
 	}
 	all := rows
+	y := yielder{last: time.Now()}
 	return s.tx(ctx, func(tx *Tx) error {
 		args := make([]any, 0, chunk*insertCols)
 		for len(rows) > 0 {
@@ -146,11 +146,7 @@ func (s *Store) InsertRequests(ctx context.Context, rows []RequestRow) error {
 				return fmt.Errorf("insert %d request rows (first %q): %w", n, rows[0].ID, err)
 			}
 			rows = rows[n:]
-			// The pure-Go driver never blocks in a syscall here, so on one core a batch
-			// would hold off request goroutines until preemption (10ms); yield between
-			// statements instead. (Parking on a timer so an idle core polls the network
-			// too measured no better once batches were 128 rows.)
-			runtime.Gosched()
+			y.yield()
 		}
 		for i := range all {
 			if k := all[i].Keep; k != nil {
