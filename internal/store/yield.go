@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// The request log is written by one goroutine in batches of hundreds of rows. SQLite
+// The request log is written by one goroutine in batches of up to 128 rows. SQLite
 // here is pure Go that never blocks in a syscall mid-statement, so on a gateway
 // confined to one core (GOMAXPROCS=1) a batch competes with requests for the only P.
 // runtime.Gosched between statements lets goroutines that are already runnable go
@@ -19,6 +19,8 @@ import (
 // everything pending was served — the writer runs unparked for a while. That bounds
 // both what a new request waits behind the writer (about quietFor) and what the
 // parks cost the writer (a third of its time at worst, with no traffic at all).
+// Measured with one client sending requests back to back (bench scenario A): p99
+// 1.15-1.42 ms with Gosched alone, 0.67-0.74 ms with the parks.
 const (
 	yieldEvery = 200 * time.Microsecond // writer time between parks
 	yieldPark  = 20 * time.Microsecond
