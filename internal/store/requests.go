@@ -154,6 +154,7 @@ func (s *Store) InsertRequests(ctx context.Context, rows []RequestRow) error {
 				if _, err := tx.execCached(ctx, putResponseSQL, k.args()...); err != nil {
 					return fmt.Errorf("store response %q: %w", k.ID, err)
 				}
+				y.yield()
 			}
 		}
 		// The spend ledger is booked once per batch: its statements are parsed anew
