@@ -20,6 +20,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -152,6 +153,23 @@ func hdrOrQuery(r *http.Request, q map[string][]string, names []string, qname st
 	return ""
 }
 
+// takeRequest reads what every handler needs from a request: the model (fallback
+// when absent), stream and include_usage, and the shape; it sleeps the requested
+// latency first (false: the client went away meanwhile).
+func takeRequest(r *http.Request, fallback string) (model string, stream, usage bool, m mode, ok bool) {
+	bp, _ := readBody(r)
+	body := *bp
+	model = cmp.Or(jsonString(body, "model"), fallback)
+	stream = jsonTrue(body, "stream")
+	usage = stream && jsonTrue(body, "include_usage")
+	bodyPool.Put(bp)
+	m = modeFor(r, model)
+	if m.latency > 0 && !sleepCtx(r.Context(), m.latency) {
+		return model, stream, usage, m, false
+	}
+	return model, stream, usage, m, true
+}
+
 func modeFor(r *http.Request, model string) mode {
 	m := defaults
 	// the model name
@@ -252,20 +270,11 @@ func answers(model string) *prebuilt {
 // ---- handlers ----
 
 func openaiHandler(w http.ResponseWriter, r *http.Request) {
-	bp, _ := readBody(r)
-	body := *bp
-	model := jsonString(body, "model")
-	stream := jsonTrue(body, "stream")
-	usage := stream && jsonTrue(body, "include_usage")
-	bodyPool.Put(bp)
-	if model == "" {
-		model = "fake"
-	}
-	m := modeFor(r, model)
-	p := answers(model)
-	if m.latency > 0 && !sleepCtx(r.Context(), m.latency) {
+	model, stream, usage, m, ok := takeRequest(r, "fake")
+	if !ok {
 		return
 	}
+	p := answers(model)
 	h := w.Header()
 	h["X-Request-Id"] = []string{"req_fake"}
 	if !stream {
@@ -294,19 +303,11 @@ func openaiHandler(w http.ResponseWriter, r *http.Request) {
 }
 
 func anthropicHandler(w http.ResponseWriter, r *http.Request) {
-	bp, _ := readBody(r)
-	body := *bp
-	model := jsonString(body, "model")
-	stream := jsonTrue(body, "stream")
-	bodyPool.Put(bp)
-	if model == "" {
-		model = "claude-fake"
-	}
-	m := modeFor(r, model)
-	p := answers(model)
-	if m.latency > 0 && !sleepCtx(r.Context(), m.latency) {
+	model, stream, _, m, ok := takeRequest(r, "claude-fake")
+	if !ok {
 		return
 	}
+	p := answers(model)
 	h := w.Header()
 	h["Request-Id"] = []string{"req_fake"}
 	if !stream {

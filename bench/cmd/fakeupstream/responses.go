@@ -164,16 +164,8 @@ func respStreamFor(model string, chunks int) *respStream {
 }
 
 func responsesHandler(w http.ResponseWriter, r *http.Request) {
-	bp, _ := readBody(r)
-	body := *bp
-	model := jsonString(body, "model")
-	stream := jsonTrue(body, "stream")
-	bodyPool.Put(bp)
-	if model == "" {
-		model = "fake"
-	}
-	m := modeFor(r, model)
-	if m.latency > 0 && !sleepCtx(r.Context(), m.latency) {
+	model, stream, _, m, ok := takeRequest(r, "fake")
+	if !ok {
 		return
 	}
 	id := newRespID()
