@@ -111,7 +111,8 @@ func (s *Store) InsertRequests(ctx context.Context, rows []RequestRow) error {
 		chunk, stmts = pgInsertChunk, pgInsertSQL()
 	}
 	all := rows
-	y := yielder{last: time.Now()}
+	// Postgres statements wait on the network, which frees the core by itself.
+	y := yielder{last: time.Now(), off: s.db.pg}
 	return s.tx(ctx, func(tx *Tx) error {
 		args := make([]any, 0, chunk*insertCols)
 		for len(rows) > 0 {

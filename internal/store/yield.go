@@ -29,9 +29,15 @@ const (
 )
 
 // yielder paces one long write: yield between statements.
-type yielder struct{ last, quietUntil time.Time }
+type yielder struct {
+	last, quietUntil time.Time
+	off              bool
+}
 
 func (y *yielder) yield() {
+	if y.off {
+		return
+	}
 	now := time.Now()
 	if now.Sub(y.last) < yieldEvery || now.Before(y.quietUntil) {
 		runtime.Gosched()
