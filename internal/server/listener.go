@@ -8,16 +8,17 @@ import (
 
 // limitListener accepts at most n open connections at once. Together with the header
 // and idle timeouts this keeps a flood of connections from exhausting the process's
-// file descriptors (which the database and upstream dials need too). At the cap it
-// first closes a keep-alive connection sitting idle between requests (the oldest one):
-// clients' pools keep many of those, and a new client with a request to make must not
-// wait behind them. Only when none is idle does a new connection wait in the kernel's
-// backlog until one closes.
+// file descriptors (which the database and upstream dials need too). At the cap, a new
+// connection (accepted, so a client is really waiting) gets the place of the keep-alive
+// connection that has sat idle between requests the longest: clients' pools keep many
+// of those, and a client with a request to make must not wait behind them. Only while
+// none is idle does it wait, and it takes the first one that goes idle.
 type limitListener struct {
 	net.Listener
-	sem  chan struct{}
-	done chan struct{}
-	once sync.Once
+	sem   chan struct{}
+	idled chan struct{} // a connection went idle (capacity 1): a waiting Accept looks again
+	done  chan struct{}
+	once  sync.Once
 
 	mu   sync.Mutex
 	idle map[net.Conn]uint64 // connections idle between requests → when they went idle
@@ -28,27 +29,34 @@ func limitListen(ln net.Listener, n int) *limitListener {
 	if n <= 0 {
 		return nil
 	}
-	return &limitListener{Listener: ln, sem: make(chan struct{}, n), done: make(chan struct{}),
-		idle: make(map[net.Conn]uint64)}
+	return &limitListener{Listener: ln, sem: make(chan struct{}, n), idled: make(chan struct{}, 1),
+		done: make(chan struct{}), idle: make(map[net.Conn]uint64)}
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.sem <- struct{}{}:
-	default:
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	for {
+		select {
+		case l.sem <- struct{}{}:
+			return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+		default:
+		}
+		// At the cap. Evicting only now, with a client waiting, keeps keep-alives
+		// open while nobody needs their place; and a connection finishing its
+		// request just as this one arrived is taken as soon as it goes idle.
 		l.evictIdle()
 		select {
 		case l.sem <- struct{}{}:
+			return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+		case <-l.idled:
 		case <-l.done:
+			_ = c.Close()
 			return nil, net.ErrClosed
 		}
 	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.sem
-		return nil, err
-	}
-	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
 }
 
 // evictIdle closes the connection that has been idle longest, if any.
@@ -78,6 +86,12 @@ func (l *limitListener) connState(c net.Conn, s http.ConnState) {
 		delete(l.idle, c)
 	}
 	l.mu.Unlock()
+	if s == http.StateIdle {
+		select {
+		case l.idled <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (l *limitListener) Close() error {
