@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -145,6 +146,20 @@ func (t *Tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Ro
 // PrepareContext prepares a statement in the transaction.
 func (t *Tx) PrepareContext(ctx context.Context, q string) (*sql.Stmt, error) {
 	return t.tx.PrepareContext(ctx, rebind(t.pg, q))
+}
+
+// pgTextArgs makes the string arguments storable as Postgres text, in place: it
+// refuses NUL and invalid UTF-8, which log rows can carry (captured bodies, upstream
+// errors), and a refused row would fail its whole batch, which is retried and holds
+// every row behind it. Those bytes become U+FFFD; SQLite keeps them as they were.
+func pgTextArgs(args []any) {
+	for i, a := range args {
+		s, ok := a.(string)
+		if !ok || (utf8.ValidString(s) && strings.IndexByte(s, 0) < 0) {
+			continue
+		}
+		args[i] = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	}
 }
 
 // isUniqueViolation reports a duplicate key on either dialect.

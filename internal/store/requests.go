@@ -137,6 +137,9 @@ func (s *Store) InsertRequests(ctx context.Context, rows []RequestRow) error {
 					r.CachedTokens, r.TokensEstimated, cost, r.Attempts, r.Error, r.Dialect, r.UpstreamDialect,
 					r.SessionID, r.CacheWriteTokens, strings.Join(r.Dropped, ","), r.RequestBody, r.ResponseBody)
 			}
+			if s.db.pg {
+				pgTextArgs(args)
+			}
 			var err error
 			if stmt != nil {
 				_, err = tx.tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
@@ -151,8 +154,12 @@ func (s *Store) InsertRequests(ctx context.Context, rows []RequestRow) error {
 		}
 		for i := range all {
 			if k := all[i].Keep; k != nil {
+				kargs := k.args()
+				if s.db.pg {
+					pgTextArgs(kargs)
+				}
 				// A duplicate id under another key is left alone, as PutResponse does.
-				if _, err := tx.execCached(ctx, putResponseSQL, k.args()...); err != nil {
+				if _, err := tx.execCached(ctx, putResponseSQL, kargs...); err != nil {
 					return fmt.Errorf("store response %q: %w", k.ID, err)
 				}
 				y.yield()
