@@ -9,13 +9,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/jmanhype/runestone/internal/store"
+	"github.com/jmanhype/runestone/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -336,7 +336,7 @@ func BenchmarkWriterThroughput(b *testing.B) {
 		ids[i] = "req_5f0c1a2b3c4d" + strconv.FormatUint(uint64(i)+1<<20, 36)
 	}
 	b.ResetTimer()
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), testutil.ProcessCPU()
 	for i := 0; i < b.N; i++ {
 		r.ID = ids[i]
 		w.Write(r)
@@ -349,7 +349,7 @@ func BenchmarkWriterThroughput(b *testing.B) {
 	if err := w.Close(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	el, cpu := time.Since(start), cpuTime()-cpu0
+	el, cpu := time.Since(start), testutil.ProcessCPU()-cpu0
 	b.StopTimer()
 	if st := w.Stats(); st.Written != uint64(b.N) || st.Dropped != 0 {
 		b.Fatalf("stats = %+v, want %d written", st, b.N)
@@ -358,15 +358,6 @@ func BenchmarkWriterThroughput(b *testing.B) {
 	// The process's CPU per row (writer, SQLite, the benchmark's own Write calls and
 	// GC): what a row costs a gateway whose core is busy, unlike the wall time.
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/row")
-}
-
-// cpuTime is the process's user+system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func TestOverflowKeepsEveryRowThroughAnOutage(t *testing.T) {

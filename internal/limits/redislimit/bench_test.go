@@ -7,6 +7,7 @@ import (
 
 	"github.com/jmanhype/runestone/internal/budget"
 	"github.com/jmanhype/runestone/internal/limits"
+	"github.com/jmanhype/runestone/internal/testutil"
 )
 
 // benchLimits make every check do real work (windows, lease) without ever refusing.
@@ -38,7 +39,7 @@ func run(b *testing.B, l limits.Admitter, sp *Spend) {
 	b.ReportAllocs()
 	b.SetParallelism(16)
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := testutil.ProcessCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			a, err := l.Admit(ctx, "bench", "bench", benchLimits)
@@ -54,5 +55,5 @@ func run(b *testing.B, l limits.Admitter, sp *Spend) {
 	})
 	// The client's own CPU per request (the benchmark's ns/op is bound by Redis's
 	// when both share the machine's cores).
-	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+	b.ReportMetric(float64((testutil.ProcessCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 }

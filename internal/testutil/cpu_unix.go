@@ -1,14 +1,15 @@
 //go:build unix
 
-package redislimit
+package testutil
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU is this process's user+system CPU time so far.
-func processCPU() time.Duration {
+// ProcessCPU is this process's user+system CPU time so far, for benchmarks that
+// report CPU per operation (what a busy core pays) beside wall time.
+func ProcessCPU() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
