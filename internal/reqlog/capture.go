@@ -82,6 +82,14 @@ func (c *TextCapture) Add(chunk []byte) {
 	// allocation). Whatever outlives this call is copied below.
 	js := unsafe.String(unsafe.SliceData(chunk), len(chunk))
 	keys := scanKeys(chunk)
+	// Nearly every chunk is text and nothing else: take it by the short walk when
+	// nothing else (an error, a tool call) can be in it.
+	if keys&(keyError|keyToolCalls) == 0 {
+		if t, ok := chatContent(chunk); ok {
+			c.AddText(t)
+			return
+		}
+	}
 	if keys&keyError != 0 {
 		if e := gjson.Get(js, "error"); e.Exists() {
 			msg := e.Get("message").String()
@@ -136,14 +144,18 @@ func scanKeys(b []byte) int {
 	for i := bytes.IndexByte(b, ':'); i >= 0; {
 		before := b[:i]
 		quoteAfter := i+1 < len(b) && b[i+1] == '"'
+		// Constant comparisons, not bytes.HasSuffix: they compile to a few loads,
+		// where HasSuffix calls memequal for each of the ~15 colons of a chunk.
+		n := len(before)
 		switch {
-		case bytes.HasSuffix(before, []byte(`"error"`)):
+		case n < 6 || before[n-1] != '"':
+		case n >= 7 && string(before[n-7:]) == `"error"`:
 			keys |= keyError
-		case quoteAfter && bytes.HasSuffix(before, []byte(`"content"`)):
+		case quoteAfter && n >= 9 && string(before[n-9:]) == `"content"`:
 			keys |= keyContent
-		case quoteAfter && bytes.HasSuffix(before, []byte(`"text"`)):
+		case quoteAfter && string(before[n-6:]) == `"text"`:
 			keys |= keyText
-		case bytes.HasSuffix(before, []byte(`"tool_calls"`)):
+		case n >= 12 && string(before[n-12:]) == `"tool_calls"`:
 			keys |= keyToolCalls
 		}
 		j := bytes.IndexByte(b[i+1:], ':')

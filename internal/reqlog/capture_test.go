@@ -2,8 +2,11 @@ package reqlog
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
 )
 
 func TestCap(t *testing.T) {
@@ -123,6 +126,33 @@ func FuzzScanKeys(f *testing.F) {
 		}
 		if got := scanKeys(b); got != want {
 			t.Fatalf("scanKeys(%q) = %b, want %b", b, got, want)
+		}
+	})
+}
+
+// FuzzChatContent: whenever the short walk answers, its answer is gjson's for
+// choices.0.delta.content, on any valid JSON.
+func FuzzChatContent(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":" word"},"logprobs":null,"finish_reason":null}],"usage":null}`,
+		`{"id":"c", "choices" : [ {"index":0, "delta": {"role":"assistant", "content": "a\"b\\n\u00e9"}}]}`,
+		`{"choices":[{"delta":{"content":null}}]}`, `{"choices":{"0":{"delta":{"content":"x"}}}}`,
+		`{"x":{"choices":[]},"choices":[{"delta":{"content":"y"}}]}`, `{"choices":[{"delta":{"content":"a","content":"b"}}]}`,
+		`{"ch\u006fices":[{"delta":{"content":"z"}}]}`, `{"choices":[],"choices":[{"delta":{"content":"q"}}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return
+		}
+		got, ok := chatContent(b)
+		if !ok {
+			return
+		}
+		want := gjson.GetBytes(b, "choices.0.delta.content")
+		if want.Type != gjson.String || got != want.Str {
+			t.Fatalf("chatContent(%s) = %q, gjson has %s %q", b, got, want.Type, want.Str)
 		}
 	})
 }

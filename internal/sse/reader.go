@@ -99,6 +99,15 @@ func (r *Reader) Next() (event, data []byte, err error) {
 			if len(r.data)+len(value)+1 > r.max {
 				return nil, nil, &TooLargeError{Limit: r.max}
 			}
+			if !r.has {
+				if n := r.blankAhead(); n > 0 {
+					// A one-line event whose blank line is already read (nearly every
+					// event): the data is handed out where it lies, not copied.
+					// Discarding buffered bytes leaves the buffer as it is.
+					_, _ = r.br.Discard(n)
+					return r.event, value, nil
+				}
+			}
 			if r.has {
 				r.data = append(r.data, '\n')
 			}
@@ -108,6 +117,20 @@ func (r *Reader) Next() (event, data []byte, err error) {
 			r.event = append(r.event[:0], value...)
 		}
 	}
+}
+
+// blankAhead returns the length of the blank line at the head of the read buffer
+// ("\n" or "\r\n"), or 0 when none is there yet. Peeking no further than what is
+// buffered never reads, so the last line returned stays where it is.
+func (r *Reader) blankAhead() int {
+	b, _ := r.br.Peek(min(2, r.br.Buffered()))
+	switch {
+	case len(b) > 0 && b[0] == '\n':
+		return 1
+	case len(b) == 2 && b[0] == '\r' && b[1] == '\n':
+		return 2
+	}
+	return 0
 }
 
 // readLine returns one line without its CR/LF terminator.

@@ -86,6 +86,36 @@ func FuzzReader(f *testing.F) {
 	})
 }
 
+// FuzzReaderChunking: however the input is split across reads, the events are the
+// same. A reader fed one byte at a time never has a blank line buffered ahead, so
+// it always copies; fed whole, it hands most data out of its read buffer.
+func FuzzReaderChunking(f *testing.F) {
+	f.Add([]byte("data: a\n\ndata: b\r\n\r\nevent: e\ndata: c\ndata: d\n\n"))
+	f.Add([]byte("data: x\r\rdata: y\n\n:c\n\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		events := func(r io.Reader) []ev {
+			sr := NewReader(r)
+			var out []ev
+			for {
+				e, d, err := sr.Next()
+				if err != nil {
+					return out
+				}
+				out = append(out, ev{string(e), string(d)})
+			}
+		}
+		whole, bytewise := events(bytes.NewReader(in)), events(iotest.OneByteReader(bytes.NewReader(in)))
+		if len(whole) != len(bytewise) {
+			t.Fatalf("%d events read whole, %d a byte at a time", len(whole), len(bytewise))
+		}
+		for i := range whole {
+			if whole[i] != bytewise[i] {
+				t.Fatalf("event %d: %q whole, %q a byte at a time", i, whole[i], bytewise[i])
+			}
+		}
+	})
+}
+
 func BenchmarkReaderNext(b *testing.B) {
 	chunk := []byte("data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" word\"}}]}\n\n")
 	body := bytes.Repeat(chunk, 1000)

@@ -3,6 +3,7 @@ package openai
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"github.com/tidwall/sjson"
 	"io"
@@ -343,4 +344,33 @@ func benchStreamNext(b *testing.B, call *provider.Call) {
 			s = newStream("b", call, io.NopCloser(bytes.NewReader(body)), nil)
 		}
 	}
+}
+
+// FuzzScanChunk: the one-pass scan sees every top-level error, and the usage:null
+// it strips leaves valid JSON.
+func FuzzScanChunk(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"c","choices":[{"index":0,"delta":{"content":"a: b"}}],"usage":null,"obfuscation":"x"}`,
+		`{"error" : {"message":"boom"}}`, `{"type":"usage","usage" :{"prompt_tokens":1}}`,
+		`{"choices":[],"usage":{"total_tokens":3}}`, `{"a":"\"usage\":null","usage":null}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return
+		}
+		k := scanChunk(b)
+		if gjson.GetBytes(b, "error").Exists() && !k.error {
+			t.Fatalf("missed the error key of %s", b)
+		}
+		if gjson.GetBytes(b, "usage").IsObject() && !k.usageObject && bytes.Count(b, []byte(`"usage"`)) == 1 {
+			t.Fatalf("missed the usage object of %s", b)
+		}
+		if k.usageNull >= 0 {
+			if out := append(append([]byte{}, b[:k.usageNull]...), b[k.usageNull+len(usageNull):]...); !json.Valid(out) {
+				t.Fatalf("stripping usage:null from %s left %s", b, out)
+			}
+		}
+	})
 }

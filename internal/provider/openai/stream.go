@@ -27,10 +27,12 @@ type stream struct {
 	quoted  []byte // the client's model name as a JSON string, made once
 	once    sync.Once
 	done    bool
+	rename  bool // the client named the model otherwise (an alias): rewrite each chunk's
 }
 
 func newStream(name string, call *provider.Call, body io.ReadCloser, secrets []string) *stream {
-	return &stream{name: name, secrets: secrets, call: call, body: body, r: sse.NewReader(body)}
+	return &stream{name: name, secrets: secrets, call: call, body: body, r: sse.NewReader(body),
+		rename: call.Model != call.ClientModel}
 }
 
 var (
@@ -61,13 +63,15 @@ func (s *stream) Next() ([]byte, error) {
 		if len(data) == 0 {
 			continue
 		}
-		// Cheap checks before any parsing: most chunks have neither key filled.
-		if bytes.Contains(data, []byte(`"error"`)) {
+		// One pass over the chunk's colons before any parsing: most chunks have
+		// neither key filled.
+		k := scanChunk(data)
+		if k.error {
 			if env := gjson.GetBytes(data, "error"); env.IsObject() {
 				return nil, streamError(s.name, env).Redact(s.secrets)
 			}
 		}
-		if hasUsageObject(data) {
+		if k.usageObject {
 			if u := ParseUsage(data); u.Reported {
 				s.usage = u
 				if !s.call.IncludeUsage && gjson.GetBytes(data, "choices.#").Int() == 0 {
@@ -75,13 +79,11 @@ func (s *stream) Next() ([]byte, error) {
 				}
 			}
 		}
-		if !s.call.IncludeUsage {
-			if i := bytes.Index(data, usageNull); i >= 0 {
-				s.buf = append(append(s.buf[:0], data[:i]...), data[i+len(usageNull):]...)
-				data = s.buf
-			}
+		if k.usageNull >= 0 && !s.call.IncludeUsage {
+			s.buf = append(append(s.buf[:0], data[:k.usageNull]...), data[k.usageNull+len(usageNull):]...)
+			data = s.buf
 		}
-		if s.call.Model != s.call.ClientModel {
+		if s.rename {
 			data = s.rewriteModel(data)
 		}
 		return data, nil
@@ -109,20 +111,51 @@ func (s *stream) rewriteModel(data []byte) []byte {
 	return s.out
 }
 
-// hasUsageObject reports a "usage" key whose value is an object, without parsing the
-// chunk: with include_usage forced on, every other chunk carries "usage":null.
-func hasUsageObject(data []byte) bool {
-	i := bytes.LastIndex(data, []byte(`"usage"`))
-	if i < 0 {
-		return false
-	}
-	rest := bytes.TrimLeft(data[i+len(`"usage"`):], " \t\r\n")
-	if len(rest) == 0 || rest[0] != ':' {
-		return false
-	}
-	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
-	return len(rest) > 0 && rest[0] == '{'
+// chunkKeys is what scanChunk found in a chunk.
+type chunkKeys struct {
+	error       bool // an "error" key
+	usageObject bool // the last "usage" key holds an object
+	usageNull   int  // offset of `,"usage":null` (the last usage key, null), or -1
 }
+
+// scanChunk looks at the key before each colon of a chunk, in one pass: with
+// include_usage forced on, every chunk but the last carries "usage":null, and a
+// search per key (a reverse one for the last "usage") was most of the per-chunk
+// cost of the relay. A colon inside a string has no `"key"` right before it (the
+// quotes would be escaped), so only real keys match.
+func scanChunk(b []byte) chunkKeys {
+	k := chunkKeys{usageNull: -1}
+	for i := bytes.IndexByte(b, ':'); i >= 0; {
+		before := b[:i]
+		for len(before) > 0 && isSpace(before[len(before)-1]) {
+			before = before[:len(before)-1]
+		}
+		n := len(before)
+		switch {
+		case n < 7 || before[n-1] != '"': // not a key; the cheap test first
+		case string(before[n-7:]) == `"error"`:
+			k.error = true
+		case string(before[n-7:]) == `"usage"`:
+			v := i + 1
+			for v < len(b) && isSpace(b[v]) {
+				v++
+			}
+			k.usageObject = v < len(b) && b[v] == '{'
+			k.usageNull = -1
+			if at := len(before) - len(`,"usage"`); at >= 0 && b[at] == ',' && len(before) == i && bytes.HasPrefix(b[i+1:], []byte("null")) {
+				k.usageNull = at
+			}
+		}
+		j := bytes.IndexByte(b[i+1:], ':')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return k
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func streamError(name string, env gjson.Result) *apierr.Error {
 	return &apierr.Error{Status: 502, Provider: name, Type: orDefault(env.Get("type").String(), apierr.TypeServer),
