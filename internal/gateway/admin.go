@@ -119,6 +119,10 @@ func (g *Gateway) metrics(w http.ResponseWriter, r *http.Request) {
 	g.o.Metrics.Handler().ServeHTTP(w, r)
 }
 
+// Totals are the running counts (requests, in flight, tokens, cost), without the
+// per-request snapshots State builds.
+func (g *Gateway) Totals() events.Totals { return g.state.totals() }
+
 // State is the /admin/state snapshot (also the in-process dashboard's start).
 func (g *Gateway) State(ctx context.Context) events.State {
 	inflight, recent := g.state.snapshot()

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -263,10 +264,12 @@ func (s *Server) Addr() string {
 // Providers lists provider names and their models, for the banner.
 func (s *Server) Router() *router.Router { return s.router }
 
-// snapshots publishes limiter counters once a second and refreshes gauges.
+// snapshots publishes limiter counters once a second, refreshes gauges and hands
+// memory back to the OS when the gateway goes quiet.
 func (s *Server) snapshots() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	trim := memTrim{free: debug.FreeOSMemory}
 	for {
 		select {
 		case <-s.bg.Done():
@@ -279,6 +282,7 @@ func (s *Server) snapshots() {
 			if s.Bus.Active() {
 				s.Bus.Publish(events.Event{Kind: events.KindLimiterSnapshot, Limits: keys})
 			}
+			trim.look(s.Gateway.Totals())
 		}
 	}
 }
