@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 )
 
 // Response is one stored Responses API answer: what GET /v1/responses/{id},
@@ -27,12 +28,17 @@ const putResponseSQL = `INSERT INTO responses (id, key_id, created_at, model, pr
 		provider = excluded.provider, native = excluded.native, input = excluded.input, output = excluded.output
 	WHERE responses.key_id = excluded.key_id`
 
+// args are the statement's arguments. Input and Output go in as strings over their
+// bytes, not copies (a stored response is a few KB, on every Responses request): the
+// driver copies them before the statement returns, and nothing changes a Response's
+// bytes once it is built.
 func (r *Response) args() []any {
 	input := r.Input
 	if len(input) == 0 {
 		input = []byte("[]")
 	}
-	return []any{r.ID, r.KeyID, r.CreatedAt.UnixMilli(), r.Model, r.Provider, r.Native, string(input), string(r.Output)}
+	return []any{r.ID, r.KeyID, r.CreatedAt.UnixMilli(), r.Model, r.Provider, r.Native,
+		unsafe.String(unsafe.SliceData(input), len(input)), unsafe.String(unsafe.SliceData(r.Output), len(r.Output))}
 }
 
 // PutResponse stores r, replacing an earlier row with the same id and key (a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/jsonx"
@@ -19,18 +20,21 @@ import (
 func InputItems(body []byte) []byte {
 	in := gjson.GetBytes(body, "input")
 	core := newIDCore()
-	out := []byte{'['}
+	// One buffer for the whole array, sized for the input plus the ids and shapes
+	// added: this runs for every stored response, on the request path.
+	out := make([]byte, 0, len(in.Raw)+128)
+	out = append(out, '[')
 	n := 0
-	add := func(item []byte) {
+	next := func() {
 		if n > 0 {
 			out = append(out, ',')
 		}
-		out = append(out, item...)
 		n++
 	}
 	switch {
 	case in.Type == gjson.String:
-		add(normalMessage(itemID("msg_", core, 0), "user", "completed", in))
+		next()
+		out = appendMessage(out, itemID("msg_", core, 0), "user", "completed", in)
 	case in.IsArray():
 		in.ForEach(func(_, it gjson.Result) bool {
 			if !it.IsObject() {
@@ -44,26 +48,27 @@ func InputItems(body []byte) []byte {
 			if id == "" {
 				id = itemID(idPrefix(typ), core, n)
 			}
+			next()
 			if typ == "message" {
 				status := it.Get("status").Str
 				if status == "" {
 					status = "completed"
 				}
-				add(normalMessage(id, it.Get("role").Str, status, it.Get("content")))
+				out = appendMessage(out, id, it.Get("role").Str, status, it.Get("content"))
 				return true
 			}
 			if it.Get("id").Exists() {
-				add([]byte(it.Raw))
+				out = append(out, it.Raw...)
 				return true
 			}
-			item := append([]byte(`{"id":`), jsonx.AppendString(nil, id)...)
-			if rest := bytes.TrimSpace([]byte(it.Raw))[1:]; len(bytes.TrimSpace(rest)) > 1 {
-				item = append(item, ',')
-				item = append(item, bytes.TrimSpace(rest)...)
+			out = append(out, `{"id":`...)
+			out = jsonx.AppendString(out, id)
+			if rest := strings.TrimSpace(strings.TrimSpace(it.Raw)[1:]); len(rest) > 1 {
+				out = append(out, ',')
+				out = append(out, rest...)
 			} else {
-				item = append(item, '}')
+				out = append(out, '}')
 			}
-			add(item)
 			return true
 		})
 	}
@@ -84,10 +89,11 @@ func idPrefix(typ string) string {
 	return "item_"
 }
 
-// normalMessage writes a message item with content as an array of parts; a string
+// appendMessage appends a message item with content as an array of parts; a string
 // content becomes one input_text part (output_text for the assistant).
-func normalMessage(id, role, status string, content gjson.Result) []byte {
-	b := append([]byte(`{"id":`), jsonx.AppendString(nil, id)...)
+func appendMessage(b []byte, id, role, status string, content gjson.Result) []byte {
+	b = append(b, `{"id":`...)
+	b = jsonx.AppendString(b, id)
 	b = append(b, `,"type":"message","status":`...)
 	b = jsonx.AppendString(b, status)
 	b = append(b, `,"role":`...)
