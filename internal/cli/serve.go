@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -70,7 +69,6 @@ func serveRun(ctx context.Context, f *Factory, bi BuildInfo, o serveOptions) err
 	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
 		return fmt.Errorf("create home folder: %w", err)
 	}
-	gcHeadroom()
 	tui := !o.noTUI && f.IsTTY && f.getenv()("CI") != "true"
 	var logOut io.Writer
 	if !tui {
@@ -94,7 +92,7 @@ func serveRun(ctx context.Context, f *Factory, bi BuildInfo, o serveOptions) err
 		defer stop()
 	}
 	v := resolveVersion(bi).Version
-	srv, err := server.New(ctx, cfg, server.Options{Version: v, Logger: logger, LogRequests: !tui})
+	srv, err := server.New(ctx, cfg, server.Options{Version: v, Logger: logger, LogRequests: !tui, TuneGC: !gogcSet()})
 	if err != nil {
 		return err
 	}
@@ -206,14 +204,8 @@ func exitOnFirst(sigs <-chan os.Signal, done <-chan struct{}, w io.Writer, exit 
 	}
 }
 
-// gcHeadroom gives the collector twice its default headroom unless GOGC is set. The
-// gateway's live heap is a few MB, so at GOGC=100 a busy gateway collected 6-7 times a
-// second, and on a core it shares with requests each cycle's mark work (about a
-// millisecond at a time) delayed them. Measured on one core (bench/, 3 rounds): p99 at
-// 2,000 rps 2.1-2.5 → 1.5-1.7 ms, at 4,000 rps 3.5-4.9 → 2.2-2.9 ms, closed-loop rate
-// +12%, for ~4 MB more peak RSS (GOGC=400 gained nothing more for ~10 MB).
-func gcHeadroom() {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(200)
-	}
+// gogcSet reports a GOGC in the environment: then the collector is left as it says.
+func gogcSet() bool {
+	_, set := os.LookupEnv("GOGC")
+	return set
 }

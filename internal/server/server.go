@@ -48,6 +48,9 @@ type Options struct {
 	// Now overrides the clock requests are stamped with and budget periods follow
 	// (tests roll a month over without waiting for it).
 	Now func() time.Time
+	// TuneGC lets the server set the collector's headroom from the live heap
+	// (gcTune); serve sets it unless the environment sets GOGC.
+	TuneGC bool
 }
 
 // Server is a running (or ready) gateway.
@@ -72,6 +75,7 @@ type Server struct {
 	stopBg   context.CancelFunc
 	wg       sync.WaitGroup
 	shutOnce sync.Once
+	gc       *gcTune // nil unless Options.TuneGC
 
 	// Recorder and Replayer are nil unless record.dir / replay.dir are set; `runestone
 	// exec` reads their Stats for its summary.
@@ -85,6 +89,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (_ *Server, err err
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, log: o.Logger, Bus: events.NewBus()}
+	if o.TuneGC {
+		s.gc = newGCTune()
+		s.gc.look()
+	}
 	s.bg, s.stopBg = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		// s, not the result: every failure returns a nil *Server.
@@ -264,8 +272,8 @@ func (s *Server) Addr() string {
 // Providers lists provider names and their models, for the banner.
 func (s *Server) Router() *router.Router { return s.router }
 
-// snapshots publishes limiter counters once a second, refreshes gauges and hands
-// memory back to the OS when the gateway goes quiet.
+// snapshots publishes limiter counters once a second, refreshes gauges, sets the
+// collector's headroom and hands memory back to the OS when the gateway goes quiet.
 func (s *Server) snapshots() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -283,6 +291,9 @@ func (s *Server) snapshots() {
 				s.Bus.Publish(events.Event{Kind: events.KindLimiterSnapshot, Limits: keys})
 			}
 			trim.look(s.Gateway.Totals())
+			if s.gc != nil {
+				s.gc.look()
+			}
 		}
 	}
 }

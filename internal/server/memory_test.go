@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/jmanhype/runestone/internal/events"
@@ -27,5 +28,35 @@ func TestMemTrimOncePerQuietSpell(t *testing.T) {
 		if n != s.want {
 			t.Fatalf("look %d (%d requests, %d in flight): %d trims, want %d", i, s.reqs, s.inFlight, n, s.want)
 		}
+	}
+}
+
+// TestGCPercent: twice the headroom for a small live heap, the runtime's default for
+// a large one, in steps between.
+func TestGCPercent(t *testing.T) {
+	for _, c := range []struct {
+		live uint64
+		want int
+	}{
+		{0, 200}, {3 << 20, 200}, {8 << 20, 200}, {9 << 20, 170}, {12 << 20, 130}, {16 << 20, 100}, {60 << 20, 100},
+	} {
+		if got := gcPercent(c.live); got != c.want {
+			t.Errorf("gcPercent(%d MB) = %d, want %d", c.live>>20, got, c.want)
+		}
+	}
+}
+
+// TestGCTuneSetsOnChange: the percentage is set when the live heap moves it, not on
+// every look.
+func TestGCTuneSetsOnChange(t *testing.T) {
+	var sets []int
+	live := uint64(2 << 20)
+	g := &gcTune{set: func(p int) int { sets = append(sets, p); return 0 }, live: func() uint64 { return live }}
+	for _, l := range []uint64{2 << 20, 3 << 20, 4 << 20, 40 << 20, 50 << 20, 12 << 20, 2 << 20} {
+		live = l
+		g.look()
+	}
+	if want := []int{200, 100, 130, 200}; fmt.Sprint(sets) != fmt.Sprint(want) {
+		t.Fatalf("set %v, want %v", sets, want)
 	}
 }
