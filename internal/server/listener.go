@@ -41,7 +41,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	for {
 		select {
 		case l.sem <- struct{}{}:
-			return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+			return c, nil
 		default:
 		}
 		// At the cap. Evicting only now, with a client waiting, keeps keep-alives
@@ -50,7 +50,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		l.evictIdle()
 		select {
 		case l.sem <- struct{}{}:
-			return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+			return c, nil
 		case <-l.idled:
 		case <-l.done:
 			_ = c.Close()
@@ -76,7 +76,11 @@ func (l *limitListener) evictIdle() {
 	}
 }
 
-// connState is the http.Server's ConnState hook: it tracks which connections sit idle.
+// connState is the http.Server's ConnState hook: it tracks which connections sit
+// idle, and gives a connection's place back when the server reports it closed (or
+// hijacked, when the server lets go of it). The server reports every connection's
+// end, so the connections it serves are its own, not wrappers: a wrapper's methods
+// sat on every read and write of every stream.
 func (l *limitListener) connState(c net.Conn, s http.ConnState) {
 	l.mu.Lock()
 	if s == http.StateIdle {
@@ -86,28 +90,19 @@ func (l *limitListener) connState(c net.Conn, s http.ConnState) {
 		delete(l.idle, c)
 	}
 	l.mu.Unlock()
-	if s == http.StateIdle {
+	switch s {
+	case http.StateIdle:
 		select {
 		case l.idled <- struct{}{}:
 		default:
 		}
+	case http.StateClosed, http.StateHijacked:
+		<-l.sem
 	}
 }
 
 func (l *limitListener) Close() error {
 	err := l.Listener.Close()
 	l.once.Do(func() { close(l.done) })
-	return err
-}
-
-type limitConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *limitConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
 	return err
 }

@@ -63,13 +63,20 @@ func TestAcceptTakesAConnectionThatGoesIdleLater(t *testing.T) {
 		}
 
 		l.connState(busy, http.StateIdle) // the busy connection finishes its request
+		synctest.Wait()                   // the waiting Accept closes it to make room
+		if _, err := busyClient.Read(make([]byte, 1)); err == nil {
+			t.Fatal("the idle connection was not closed to make room")
+		}
+		select {
+		case <-got:
+			t.Fatal("accepted before the closed connection gave its place back")
+		default:
+		}
+		l.connState(busy, http.StateClosed) // the server sees the close and reports it
 		c := <-got
 		if c == nil {
 			t.Fatal("no connection")
 		}
 		_ = c.Close()
-		if _, err := busyClient.Read(make([]byte, 1)); err == nil {
-			t.Fatal("the idle connection was not closed to make room")
-		}
 	})
 }
