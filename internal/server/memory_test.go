@@ -7,11 +7,11 @@ import (
 	"github.com/jmanhype/runestone/internal/events"
 )
 
-// TestMemTrimOncePerQuietSpell: memory goes back after three idle looks, once per
-// quiet spell, never while a request is in flight or still arriving.
+// TestMemTrimOncePerQuietSpell: memory goes back after the quiet looks (three here),
+// once per quiet spell, never while a request is in flight or still arriving.
 func TestMemTrimOncePerQuietSpell(t *testing.T) {
 	n := 0
-	m := memTrim{free: func() { n++ }}
+	m := memTrim{free: func() { n++ }, quiet: 3}
 	steps := []struct {
 		reqs     uint64
 		inFlight int64

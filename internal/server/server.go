@@ -277,7 +277,7 @@ func (s *Server) Router() *router.Router { return s.router }
 func (s *Server) snapshots() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	trim := memTrim{free: debug.FreeOSMemory}
+	trim := memTrim{free: debug.FreeOSMemory, quiet: memTrimQuiet}
 	for {
 		select {
 		case <-s.bg.Done():
