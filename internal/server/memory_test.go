@@ -38,7 +38,7 @@ func TestGCPercent(t *testing.T) {
 		live uint64
 		want int
 	}{
-		{0, 200}, {3 << 20, 200}, {8 << 20, 200}, {9 << 20, 170}, {12 << 20, 130}, {16 << 20, 100}, {60 << 20, 100},
+		{0, 200}, {3 << 20, 200}, {16 << 20, 200}, {18 << 20, 170}, {24 << 20, 130}, {32 << 20, 100}, {120 << 20, 100},
 	} {
 		if got := gcPercent(c.live); got != c.want {
 			t.Errorf("gcPercent(%d MB) = %d, want %d", c.live>>20, got, c.want)
@@ -52,7 +52,7 @@ func TestGCTuneSetsOnChange(t *testing.T) {
 	var sets []int
 	live := uint64(2 << 20)
 	g := &gcTune{set: func(p int) int { sets = append(sets, p); return 0 }, live: func() uint64 { return live }}
-	for _, l := range []uint64{2 << 20, 3 << 20, 4 << 20, 40 << 20, 50 << 20, 12 << 20, 2 << 20} {
+	for _, l := range []uint64{2 << 20, 6 << 20, 8 << 20, 80 << 20, 100 << 20, 24 << 20, 4 << 20} {
 		live = l
 		g.look()
 	}
