@@ -84,16 +84,7 @@ func (c *checker) syntax(what string) *CheckError {
 	return &CheckError{Kind: "syntax", Offset: c.i, msg: "invalid JSON at byte " + strconv.Itoa(c.i) + ": " + what}
 }
 
-func (c *checker) ws() {
-	for c.i < len(c.b) {
-		switch c.b[c.i] {
-		case ' ', '\t', '\r', '\n':
-			c.i++
-		default:
-			return
-		}
-	}
-}
+func (c *checker) ws() { c.i = SkipSpace(c.b, c.i) }
 
 // path renders where the checker is, for error messages.
 func (c *checker) path() string {

@@ -1,5 +1,6 @@
-// Package jsonx has the few allocation-free JSON writers the hot path needs, where
-// encoding/json's reflection would cost more than the work itself.
+// Package jsonx has the few allocation-free JSON pieces the hot path needs, where
+// encoding/json's reflection (or gjson's general walk) would cost more than the work
+// itself: writers, a one-pass validity check, and short member lookups.
 package jsonx
 
 import (

@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/jsonx"
 	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/jmanhype/runestone/internal/sse"
 	"github.com/tidwall/gjson"
@@ -27,7 +28,7 @@ type stream struct {
 	quoted  []byte // the client's model name as a JSON string, made once
 	once    sync.Once
 	done    bool
-	rename  bool // the client named the model otherwise (an alias): rewrite each chunk's
+	rename  bool // the client named the model otherwise (an alias): rewrite each chunk's model
 }
 
 func newStream(name string, call *provider.Call, body io.ReadCloser, secrets []string) *stream {
@@ -127,7 +128,7 @@ func scanChunk(b []byte) chunkKeys {
 	k := chunkKeys{usageNull: -1}
 	for i := bytes.IndexByte(b, ':'); i >= 0; {
 		before := b[:i]
-		for len(before) > 0 && isSpace(before[len(before)-1]) {
+		for len(before) > 0 && jsonx.IsSpace(before[len(before)-1]) {
 			before = before[:len(before)-1]
 		}
 		n := len(before)
@@ -136,10 +137,7 @@ func scanChunk(b []byte) chunkKeys {
 		case string(before[n-7:]) == `"error"`:
 			k.error = true
 		case string(before[n-7:]) == `"usage"`:
-			v := i + 1
-			for v < len(b) && isSpace(b[v]) {
-				v++
-			}
+			v := jsonx.SkipSpace(b, i+1)
 			k.usageObject = v < len(b) && b[v] == '{'
 			k.usageNull = -1
 			if at := len(before) - len(`,"usage"`); at >= 0 && b[at] == ',' && len(before) == i && bytes.HasPrefix(b[i+1:], []byte("null")) {
@@ -154,8 +152,6 @@ func scanChunk(b []byte) chunkKeys {
 	}
 	return k
 }
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func streamError(name string, env gjson.Result) *apierr.Error {
 	return &apierr.Error{Status: 502, Provider: name, Type: orDefault(env.Get("type").String(), apierr.TypeServer),
