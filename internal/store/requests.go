@@ -152,18 +152,8 @@ func (s *Store) InsertRequests(ctx context.Context, rows []RequestRow) error {
 			rows = rows[n:]
 			y.yield()
 		}
-		for i := range all {
-			if k := all[i].Keep; k != nil {
-				kargs := k.args()
-				if s.db.pg {
-					pgTextArgs(kargs)
-				}
-				// A duplicate id under another key is left alone, as PutResponse does.
-				if _, err := tx.execCached(ctx, putResponseSQL, kargs...); err != nil {
-					return fmt.Errorf("store response %q: %w", k.ID, err)
-				}
-				y.yield()
-			}
+		if err := keepResponses(ctx, tx, all, s.db.pg, &y); err != nil {
+			return err
 		}
 		// The spend ledger is booked once per batch: its statements are parsed anew
 		// each time, which per 8-row chunk was a quarter of the writer's CPU.
@@ -529,4 +519,45 @@ func addSpend(ctx context.Context, tx *Tx, rows []RequestRow) error {
 		}
 	}
 	return nil
+}
+
+// keepResponses stores the responses kept with a batch's rows. A duplicate id under
+// another key is left alone, as PutResponse does. SQLite takes them insertChunk to a
+// statement; Postgres one by one, as it refuses a statement that updates a row twice
+// (a re-sent stream's final object can repeat an id within a batch).
+func keepResponses(ctx context.Context, tx *Tx, rows []RequestRow, pg bool, y *yielder) error {
+	var args []any
+	n, first := 0, ""
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		q := putResponsesSQL[n]
+		if pg {
+			pgTextArgs(args)
+			q = putResponseSQL
+		}
+		if _, err := tx.execCached(ctx, q, args...); err != nil {
+			return fmt.Errorf("store %d kept responses (first %q): %w", n, first, err)
+		}
+		args, n = args[:0], 0
+		y.yield()
+		return nil
+	}
+	for i := range rows {
+		k := rows[i].Keep
+		if k == nil {
+			continue
+		}
+		if n == 0 {
+			first = k.ID
+		}
+		args = k.appendArgs(args)
+		if n++; n == insertChunk || pg {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
 }

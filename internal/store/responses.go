@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unsafe"
 )
@@ -22,23 +23,41 @@ type Response struct {
 	Output    []byte    // the response object JSON as sent
 }
 
-const putResponseSQL = `INSERT INTO responses (id, key_id, created_at, model, provider, native, input, output)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+const (
+	putResponseHead = `INSERT INTO responses (id, key_id, created_at, model, provider, native, input, output) VALUES `
+	putResponseRow  = `(?, ?, ?, ?, ?, ?, ?, ?)`
+	putResponseTail = `
 	ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, model = excluded.model,
 		provider = excluded.provider, native = excluded.native, input = excluded.input, output = excluded.output
 	WHERE responses.key_id = excluded.key_id`
+	putResponseSQL = putResponseHead + putResponseRow + putResponseTail
+)
+
+// putResponsesSQL[n] stores n responses in one statement, as n PutResponse calls in
+// order would (SQLite applies the upsert row by row, so a later copy of an id sees the
+// earlier one). The log writer keeps natively relayed Responses answers this way: one
+// statement per answer was a heavier batch, on the core requests share.
+var putResponsesSQL = func() [insertChunk + 1]string {
+	var out [insertChunk + 1]string
+	for n := 1; n <= insertChunk; n++ {
+		out[n] = putResponseHead + strings.TrimSuffix(strings.Repeat(putResponseRow+", ", n), ", ") + putResponseTail
+	}
+	return out
+}()
 
 // args are the statement's arguments. Input and Output go in as strings over their
 // bytes, not copies (a stored response is a few KB, on every Responses request): the
 // driver copies them before the statement returns, and nothing changes a Response's
 // bytes once it is built.
-func (r *Response) args() []any {
+func (r *Response) args() []any { return r.appendArgs(make([]any, 0, 8)) }
+
+func (r *Response) appendArgs(dst []any) []any {
 	input := r.Input
 	if len(input) == 0 {
 		input = []byte("[]")
 	}
-	return []any{r.ID, r.KeyID, r.CreatedAt.UnixMilli(), r.Model, r.Provider, r.Native,
-		unsafe.String(unsafe.SliceData(input), len(input)), unsafe.String(unsafe.SliceData(r.Output), len(r.Output))}
+	return append(dst, r.ID, r.KeyID, r.CreatedAt.UnixMilli(), r.Model, r.Provider, r.Native,
+		unsafe.String(unsafe.SliceData(input), len(input)), unsafe.String(unsafe.SliceData(r.Output), len(r.Output)))
 }
 
 // PutResponse stores r, replacing an earlier row with the same id and key (a

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -79,6 +81,44 @@ func TestPruneResponses(t *testing.T) {
 		}
 		if _, err := s.GetResponse(ctx, "k", "resp_old1"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("old response kept: %v", err)
+		}
+	})
+}
+
+// TestKeptResponsesInABatch: responses kept with log rows land as PutResponse would
+// store them one by one, in order: a later copy under the same key replaces an earlier
+// one, a copy under another key leaves the first alone.
+func TestKeptResponsesInABatch(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		keep := func(id, key, text string) *Response {
+			return &Response{ID: id, KeyID: key, CreatedAt: time.Now(), Model: "m", Output: []byte(`{"id":"` + id + `","t":"` + text + `"}`)}
+		}
+		var rows []RequestRow
+		for i := range 19 { // more than one multi-row statement
+			rows = append(rows, RequestRow{ID: fmt.Sprintf("req-%d", i), Started: time.Now(), Status: 200,
+				Keep: keep(fmt.Sprintf("resp_%d", i), "k", "first")})
+		}
+		rows = append(rows,
+			// rows 16-20 share a statement: the repeats meet their first copies there
+			RequestRow{ID: "req-again", Started: time.Now(), Status: 200, Keep: keep("resp_17", "k", "second")},
+			RequestRow{ID: "req-other", Started: time.Now(), Status: 200, Keep: keep("resp_18", "other", "stolen")},
+			RequestRow{ID: "req-none", Started: time.Now(), Status: 200})
+		if err := s.InsertRequests(ctx, rows); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 19 {
+			id, want := fmt.Sprintf("resp_%d", i), "first"
+			if i == 17 {
+				want = "second"
+			}
+			r, err := s.GetResponse(ctx, "k", id)
+			if err != nil || !strings.Contains(string(r.Output), `"t":"`+want+`"`) {
+				t.Fatalf("%s: %s %v, want %q", id, r.Output, err, want)
+			}
+		}
+		if _, err := s.GetResponse(ctx, "other", "resp_18"); err == nil {
+			t.Fatal("another key's copy replaced resp_18")
 		}
 	})
 }
