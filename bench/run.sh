@@ -191,11 +191,14 @@ TOML
   if [[ -z "$KEY" ]]; then
     log "keys create failed ($(head -c 300 "$OUT/keys-create.err")); falling back to a static key in [auth] keys"
     KEY="sk-rs-benchstatickey0123456789abcdefghijklmnop"
-    sed -i "s/^enabled = true$/enabled = true\nkeys = [\"$KEY\"]/" "$RS_HOME/config.toml"
+    sed -i "s/^enabled = true$/enabled = true\nkeys = [\"$KEY\"]/" "$RS_HOME/config.toml" "$COLD_HOME/config.toml"
     KEY_NOTE=" (static key: keys create failed)"
   else
     KEY_NOTE=" (stored key from \`runestone keys create --rpm 0 --rph 0 --tpm 0 --concurrent 0\`)"
   fi
+  # The fresh processes of E (cold start, memory) use a copy of this database, so the
+  # same stored key works there too.
+  cp "$RS_HOME/runestone.db" "$COLD_HOME/runestone.db"
 
   "${GW_PIN[@]}" "$OUT/runestone" serve --no-tui --home "$RS_HOME" --addr "127.0.0.1:$RS_PORT" >"$OUT/runestone.log" 2>&1 &
   RS_PID=$!; PIDS+=("$RS_PID")

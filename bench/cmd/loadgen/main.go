@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -371,9 +372,7 @@ func main() {
 				if t.pid <= 0 {
 					continue
 				}
-				sp := &streamSpec{url: t.base + "/v1/chat/completions", body: chatBody("fake-c100-p100", true),
-					conc: c.hold, waves: 1, chunks: 100, pace: 100 * time.Millisecond, stagger: 500 * time.Millisecond}
-				rss, open := holdStreams(sp, hdr, t.pid, 8*time.Second)
+				rss, _, open := holdStreams(holdSpec(t.base, c.hold), hdr, t.pid, 8*time.Second)
 				logf("E %-9s holding %d/%d streams: RSS %.1f MB", t.name, open, c.hold, rss)
 				res.add("E resources", fmt.Sprintf("RSS holding %d streams (MB)", c.hold), t.name, "%.1f", rss)
 				if open < c.hold {
@@ -416,6 +415,14 @@ func main() {
 			if err == nil {
 				res.add("E resources", "cold start to first 200 (ms)", tRS, "%.1f", ms)
 			}
+		}
+	}
+	for i := 0; i < c.coldN; i++ {
+		if c.coldBare != "" {
+			freshMemory(&c, res, logf, tBare, c.coldBare, c.coldBareURL)
+		}
+		if c.coldRS != "" {
+			freshMemory(&c, res, logf, tRS, c.coldRS, c.coldRSURL)
 		}
 	}
 	if st, err := os.Stat(c.bareBin); err == nil {
@@ -522,6 +529,18 @@ func addStreamDeltas(res *results, scen string, tiers []*tier, sr map[string]str
 
 // coldStart runs cmdline, polls url every 2 ms until a 200, then stops the process.
 func coldStart(cmdline, url string) (float64, error) {
+	_, ms, stop, err := startGateway(cmdline, url)
+	if err != nil {
+		return 0, err
+	}
+	stop()
+	return ms, nil
+}
+
+// startGateway starts a gateway from its command line and waits for a 200 from url.
+// It returns the process, the milliseconds to that first 200 and a func that stops
+// the process (its whole group); on error the process is already stopped.
+func startGateway(cmdline, url string) (*exec.Cmd, float64, func(), error) {
 	f := strings.Fields(cmdline)
 	cmd := exec.Command(f[0], f[1:]...)
 	cmd.Env = append(os.Environ(), "CI=true")
@@ -529,11 +548,11 @@ func coldStart(cmdline, url string) (float64, error) {
 	client := &http.Client{Timeout: 200 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, err
+		return nil, 0, nil, err
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	defer func() {
+	stop := func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -541,26 +560,62 @@ func coldStart(cmdline, url string) (float64, error) {
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-exited
 		}
-	}()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	for ctx.Err() == nil {
 		select {
 		case err := <-exited:
 			exited <- err
-			return 0, fmt.Errorf("exited before answering: %v", err)
+			stop()
+			return nil, 0, nil, fmt.Errorf("exited before answering: %v", err)
 		default:
 		}
 		resp, err := client.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return float64(time.Since(t0).Microseconds()) / 1e3, nil
+				return cmd, float64(time.Since(t0).Microseconds()) / 1e3, stop, nil
 			}
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	return 0, fmt.Errorf("no 200 from %s within 15s", url)
+	stop()
+	return nil, 0, nil, fmt.Errorf("no 200 from %s within 15s", url)
+}
+
+// freshMemory measures the two memory targets on gateways started for just that
+// (from the cold-start command line): peak RSS under the top open-loop rate, and RSS
+// holding c.hold streams. The long-lived gateways' RSS rows also carry whatever the
+// scenarios before them left in the heap, so those rows depend on the order of the
+// run; these do not.
+func freshMemory(c *cfg, res *results, logf func(string, ...any), name, cmdline, health string) {
+	base := strings.TrimSuffix(health, "/health")
+	top := slices.Max(c.rates)
+	if cmd, _, stop, err := startGateway(cmdline, health); err != nil {
+		logf("E %-9s fresh process: %v", name, err)
+	} else {
+		pid := cmd.Process.Pid
+		r := sweep(c, &tier{name: name, base: base, pid: pid, vclient: newVegetaClient()}, top, c.stepDur)
+		hwm := float64(statusKB(pid, "VmHWM")) / 1024
+		stop()
+		logf("E %-9s fresh process, %d rps: got %.0f errs=%.0f peak RSS %.1f MB, RssAnon %.1f MB", name, top, r.rate, r.errs, hwm, r.anon)
+		res.add("E resources", fmt.Sprintf("fresh process: peak RSS at %d rps, VmHWM (MB)", top), name, "%.1f", hwm)
+		res.add("E resources", fmt.Sprintf("fresh process: peak RssAnon at %d rps (MB)", top), name, "%.1f", r.anon)
+	}
+	if c.hold <= 0 {
+		return
+	}
+	if cmd, _, stop, err := startGateway(cmdline, health); err != nil {
+		logf("E %-9s fresh process: %v", name, err)
+	} else {
+		pid := cmd.Process.Pid
+		rss, anon, open := holdStreams(holdSpec(base, c.hold), c.header(), pid, 8*time.Second)
+		stop()
+		logf("E %-9s fresh process holding %d/%d streams: RSS %.1f MB, RssAnon %.1f MB", name, open, c.hold, rss, anon)
+		res.add("E resources", fmt.Sprintf("fresh process: RSS holding %d streams (MB)", c.hold), name, "%.1f", rss)
+		res.add("E resources", fmt.Sprintf("fresh process: RssAnon holding %d streams (MB)", c.hold), name, "%.1f", anon)
+	}
 }
 
 func ints(s string) []int {

@@ -240,9 +240,16 @@ func runStreams(sp *streamSpec, hdr http.Header) streamResult {
 	return res
 }
 
+// holdSpec is E's long stream (100 chunks at 100 ms: 10 s), n of them opened over
+// half a second.
+func holdSpec(base string, n int) *streamSpec {
+	return &streamSpec{url: base + "/v1/chat/completions", body: chatBody("fake-c100-p100", true),
+		conc: n, waves: 1, chunks: 100, pace: 100 * time.Millisecond, stagger: 500 * time.Millisecond}
+}
+
 // holdStreams opens n long streams, waits until every one has its first content
-// chunk (or timeout), then reports the pid's RSS and how many were open.
-func holdStreams(sp *streamSpec, hdr http.Header, pid int, timeout time.Duration) (rss float64, open int) {
+// chunk (or timeout), then reports the pid's RSS and RssAnon (MB) and how many were open.
+func holdStreams(sp *streamSpec, hdr http.Header, pid int, timeout time.Duration) (rss, anon float64, open int) {
 	client := &http.Client{Transport: newTransport(sp.conc + 16)}
 	defer client.CloseIdleConnections()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -268,7 +275,8 @@ func holdStreams(sp *streamSpec, hdr http.Header, pid int, timeout time.Duration
 	time.Sleep(300 * time.Millisecond) // let buffers settle
 	open = int(ready.Load())
 	rss = rssMB(pid)
+	anon = float64(statusKB(pid, "RssAnon")) / 1024
 	cancel()
 	wg.Wait()
-	return rss, open
+	return rss, anon, open
 }
