@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -319,7 +320,14 @@ func TestPrunesOldRowsAtStart(t *testing.T) {
 }
 
 // BenchmarkWriterThroughput measures sustained rows/s from Write to committed rows.
-func BenchmarkWriterThroughput(b *testing.B) {
+func BenchmarkWriterThroughput(b *testing.B) { benchWriter(b, false) }
+
+// BenchmarkWriterThroughputKept is the same with every row carrying a kept Responses
+// answer (a natively relayed /v1/responses request with store left on), shaped like
+// the bench's: a random resp_ id, its input items and the response object.
+func BenchmarkWriterThroughputKept(b *testing.B) { benchWriter(b, true) }
+
+func benchWriter(b *testing.B, kept bool) {
 	s := openStore(b)
 	w := New(Options{Store: s, Logger: slog.New(slog.DiscardHandler)})
 	// A row like the gateway's: a stored key, a price (so the spend ledger is booked)
@@ -335,10 +343,26 @@ func BenchmarkWriterThroughput(b *testing.B) {
 	for i := range ids {
 		ids[i] = "req_5f0c1a2b3c4d" + strconv.FormatUint(uint64(i)+1<<20, 36)
 	}
+	var keeps []store.Response
+	if kept {
+		r.Endpoint, r.Dialect, r.UpstreamDialect = "/v1/responses", "responses", "responses"
+		rnd := rand.New(rand.NewPCG(1, 2))
+		input := []byte(`[{"type":"message","role":"user","content":[{"type":"input_text","text":"` + strings.Repeat("hello ", 40) + `"}]}]`)
+		keeps = make([]store.Response, b.N)
+		for i := range keeps {
+			id := fmt.Sprintf("resp_%016x%016x%016x", rnd.Uint64(), rnd.Uint64(), rnd.Uint64())
+			keeps[i] = store.Response{ID: id, KeyID: r.KeyID, CreatedAt: time.Now(), Model: "resp-fake-instant",
+				Provider: "fakeresponses", Native: true, Input: input,
+				Output: []byte(`{"id":"` + id + `","object":"response","status":"completed",` + strings.Repeat(`"pad":"`+strings.Repeat("x", 100)+`",`, 10) + `"output":[]}`)}
+		}
+	}
 	b.ResetTimer()
 	start, cpu0 := time.Now(), testutil.ProcessCPU()
 	for i := 0; i < b.N; i++ {
 		r.ID = ids[i]
+		if kept {
+			r.Keep = &keeps[i]
+		}
 		w.Write(r)
 		// Stay under the queue + overflow bound so every row is really written; this
 		// measures the drain rate, not how fast rows can be dropped.
