@@ -6,6 +6,7 @@ import (
 
 	"github.com/tidwall/gjson"
 	"github.com/tiktoken-go/tokenizer"
+	"github.com/tiktoken-go/tokenizer/codec"
 )
 
 // Estimates are a fallback for upstreams that report no usage. They count only what
@@ -36,27 +37,25 @@ type Estimator struct {
 	o200k, cl100k lazyCodec
 }
 
+// lazyCodec builds its codec on first use. It names the codec's constructor rather than
+// going through tokenizer.Get, whose switch links every vocabulary the library has:
+// the two unused ones (r50k, p50k) are compiled map literals worth megabytes of binary.
 type lazyCodec struct {
 	once  sync.Once
-	enc   tokenizer.Encoding
+	newFn func() *codec.Codec
 	codec tokenizer.Codec
 }
 
 func (l *lazyCodec) get() tokenizer.Codec {
-	l.once.Do(func() {
-		c, err := tokenizer.Get(l.enc)
-		if err == nil {
-			l.codec = c
-		}
-	})
+	l.once.Do(func() { l.codec = l.newFn() })
 	return l.codec
 }
 
 // NewEstimator returns an Estimator; no vocabulary is loaded until first needed.
 func NewEstimator() *Estimator {
 	return &Estimator{
-		o200k:  lazyCodec{enc: tokenizer.O200kBase},
-		cl100k: lazyCodec{enc: tokenizer.Cl100kBase},
+		o200k:  lazyCodec{newFn: codec.NewO200kBase},
+		cl100k: lazyCodec{newFn: codec.NewCl100kBase},
 	}
 }
 
