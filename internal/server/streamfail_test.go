@@ -206,3 +206,64 @@ func responsesFailed(t *testing.T, body []byte) {
 		t.Fatalf("response.failed names %q, the stream announced %q", resp.Get("id").Str, id)
 	}
 }
+
+// TestNativeRelayRedactsKeysInErrorEvents: an upstream that repeats the key it was
+// sent inside a mid-stream error event (Messages' event: error, Responses'
+// response.failed) has it replaced before the frame reaches the client.
+func TestNativeRelayRedactsKeysInErrorEvents(t *testing.T) {
+	const (
+		antKey = "sk-ant-upstream-0123456789"
+		oaiKey = "sk-upstream-secret-value"
+	)
+	msgs := testutil.ReadFile(t, "anthropic", "captures", "messages-stream-text.sse")
+	resps := testutil.ReadFile(t, "..", "internal", "dialect", "responses", "testdata", "stream-text.sse")
+	u := testutil.NewUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		switch r.URL.Path {
+		case "/v1/messages":
+			first, _, _ := bytes.Cut(msgs, []byte("\n\n"))
+			_, _ = w.Write(append(first, "\n\n"...))
+			_, _ = w.Write([]byte(`event: error` + "\n" + `data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded (key ` +
+				r.Header.Get("X-Api-Key") + `)"}}` + "\n\n"))
+		case "/v1/responses":
+			first, _, _ := bytes.Cut(resps, []byte("\n\n"))
+			_, _ = w.Write(append(first, "\n\n"...))
+			key := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+			_, _ = w.Write([]byte(`event: response.failed` + "\n" + `data: {"type":"response.failed","sequence_number":1,"response":{"id":"resp_1","object":"response","status":"failed","error":{"code":"server_error","message":"bad key ` +
+				key + `"},"output":[]}}` + "\n\n"))
+		}
+	})
+	g := startGateway(t, `
+[auth]
+enabled = false
+[[providers]]
+name = "native"
+kind = "openai"
+base_url = "`+u.URL+`/v1"
+api_key = "`+oaiKey+`"
+models = ["gpt-native"]
+apis = ["chat", "responses"]
+[[providers]]
+name = "claude"
+kind = "anthropic"
+base_url = "`+u.URL+`"
+api_key = "`+antKey+`"
+models = ["claude-x"]
+`, nil)
+	for _, c := range []struct{ path, body, key, last string }{
+		{"/v1/messages", `{"model":"claude-x","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"x"}]}`, antKey, "error"},
+		{"/v1/responses", `{"model":"gpt-native","stream":true,"input":"x"}`, oaiKey, "response.failed"},
+	} {
+		status, _, body := g.do("POST", c.path, c.body, nil)
+		fs := sseFrames(body)
+		if status != http.StatusOK || len(fs) != 2 || fs[1].event != c.last {
+			t.Fatalf("%s: %d\n%s", c.path, status, body)
+		}
+		if !strings.Contains(string(u.Last(t).Header.Get("Authorization")+u.Last(t).Header.Get("X-Api-Key")), c.key) {
+			t.Fatalf("%s: the upstream was not sent the key, so nothing was echoed", c.path)
+		}
+		if strings.Contains(string(body), c.key) || !strings.Contains(fs[1].data, "[REDACTED]") {
+			t.Fatalf("%s: the key reached the client:\n%s", c.path, body)
+		}
+	}
+}
