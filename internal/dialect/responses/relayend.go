@@ -30,14 +30,14 @@ func (f *RelayEnd) See(frame []byte) {
 	}
 	data := bytes.TrimRight(frame[i+6:], "\n")
 	js := unsafe.String(unsafe.SliceData(data), len(data))
-	// OpenAI writes type and sequence_number first: the lookups stop there.
-	r := gjson.GetMany(js, "type", "sequence_number")
-	if r[1].Type == gjson.Number {
-		f.next = r[1].Int() + 1
+	// OpenAI writes type and sequence_number first: the lookups stop there (and,
+	// unlike GetMany, allocate nothing).
+	if seq := gjson.Get(js, "sequence_number"); seq.Type == gjson.Number {
+		f.next = seq.Int() + 1
 	} else {
 		f.next++
 	}
-	switch r[0].Str {
+	switch gjson.Get(js, "type").Str {
 	case "response.created":
 		if f.resp == nil {
 			if o := gjson.Get(js, "response"); o.IsObject() {

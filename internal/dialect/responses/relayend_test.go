@@ -59,3 +59,21 @@ func TestRelayEndAfterRecordedEvents(t *testing.T) {
 		t.Fatalf("nothing seen: %q", names(fs))
 	}
 }
+
+// BenchmarkRelayEndSee prices following a recorded native stream, per event.
+func BenchmarkRelayEndSee(b *testing.B) {
+	rec, err := os.ReadFile("testdata/stream-text.sse")
+	if err != nil {
+		b.Fatal(err)
+	}
+	evs := bytes.SplitAfter(rec, []byte("\n\n"))
+	evs = evs[:len(evs)-1]
+	b.ReportAllocs()
+	for b.Loop() {
+		var f RelayEnd
+		for _, ev := range evs {
+			f.See(ev)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
+}
