@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -265,5 +266,60 @@ models = ["claude-x"]
 		if strings.Contains(string(body), c.key) || !strings.Contains(fs[1].data, "[REDACTED]") {
 			t.Fatalf("%s: the key reached the client:\n%s", c.path, body)
 		}
+	}
+}
+
+// TestStreamFailsAfterKeepAliveOnly: a keep-alive sent the headers, then every
+// attempt failed, so nothing in the dialect went out yet: the stream still ends in
+// the client's dialect (Responses: a whole created, in_progress, failed sequence).
+func TestStreamFailsAfterKeepAliveOnly(t *testing.T) {
+	gate := make(chan struct{})
+	u := testutil.NewUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"error":{"message":"boom","type":"server_error","param":null,"code":null}}`))
+	})
+	g := startGatewayWith(t, strings.Replace(upstreamConfig(u.URL, ""), "[router]\n", "[router]\nretries = 0\n", 1), nil,
+		server.Options{Version: "test", KeepAlive: 5 * time.Millisecond})
+	for _, c := range []struct {
+		path, body string
+		check      func(t *testing.T, body []byte)
+	}{
+		{"/v1/chat/completions", `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"x"}]}`, func(t *testing.T, body []byte) {
+			if evs := sseEvents(body); len(evs) != 1 || !gjson.Get(evs[0], "error.message").Exists() {
+				t.Fatalf("chat:\n%s", body)
+			}
+		}},
+		{"/v1/messages", `{"model":"gpt-4o-mini","max_tokens":9,"stream":true,"messages":[{"role":"user","content":"x"}]}`, func(t *testing.T, body []byte) {
+			if fs := sseFrames(body); len(fs) != 1 || fs[0].event != "error" || gjson.Get(fs[0].data, "error.type").Str == "" {
+				t.Fatalf("messages:\n%s", body)
+			}
+		}},
+		{"/v1/responses", `{"model":"gpt-4o-mini","stream":true,"input":"x"}`, func(t *testing.T, body []byte) {
+			responsesFailed(t, body)
+			if fs := sseFrames(body); len(fs) != 3 {
+				t.Fatalf("responses:\n%s", body)
+			}
+		}},
+	} {
+		req, _ := http.NewRequest("POST", g.URL+c.path, strings.NewReader(c.body))
+		req.Header.Set("Authorization", "Bearer "+g.Key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req) // returns once a keep-alive sent the headers
+		if err != nil {
+			t.Fatal(err)
+		}
+		gate <- struct{}{} // now the upstream answers 500
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !bytes.HasPrefix(body, []byte(": keep-alive\n\n")) {
+			t.Fatalf("%s: %d %q", c.path, resp.StatusCode, body)
+		}
+		c.check(t, body)
 	}
 }
