@@ -25,10 +25,16 @@ type codec struct {
 	inspect  func(body []byte) (model string, stream bool, err *apierr.Error) // for a body checkBody passed
 	toChat   func(body []byte) ([]byte, []string, error)
 	fromChat func(req, chat []byte, model string, u provider.Usage) ([]byte, error)
-	encoder  func(model string, req []byte) encoder
+	// encoder translates one chat stream into the dialect; final (nil when the dialect
+	// keeps no state) returns the answer object once the stream has ended.
+	encoder func(model string, req []byte) (enc encoder, final func() []byte)
+	// relayEnd (nil when the dialect needs nothing of what was sent) follows a native
+	// relay so that a break can end it in the dialect right after its last event.
+	relayEnd func() relayEnd
 	// writeError answers with an error made by the gateway, in the dialect's envelope.
 	writeError func(w http.ResponseWriter, e *apierr.Error, requestID string)
-	// errorFrame is the mid-stream error event for a native relay that breaks.
+	// errorFrame is the error event the panic handler ends a stream with, knowing
+	// nothing of the exchange (streamFail ends every other broken stream).
 	errorFrame func(dst []byte, e *apierr.Error) []byte
 	// text returns the answer text an event carries, for the log and estimates.
 	text     func(frame []byte) string
@@ -39,7 +45,19 @@ type codec struct {
 type encoder interface {
 	Chunk(dst, chunk []byte) []byte
 	Finish(dst []byte, u provider.Usage) []byte
+	streamFailer
+}
+
+// streamFailer ends a stream whose headers are out with the dialect's failure
+// event(s), numbered after what the client already got.
+type streamFailer interface {
 	Fail(dst []byte, e *apierr.Error) []byte
+}
+
+// relayEnd follows a native relay frame by frame, for its failure event.
+type relayEnd interface {
+	See(frame []byte)
+	streamFailer
 }
 
 var codecs = map[provider.Endpoint]*codec{
@@ -48,7 +66,9 @@ var codecs = map[provider.Endpoint]*codec{
 		fromChat: func(_, chat []byte, model string, u provider.Usage) ([]byte, error) {
 			return messages.FromChat(chat, model, u)
 		},
-		encoder:    func(model string, _ []byte) encoder { return messages.NewStreamEncoder(model) },
+		encoder: func(model string, _ []byte) (encoder, func() []byte) {
+			return messages.NewStreamEncoder(model), nil
+		},
 		writeError: messages.WriteError,
 		errorFrame: func(dst []byte, e *apierr.Error) []byte {
 			dst = append(dst, "event: error\ndata: "...)
@@ -62,9 +82,11 @@ var codecs = map[provider.Endpoint]*codec{
 		fromChat: func(req, chat []byte, model string, u provider.Usage) ([]byte, error) {
 			return responses.ParseRequest(req).FromChat(chat, model, u)
 		},
-		encoder: func(model string, req []byte) encoder {
-			return responses.ParseRequest(req).NewStreamEncoder(model)
+		encoder: func(model string, req []byte) (encoder, func() []byte) {
+			e := responses.ParseRequest(req).NewStreamEncoder(model)
+			return e, e.Response // kept for GET /v1/responses/{id} and previous_response_id
 		},
+		relayEnd:   func() relayEnd { return &responses.RelayEnd{} },
 		writeError: responses.WriteError,
 		errorFrame: func(dst []byte, e *apierr.Error) []byte {
 			dst = append(dst, `event: error`+"\n"+`data: {"type":"error","code":`...)
@@ -118,7 +140,7 @@ type encodedStream struct {
 	buf      []byte
 	finished bool
 	onChunk  func(chunk []byte) // sees each chat chunk (text capture)
-	onFinish func(e encoder)    // runs before the closing frames go out (state kept)
+	onFinish func()             // runs before the closing frames go out (state kept)
 }
 
 func (s *encodedStream) Next() ([]byte, error) {
@@ -131,7 +153,7 @@ func (s *encodedStream) Next() ([]byte, error) {
 			s.finished = true
 			s.buf = s.enc.Finish(s.buf[:0], s.Stream.Usage())
 			if s.onFinish != nil {
-				s.onFinish(s.enc)
+				s.onFinish()
 			}
 			return s.buf, nil
 		}

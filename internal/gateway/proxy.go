@@ -50,6 +50,12 @@ type exchange struct {
 	// native is set when the answer came from a provider speaking the client's dialect.
 	native bool
 	keep   *store.Response // a native Responses answer to store with the log row
+	// enc is the encoder of the attempt being relayed translated, and relayEnd the
+	// follower of one relayed natively (Responses): what ends the stream in the
+	// client's dialect if it breaks. do sets them for each attempt, so the failure
+	// path never looks for them through the stream wrappers (telemetry, primed...).
+	enc      encoder
+	relayEnd relayEnd
 	// take records the exchange as a cassette (nil when not recording); replayed is
 	// set when a cassette answered instead of a provider.
 	take     *cassette.Take
@@ -225,9 +231,14 @@ func (x *exchange) translateIfNeeded(targets []provider.Target) *apierr.Error {
 // do performs one attempt on t: relayed as bytes when t speaks the client's dialect,
 // otherwise translated through chat and answered in the client's dialect.
 func (x *exchange) do(ctx context.Context, t provider.Target, call *provider.Call) (*provider.Response, error) {
+	x.enc, x.relayEnd = nil, nil // attempts run one after another: the last one is relayed
 	if x.codec == nil || provider.Serves(t.Provider, x.ep) {
-		call.Model = t.Model // attempts run one after another
-		return t.Provider.Do(ctx, call)
+		call.Model = t.Model
+		resp, err := t.Provider.Do(ctx, call)
+		if err == nil && resp.Stream != nil && x.codec != nil && x.codec.relayEnd != nil {
+			x.relayEnd = x.codec.relayEnd()
+		}
+		return resp, err
 	}
 	c := provider.Call{Endpoint: provider.Chat, Model: t.Model, ClientModel: call.ClientModel, Body: x.chat,
 		Stream: call.Stream, IncludeUsage: true, Header: call.Header}
@@ -236,16 +247,13 @@ func (x *exchange) do(ctx context.Context, t provider.Target, call *provider.Cal
 		return nil, err
 	}
 	if resp.Stream != nil {
-		enc := &encodedStream{Stream: resp.Stream, enc: x.codec.encoder(call.ClientModel, x.body),
-			onChunk: x.text.Add}
-		if x.ep == provider.Responses {
-			enc.onFinish = func(e encoder) {
-				if f, ok := e.(interface{ Response() []byte }); ok {
-					x.keepResponse(t, f.Response(), false)
-				}
-			}
+		enc, final := x.codec.encoder(call.ClientModel, x.body)
+		es := &encodedStream{Stream: resp.Stream, enc: enc, onChunk: x.text.Add}
+		if final != nil {
+			es.onFinish = func() { x.keepResponse(t, final(), false) }
 		}
-		return &provider.Response{Header: resp.Header, Stream: enc}, nil
+		x.enc = enc
+		return &provider.Response{Header: resp.Header, Stream: es}, nil
 	}
 	body, ferr := x.codec.fromChat(x.body, resp.Body, call.ClientModel, resp.Usage)
 	if ferr != nil {
@@ -368,23 +376,24 @@ func (x *exchange) fail(e *apierr.Error) {
 	x.status, x.errMsg, x.failErr = e.Status, e.Message, e
 }
 
-// streamFail ends a stream whose headers are out with the dialect's error event.
-func (x *exchange) streamFail(sw *streamWriter, stream provider.Stream, e *apierr.Error) {
+// streamFail ends a stream whose headers are out with the dialect's failure event(s),
+// numbered after what the client already got: chat's data error object, the
+// translating encoder's (response.failed, Messages' event: error), a native relay's
+// follower's, or, when nothing in the dialect was sent yet, a fresh encoder's.
+func (x *exchange) streamFail(sw *streamWriter, e *apierr.Error) {
+	var f streamFailer
 	switch {
 	case x.codec == nil:
 		sw.fail(e)
-	case stream != nil && !x.native:
-		if p, ok := stream.(*primed); ok {
-			stream = p.Stream
-		}
-		if es, ok := stream.(*encodedStream); ok {
-			sw.failFrames(es.enc.Fail(nil, e))
-			return
-		}
-		fallthrough
+		return
+	case x.enc != nil:
+		f = x.enc
+	case x.relayEnd != nil:
+		f = x.relayEnd
 	default:
-		sw.failFrames(x.codec.errorFrame(nil, e))
+		f, _ = x.codec.encoder(x.info.model, x.body)
 	}
+	sw.failFrames(f.Fail(nil, e))
 }
 
 // primed replays the first chunk an attempt already read, so a stream that fails
@@ -435,7 +444,8 @@ func (x *exchange) serveStream(call *provider.Call, targets []provider.Target) {
 		if e == nil {
 			e = apierr.Internal(err)
 		}
-		x.streamFail(sw, nil, e)
+		x.enc, x.relayEnd = nil, nil // the failed attempts' own: nothing of theirs went out
+		x.streamFail(sw, e)
 		x.status, x.errMsg = e.Status, e.Message
 		return
 	}
@@ -480,7 +490,7 @@ func (x *exchange) relay(sw *streamWriter, stream provider.Stream) error {
 			} else if e == nil {
 				e = apierr.Unreachable(x.res.Target.Provider.Name(), err)
 			}
-			x.streamFail(sw, stream, e)
+			x.streamFail(sw, e)
 			x.status, x.errMsg = e.Status, e.Message
 			return e
 		}
@@ -498,6 +508,9 @@ func (x *exchange) relay(sw *streamWriter, stream provider.Stream) error {
 			}
 			if x.native {
 				x.text.AddText(x.codec.text(chunk))
+				if x.relayEnd != nil {
+					x.relayEnd.See(chunk)
+				}
 			}
 		} else {
 			if !sw.event(chunk) {

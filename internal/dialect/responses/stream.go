@@ -431,6 +431,17 @@ func (e *StreamEncoder) Fail(dst []byte, err *apierr.Error) []byte {
 	}
 	dst = e.open(dst)
 	e.finished = true
+	o := object{id: e.id, created: e.created, status: "failed", model: e.model, errJSON: appendErrorObject(nil, err)}
+	e.final = appendResponse(make([]byte, 0, 512+len(e.items)), e.req, &o, e.items, nil)
+	dst = e.begin(dst, "response.failed")
+	dst = append(dst, `,"response":`...)
+	dst = append(dst, e.final...)
+	return end(dst)
+}
+
+// appendErrorObject appends a failed response's error: {code, message}, the code being
+// the gateway error's code, else its type.
+func appendErrorObject(dst []byte, err *apierr.Error) []byte {
 	code := err.Code
 	if code == "" {
 		code = err.Type
@@ -438,16 +449,11 @@ func (e *StreamEncoder) Fail(dst []byte, err *apierr.Error) []byte {
 	if code == "" {
 		code = apierr.TypeServer
 	}
-	ej := append([]byte(`{"code":`), jsonx.AppendString(nil, code)...)
-	ej = append(ej, `,"message":`...)
-	ej = jsonx.AppendString(ej, err.Message)
-	ej = append(ej, '}')
-	o := object{id: e.id, created: e.created, status: "failed", model: e.model, errJSON: ej}
-	e.final = appendResponse(make([]byte, 0, 512+len(e.items)), e.req, &o, e.items, nil)
-	dst = e.begin(dst, "response.failed")
-	dst = append(dst, `,"response":`...)
-	dst = append(dst, e.final...)
-	return end(dst)
+	dst = append(dst, `{"code":`...)
+	dst = jsonx.AppendString(dst, code)
+	dst = append(dst, `,"message":`...)
+	dst = jsonx.AppendString(dst, err.Message)
+	return append(dst, '}')
 }
 
 // contentOnly recognises a delta that is exactly {"content":"..."} (OpenAI's and the
