@@ -87,7 +87,7 @@ var tableDocs = map[string]string{
 	"server":    "The HTTP listener.",
 	"auth":      "Client authentication. Keys made with `runestone keys create` live in the database, not here.",
 	"router":    "How a model name's targets are ordered and retried.",
-	"breaker":   "One circuit breaker per provider: an open breaker is skipped without a request.",
+	"breaker":   "One circuit breaker per provider: an open breaker is skipped without a request. A 429 never counts toward it (see docs/architecture.md, \"Retries, rate limits and breakers\").",
 	"log":       "The request log that `runestone logs` reads.",
 	"telemetry": "OpenTelemetry traces and GenAI metrics over OTLP.",
 }
