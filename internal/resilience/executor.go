@@ -280,10 +280,10 @@ func (x *Executor) Execute(ctx context.Context, requestID string, targets []prov
 					if p.cb.State() == gobreaker.StateHalfOpen {
 						// A probe: its first event is proof enough (see Finish).
 						done(nil)
-						p.flush()
 					} else {
 						r.done = done
 					}
+					p.flush()
 				} else {
 					done(nil)
 					p.flush()
