@@ -461,6 +461,13 @@ func TestLimitAndBreakerState(t *testing.T) {
 	if v := m.View(); !strings.Contains(v, "open 30s") || !strings.Contains(v, "providers 4/5 healthy") {
 		t.Fatalf("open breaker with countdown not shown:\n%s", v)
 	}
+	// A 429 is not a breaker state: the pane says how long the rate limit lasts.
+	m.applyEvent(events.Event{Kind: events.KindAttempt, Attempt: &events.Attempt{Provider: "newprov2", Status: 429,
+		Error: "429 slow down", RateLimitedUntil: fixedNow.Add(12 * time.Second)}})
+	m.render()
+	if v := m.View(); !strings.Contains(v, "limited 12s") {
+		t.Fatalf("rate limit not shown:\n%s", v)
+	}
 	m.applyEvent(events.Event{Kind: events.KindDropped, Dropped: 42})
 	m.render()
 	if !strings.Contains(m.View(), "dropped 42") {

@@ -273,6 +273,9 @@ func mergeProgress(dst, src *events.Request) {
 
 func (m *Model) applyAttempt(a *events.Attempt) {
 	p := m.providerNamed(a.Provider)
+	if a.RateLimitedUntil.After(p.RateLimitedUntil) {
+		p.RateLimitedUntil = a.RateLimitedUntil
+	}
 	failed := a.Error != "" || a.Status >= 500 || a.Status == 429 || a.Status == 408
 	p.failed.push(failed)
 	if !failed && a.LatencyMS > 0 {

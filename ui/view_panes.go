@@ -53,6 +53,11 @@ func (m *Model) renderProviders(w, h int) string {
 			}
 		case "half-open":
 			sym, st, state = "◐", m.st.halfOpen, "half-open"
+		default:
+			// A 429 never opens the breaker: it shows instead of "closed" while it lasts.
+			if p.RateLimitedUntil.After(now) {
+				sym, st, state = "◐", m.st.halfOpen, "limited "+fmtDur(p.RateLimitedUntil.Sub(now).Round(1e9))
+			}
 		}
 		lat := fmtMS(p.p50())
 		if !wide && p.Breaker == "open" && !p.NextProbe.IsZero() {

@@ -50,4 +50,32 @@ func TestFromUpstream(t *testing.T) {
 	}
 }
 
+// TestRetryAfterForms: seconds, an HTTP date, retry-after-ms, and for a 429 without
+// any of them OpenAI's x-ratelimit-reset-* of the bucket that ran out.
+func TestRetryAfterForms(t *testing.T) {
+	date := time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)
+	if d := RetryAfter(http.Header{"Retry-After": {date}}); d < 80*time.Second || d > 90*time.Second {
+		t.Errorf("HTTP date: %v", d)
+	}
+	for _, tc := range []struct {
+		h    http.Header
+		want time.Duration
+	}{
+		{http.Header{"X-Ratelimit-Remaining-Requests": {"0"}, "X-Ratelimit-Reset-Requests": {"6m0s"},
+			"X-Ratelimit-Remaining-Tokens": {"900"}, "X-Ratelimit-Reset-Tokens": {"20ms"}}, 6 * time.Minute},
+		{http.Header{"X-Ratelimit-Remaining-Requests": {"3"}, "X-Ratelimit-Reset-Requests": {"1s"},
+			"X-Ratelimit-Remaining-Tokens": {"10"}, "X-Ratelimit-Reset-Tokens": {"1.5s"}}, 1500 * time.Millisecond},
+		{http.Header{"Retry-After": {"2"}, "X-Ratelimit-Remaining-Requests": {"0"}, "X-Ratelimit-Reset-Requests": {"6m0s"}}, 2 * time.Second},
+		{http.Header{"X-Ratelimit-Reset-Tokens": {"soon"}}, 0},
+	} {
+		if e := FromUpstream("openai", 429, tc.h, nil); e.RetryAfter != tc.want {
+			t.Errorf("%v: retry after %v, want %v", tc.h, e.RetryAfter, tc.want)
+		}
+	}
+	h := http.Header{"X-Ratelimit-Remaining-Requests": {"0"}, "X-Ratelimit-Reset-Requests": {"6m0s"}}
+	if e := FromUpstream("openai", 500, h, nil); e.RetryAfter != 0 {
+		t.Errorf("a 500 took a rate-limit reset as its retry-after: %v", e.RetryAfter)
+	}
+}
+
 func contains(s, sub string) bool { return strings.Contains(s, sub) }

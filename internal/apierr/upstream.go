@@ -18,6 +18,9 @@ import (
 // the upstream body, which may echo the gateway's own key.
 func FromUpstream(provider string, status int, h http.Header, body []byte) *Error {
 	e := &Error{Status: status, Provider: provider, Retryable: RetryableStatus(status), RetryAfter: RetryAfter(h)}
+	if status == http.StatusTooManyRequests && e.RetryAfter == 0 {
+		e.RetryAfter = resetHint(h)
+	}
 	env := gjson.GetBytes(body, "error")
 	if env.IsObject() {
 		e.Message = env.Get("message").String()
@@ -143,6 +146,30 @@ func RetryAfter(h http.Header) time.Duration {
 		}
 	}
 	return 0
+}
+
+// resetHint reads OpenAI's x-ratelimit-reset-requests / -tokens ("1s", "6m0s",
+// "20ms") for a 429 that carries no Retry-After: the reset of a bucket that is empty,
+// else of the token bucket (a request larger than what is left of it is refused while
+// the bucket is not empty). 0 when neither says anything usable.
+func resetHint(h http.Header) time.Duration {
+	reset := func(bucket string) time.Duration {
+		d, err := time.ParseDuration(h.Get("X-Ratelimit-Reset-" + bucket))
+		if err != nil || d <= 0 {
+			return 0
+		}
+		return d
+	}
+	var d time.Duration
+	for _, b := range []string{"Requests", "Tokens"} {
+		if h.Get("X-Ratelimit-Remaining-"+b) == "0" {
+			d = max(d, reset(b))
+		}
+	}
+	if d == 0 {
+		d = reset("Tokens")
+	}
+	return d
 }
 
 // Unreachable is the retryable 502 for a connection error or timeout.

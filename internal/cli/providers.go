@@ -40,6 +40,17 @@ type providerInfo struct {
 	P50MS     float64  `json:"p50_ms,omitempty"`
 	ErrorRate float64  `json:"error_rate,omitempty"`
 	LastError string   `json:"last_error,omitempty"`
+	// RateLimitedUntil: the provider's latest 429 asked the gateway to wait until then.
+	RateLimitedUntil time.Time `json:"rate_limited_until,omitzero"`
+}
+
+// stateText is the BREAKER column: a rate limit that is still running is shown instead
+// of a closed breaker (a 429 never opens it), in local time.
+func (r providerInfo) stateText(now time.Time) string {
+	if r.Breaker == "closed" && r.RateLimitedUntil.After(now) {
+		return "rate-limited until " + r.RateLimitedUntil.Local().Format(time.TimeOnly)
+	}
+	return r.Breaker
 }
 
 func newProvidersListCmd(f *Factory) *cobra.Command {
@@ -81,6 +92,7 @@ state, p50 latency and last error.`,
 				}
 				if st, ok := live[p.Name()]; ok {
 					row.Live, row.Breaker, row.P50MS, row.ErrorRate, row.LastError = true, st.Breaker, st.P50MS, st.ErrorRate, st.LastError
+					row.RateLimitedUntil = st.RateLimitedUntil
 				}
 				rows = append(rows, row)
 			}
@@ -95,7 +107,7 @@ state, p50 latency and last error.`,
 					key = "set"
 				}
 				if r.Live {
-					breaker, p50 = r.Breaker, fmt.Sprintf("%.0fms", r.P50MS)
+					breaker, p50 = r.stateText(time.Now()), fmt.Sprintf("%.0fms", r.P50MS)
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Name, r.Kind, orDash(r.BaseURL), r.Priority, key, breaker, p50,
 					strings.Join(r.Models, ", "))

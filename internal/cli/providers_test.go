@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jmanhype/runestone/internal/testutil"
 )
@@ -78,5 +79,21 @@ models = ["m"]
 	code, out, _ = runCLI(t, home, "providers", "list")
 	if code != 0 || !strings.Contains(out, "good") || strings.Contains(out, "sk-wrong") || !strings.Contains(out, "unset") {
 		t.Fatalf("list exit %d:\n%s", code, out)
+	}
+}
+
+// A running rate limit replaces "closed" in the BREAKER column; it never opens the breaker.
+func TestProvidersListStateText(t *testing.T) {
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.Local)
+	r := providerInfo{Breaker: "closed", RateLimitedUntil: now.Add(30 * time.Second)}
+	if got := r.stateText(now); got != "rate-limited until 10:00:30" {
+		t.Errorf("got %q", got)
+	}
+	if got := r.stateText(now.Add(time.Minute)); got != "closed" {
+		t.Errorf("after it: %q", got)
+	}
+	r.Breaker = "open"
+	if got := r.stateText(now); got != "open" {
+		t.Errorf("open breaker: %q", got)
 	}
 }

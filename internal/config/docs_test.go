@@ -71,7 +71,7 @@ var moreDocs = map[string]string{
 	"limits.tpm":                 "tokens per minute per key",
 	"limits.concurrent":          "requests in flight at once per key",
 	"limits.queue_timeout":       "longest a request waits in the overflow queue before it is rejected",
-	"router.backoff_max":         "longest wait between retries",
+	"router.backoff_max":         "longest wait between retries; an upstream Retry-After longer than this fails over instead of waiting",
 	"log.retention":              "request-log rows older than this are deleted",
 	"providers.base_url":         "the API root, e.g. `http://127.0.0.1:11434/v1` for Ollama",
 	"providers.api_key":          "the upstream's API key; write `${VAR}` to keep it out of the file",
@@ -87,7 +87,7 @@ var tableDocs = map[string]string{
 	"server":    "The HTTP listener.",
 	"auth":      "Client authentication. Keys made with `runestone keys create` live in the database, not here.",
 	"router":    "How a model name's targets are ordered and retried.",
-	"breaker":   "One circuit breaker per provider: an open breaker is skipped without a request.",
+	"breaker":   "One circuit breaker per provider: an open breaker is skipped without a request. A 429 never counts toward it (see docs/architecture.md, \"Retries, rate limits and breakers\").",
 	"log":       "The request log that `runestone logs` reads.",
 	"telemetry": "OpenTelemetry traces and GenAI metrics over OTLP.",
 }

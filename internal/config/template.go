@@ -48,7 +48,7 @@ lease_ttl = "30s"                # a concurrency slot held by a replica that die
 
 [router]
 policy = "default"               # default (priority) | cost | latency | round-robin
-retries = 2                      # extra attempts on the same provider for retryable failures
+retries = 2                      # extra attempts on the same provider for 5xx and connection errors (a 429 fails over, never retried)
 backoff_base = "200ms"           # exponential with full jitter, honouring upstream Retry-After
 backoff_max = "5s"
 

@@ -84,6 +84,9 @@ type Attempt struct {
 	LatencyMS float64 `json:"latency_ms"`
 	Error     string  `json:"error,omitempty"`
 	Retrying  bool    `json:"retrying,omitempty"` // another attempt follows
+	// RateLimitedUntil is set when the upstream answered 429: until then the gateway
+	// tries this provider's target last (and never again within the same request).
+	RateLimitedUntil time.Time `json:"rate_limited_until,omitzero"`
 }
 
 // Breaker is a circuit-breaker state change of one provider.
@@ -126,18 +129,21 @@ type KeyLimits struct {
 
 // ProviderState is one provider's health as /health/providers and the dashboard show it.
 type ProviderState struct {
-	Name        string    `json:"name"`
-	Kind        string    `json:"kind"`
-	Breaker     string    `json:"breaker"` // closed | open | half-open
-	NextProbe   time.Time `json:"next_probe,omitempty"`
-	LastError   string    `json:"last_error,omitempty"`
-	LastErrorAt time.Time `json:"last_error_at,omitempty"`
-	Requests    uint64    `json:"requests"`
-	Errors      uint64    `json:"errors"`
-	ErrorRate   float64   `json:"error_rate"`
-	P50MS       float64   `json:"p50_ms"`
-	P95MS       float64   `json:"p95_ms"`
-	InFlight    int       `json:"in_flight"`
+	Name      string    `json:"name"`
+	Kind      string    `json:"kind"`
+	Breaker   string    `json:"breaker"` // closed | open | half-open
+	NextProbe time.Time `json:"next_probe,omitempty"`
+	// RateLimitedUntil is when the provider's latest 429 (its retry-after) ends, while
+	// that is still to come: a 429 paces the gateway but never counts toward the breaker.
+	RateLimitedUntil time.Time `json:"rate_limited_until,omitzero"`
+	LastError        string    `json:"last_error,omitempty"`
+	LastErrorAt      time.Time `json:"last_error_at,omitempty"`
+	Requests         uint64    `json:"requests"`
+	Errors           uint64    `json:"errors"`
+	ErrorRate        float64   `json:"error_rate"`
+	P50MS            float64   `json:"p50_ms"`
+	P95MS            float64   `json:"p95_ms"`
+	InFlight         int       `json:"in_flight"`
 }
 
 // Totals are session-wide counters.

@@ -8,6 +8,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"net/http"
 )
 
@@ -57,6 +58,12 @@ func (e Endpoint) Path() string {
 	}
 	return "/v1/" + e.String()
 }
+
+// ErrRehearsal is the Cause of a failure the request itself asked for (the mock's
+// x-mock-status and x-mock-cut-after): it is retried and reported like the real thing,
+// but never counts toward a breaker, so one client rehearsing faults cannot take the
+// provider away from everyone else.
+var ErrRehearsal = errors.New("a fault the request asked for")
 
 // endpointPaths holds Path for every endpoint, built once so the hot path does not
 // concatenate per request.

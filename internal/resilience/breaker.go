@@ -12,6 +12,7 @@ import (
 
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/events"
+	"github.com/jmanhype/runestone/internal/provider"
 )
 
 // Breaker states as events and /health/providers spell them (gobreaker's String()).
@@ -39,8 +40,12 @@ type provState struct {
 	cb   *gobreaker.TwoStepCircuitBreaker[struct{}]
 
 	stats
+	pauses pauses
 
 	nextProbe atomic.Int64 // unix nanos while open, else 0
+	// openWhy says what opened the breaker (" after 5 consecutive failures, last: …"),
+	// so a request refused by it can say why.
+	openWhy atomic.Pointer[string]
 
 	// gobreaker calls OnStateChange while holding its mutex, so the callback only queues
 	// the event; flush delivers it after the breaker call returns. evMu is a leaf lock.
@@ -80,10 +85,20 @@ func breakerSuccess(err error) bool {
 	return ae != nil && isCallerFault(ae)
 }
 
-// breakerExcluded keeps cancelled (and panicked) attempts out of the counts; in
-// half-open this also frees the probe slot so another request can probe.
+// breakerExcluded keeps cancelled (and panicked) attempts out of the counts, and
+// answers that say nothing about the provider's health: a 429 (the upstream pacing us)
+// and a fault the request asked the mock for. In half-open this also frees the probe
+// slot so another request can probe.
 func breakerExcluded(err error) bool {
 	return err == errNeutral || err == errPanic || errors.Is(err, context.Canceled)
+}
+
+// verdict is what the breaker is told about a failed attempt.
+func verdict(err error, ae *apierr.Error) error {
+	if isRateLimit(ae) || errors.Is(err, provider.ErrRehearsal) {
+		return errNeutral
+	}
+	return err
 }
 
 // onStateChange runs under gobreaker's mutex: record and queue only, never call out.
@@ -98,11 +113,15 @@ func (p *provState) onStateChange(_ string, from, to gobreaker.State) {
 		if rec := p.lastErr.Load(); rec != nil {
 			last = rec.msg
 		}
+		var why string
 		if from == gobreaker.StateHalfOpen {
 			ev.Reason = "probe failed: " + last
+			why = " after its probe failed: " + last
 		} else {
 			ev.Reason = fmt.Sprintf("%d consecutive failures, last: %s", p.x.o.FailureThreshold, last)
+			why = " after " + ev.Reason
 		}
+		p.openWhy.Store(&why)
 	case gobreaker.StateHalfOpen:
 		p.nextProbe.Store(0)
 		ev.Reason = "cooldown elapsed"

@@ -70,7 +70,9 @@ func TestBreakerLifecycle(t *testing.T) {
 		if a.Calls() != 2 {
 			t.Fatalf("calls = %d: an open breaker let a call through", a.Calls())
 		}
-		if ae.Message != "all providers failed: a: breaker open" || ae.Header.Get("Retry-After") != "1" {
+		// The refusal says what opened the breaker.
+		if ae.Message != "all providers failed: a: breaker open after 2 consecutive failures, last: 500 down" ||
+			ae.Header.Get("Retry-After") != "1" {
 			t.Errorf("error = %q %v", ae.Message, ae.Header)
 		}
 
@@ -120,8 +122,6 @@ func TestHalfOpenProbeFailureReopens(t *testing.T) {
 	})
 }
 
-// Streams hold their probe slot until Finish, which makes the limit observable without
-// goroutines.
 func TestHalfOpenAllowsHalfOpenMaxProbes(t *testing.T) {
 	// The cooldown passes on synctest's fake clock: no real sleep, no flakiness.
 	synctest.Test(t, func(t *testing.T) {
@@ -133,15 +133,21 @@ func TestHalfOpenAllowsHalfOpenMaxProbes(t *testing.T) {
 			_, _ = x.Execute(context.Background(), "r", targets(a), do)
 		}
 		time.Sleep(testCooldown + 10*time.Millisecond)
-		a.set(step{stream: true})
-		var probes []*Result
-		for range 2 {
-			res, err := x.Execute(context.Background(), "r", targets(a), do)
-			if err != nil {
-				t.Fatalf("probe: %v", err)
-			}
-			probes = append(probes, res)
+		// Two slow probes (no answer yet) hold both slots.
+		release := make(chan struct{})
+		slow := func(ctx context.Context, t provider.Target) (*provider.Response, error) {
+			<-release
+			return do(ctx, t)
 		}
+		a.set(step{})
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() {
+				_, err := x.Execute(context.Background(), "r", targets(a), slow)
+				errs <- err
+			}()
+		}
+		synctest.Wait()
 		calls := a.Calls()
 		_, err := x.Execute(context.Background(), "r", targets(a), do)
 		ae := wantAPIErr(t, err, 503, apierr.CodeProviderUnavailable)
@@ -151,13 +157,57 @@ func TestHalfOpenAllowsHalfOpenMaxProbes(t *testing.T) {
 		if !strings.Contains(ae.Message, "probe in flight") {
 			t.Errorf("message = %q", ae.Message)
 		}
-		probes[0].Finish(io.EOF)
-		if s := x.State("a"); s != StateHalfOpen {
-			t.Fatalf("one of two probes done: %s", s)
+		close(release)
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatalf("probe: %v", err)
+			}
 		}
-		probes[1].Finish(nil)
 		if s := x.State("a"); s != StateClosed {
 			t.Fatalf("both probes done: %s", s)
+		}
+	})
+}
+
+// TestStreamProbeDoesNotHoldProviderHostage: a half-open breaker's probe that is a long
+// stream used to keep the only probe slot until the stream ended, and every other
+// request got 503 "probe in flight" meanwhile. The stream's first event now closes the
+// breaker; a failure later in that stream still counts.
+func TestStreamProbeDoesNotHoldProviderHostage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		o := breakerOptions(nil)
+		a := newFake("a", step{err: upstreamErr(500, "x")})
+		x := New(o, []provider.Provider{a})
+		for range 2 {
+			_, _ = x.Execute(context.Background(), "r", targets(a), do)
+		}
+		time.Sleep(testCooldown + 10*time.Millisecond)
+		a.set(step{stream: true})
+		probe, err := x.Execute(context.Background(), "r", targets(a), do)
+		if err != nil {
+			t.Fatalf("probe: %v", err)
+		}
+		if s := x.State("a"); s != StateClosed {
+			t.Fatalf("probe stream under way: breaker %s, want closed", s)
+		}
+		// While the probe streams on (20 s here), everyone else is served.
+		a.set(step{})
+		for range 3 {
+			if _, err := x.Execute(context.Background(), "r", targets(a), do); err != nil {
+				t.Fatalf("another request during the probe's stream: %v", err)
+			}
+		}
+		time.Sleep(20 * time.Second)
+		// The probe's stream breaks: that failure counts as one of its own.
+		probe.Finish(&apierr.Error{Status: 502, Message: "cut", Retryable: true})
+		h := x.Health()[0]
+		if h.Errors != 3 || h.LastError != "502 cut" || h.Breaker != StateClosed {
+			t.Fatalf("health = %+v", h)
+		}
+		a.set(step{err: upstreamErr(500, "y")})
+		_, _ = x.Execute(context.Background(), "r", targets(a), do)
+		if s := x.State("a"); s != StateOpen {
+			t.Fatalf("the cut stream and one more failure (threshold 2): breaker %s, want open", s)
 		}
 	})
 }

@@ -23,6 +23,7 @@ const (
 	outcomeCanceled            // the client left: stop, blame nobody
 	outcomeRetryable           // may pass on a retry: retry, then fail over; breaker failure
 	outcomeFatal               // this provider cannot serve (auth, quota): fail over; breaker failure
+	outcomeRateLimited         // 429: the upstream pacing us; fail over, never retry, not a failure
 )
 
 // isCallerFault lists the upstream statuses that blame the request, not the provider:
@@ -52,6 +53,8 @@ func classify(ctx context.Context, err error) (outcome, *apierr.Error) {
 	}
 	ae := apierr.As(err)
 	switch {
+	case isRateLimit(ae):
+		return outcomeRateLimited, ae
 	case ae == nil || ae.Retryable:
 		return outcomeRetryable, ae
 	case isCallerFault(ae):
@@ -107,6 +110,10 @@ type failure struct {
 	err      error         // last attempt's error
 	apiErr   *apierr.Error // err as *apierr.Error, if it is one
 	skipped  error         // gobreaker's refusal, if the breaker stopped us
+	skipWhy  string        // what opened that breaker (" after …")
+	// wait: the target asked to be called again later (a 429, or a Retry-After longer
+	// than the gateway waits) and the gateway did not call it again.
+	wait bool
 }
 
 func (f failure) String() string {
@@ -125,22 +132,22 @@ func (f failure) String() string {
 			}
 			if f.skipped != nil {
 				b.WriteString(", then ")
-				b.WriteString(skipReason(f.skipped))
+				b.WriteString(skipReason(f.skipped, ""))
 			}
 			b.WriteString(")")
 		}
 		return b.String()
 	}
-	b.WriteString(skipReason(f.skipped))
+	b.WriteString(skipReason(f.skipped, f.skipWhy))
 	return b.String()
 }
 
 // sameDialectVerdict returns the upstream's own error when the only provider called
 // answered in the client's own dialect (a native relay kept its body): the client
 // gets that status and body unmodified, because agents such as Claude Code match on
-// the upstream's wording. A 429 keeps the SDKs' own wait-and-retry; anything else is
-// marked not to be retried, since the gateway has retried already.
-func sameDialectVerdict(fails []failure) *apierr.Error {
+// the upstream's wording. x-should-retry tells the SDK whether its own retry is the
+// next call (wait) or would multiply the gateway's (it already retried).
+func sameDialectVerdict(fails []failure, wait bool) *apierr.Error {
 	var last *apierr.Error
 	called := 0
 	for _, f := range fails {
@@ -158,24 +165,44 @@ func sameDialectVerdict(fails []failure) *apierr.Error {
 	if e.Header == nil {
 		e.Header = http.Header{}
 	}
-	if e.Status != http.StatusTooManyRequests {
-		e.Header.Set("X-Should-Retry", "false")
-	}
+	e.Header.Set("X-Should-Retry", strconv.FormatBool(wait))
 	if e.RetryAfter > 0 && e.Header.Get("Retry-After") == "" {
-		e.Header.Set("Retry-After", strconv.Itoa(max(int((e.RetryAfter+time.Second-1)/time.Second), 1)))
+		setRetryAfter(e.Header, e.RetryAfter, wait)
 	}
 	return &e
 }
 
-// all429 returns the last upstream error when every target that was called last
-// answered 429, nil otherwise.
+// waitable reports whether every target that was called asked to be called again
+// later (429, or a Retry-After the gateway would not wait for) and was not: then a
+// retry by the client after Retry-After is the next call, not one more on top of the
+// gateway's own retries. It also returns the soonest of their Retry-Afters.
+func waitable(fails []failure) (bool, time.Duration) {
+	called := false
+	var soonest time.Duration
+	for _, f := range fails {
+		if f.attempts == 0 {
+			continue // skipped by its breaker: it said nothing
+		}
+		if !f.wait {
+			return false, 0
+		}
+		called = true
+		if ra := f.apiErr.RetryAfter; ra > 0 && (soonest == 0 || ra < soonest) {
+			soonest = ra
+		}
+	}
+	return called, soonest
+}
+
+// all429 returns the last upstream error when every target that was called answered
+// 429 (a rate limit, not a spent quota), nil otherwise.
 func all429(fails []failure) *apierr.Error {
 	var last *apierr.Error
 	for _, f := range fails {
 		if f.attempts == 0 {
 			continue // skipped by its breaker: it said nothing
 		}
-		if f.apiErr == nil || f.apiErr.Status != http.StatusTooManyRequests {
+		if !isRateLimit(f.apiErr) {
 			return nil
 		}
 		last = f.apiErr
@@ -183,18 +210,31 @@ func all429(fails []failure) *apierr.Error {
 	return last
 }
 
-func skipReason(err error) string {
+// skipReason says why a breaker refused a target, and what opened it when known.
+func skipReason(err error, why string) string {
 	if errors.Is(err, gobreaker.ErrTooManyRequests) {
 		return "breaker half-open, probe in flight"
 	}
-	return "breaker open"
+	return "breaker open" + why
+}
+
+// setRetryAfter writes d as Retry-After (whole seconds, rounded up) and, when the
+// client is told to wait rather than give up, retry-after-ms too: the OpenAI and
+// Anthropic SDKs prefer it, so a 200 ms pause is not stretched to a second.
+func setRetryAfter(h http.Header, d time.Duration, precise bool) {
+	secs := int((d + time.Second - 1) / time.Second)
+	h.Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	if precise && h.Get("Retry-After-Ms") == "" {
+		h.Set("Retry-After-Ms", strconv.FormatInt(max(d.Milliseconds(), 1), 10))
+	}
 }
 
 // unavailable builds the final error once every target failed or was skipped: 503 when
 // no upstream was even called (every breaker open), 502 when upstreams answered badly.
 // The gateway has already retried, so it tells SDKs not to multiply the calls.
 func (x *Executor) unavailable(fails []failure, calls int) *apierr.Error {
-	if e := sameDialectVerdict(fails); e != nil {
+	wait, soonest := waitable(fails)
+	if e := sameDialectVerdict(fails, wait); e != nil {
 		return e
 	}
 	e := &apierr.Error{
@@ -247,7 +287,7 @@ func (x *Executor) unavailable(fails []failure, calls int) *apierr.Error {
 		if last := all429(fails); last != nil {
 			// Every upstream that answered said "slow down": that is what the client
 			// must hear (SDKs raise their rate-limit error and wait retry-after), not
-			// a 502 that reads as an outage. The SDK may retry, after the wait.
+			// a 502 that reads as an outage.
 			e.Status = http.StatusTooManyRequests
 			e.Type, e.Code = last.Type, last.Code
 			if e.Type == "" || e.Type == apierr.TypeServer {
@@ -256,13 +296,17 @@ func (x *Executor) unavailable(fails []failure, calls int) *apierr.Error {
 			if e.Code == "" {
 				e.Code = apierr.CodeRateLimitExceeded
 			}
-			e.Header.Del("X-Should-Retry")
+		}
+		if wait {
+			// Nobody was called twice: the client's retry after the soonest
+			// Retry-After is the next call, and may well succeed.
+			e.Header.Set("X-Should-Retry", "true")
+			retryAfter = soonest
 		}
 	}
 	if retryAfter > 0 {
 		e.RetryAfter = retryAfter
-		secs := int((retryAfter + time.Second - 1) / time.Second)
-		e.Header.Set("Retry-After", strconv.Itoa(max(secs, 1)))
+		setRetryAfter(e.Header, retryAfter, wait)
 	}
 	return e
 }

@@ -11,11 +11,14 @@ package resilience
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sony/gobreaker/v2"
 
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/events"
@@ -79,6 +82,8 @@ type Executor struct {
 
 	reg   atomic.Pointer[registry] // copy-on-write: read lock-free per attempt
 	regMu sync.Mutex               // serialises registry writers only
+
+	paused atomic.Int64 // unix nanos: the end of the latest pause of any target (pause.go)
 }
 
 // registry is an immutable snapshot of the known providers.
@@ -154,7 +159,8 @@ type Result struct {
 
 	triedBuf [2]string // backs Tried for the common one- or two-attempt case
 	p        *provState
-	done     func(error) // breaker outcome, pending for streams only
+	stream   bool
+	done     func(error) // breaker outcome, pending for a stream that was not a probe
 	ctx      context.Context
 	finished atomic.Bool
 
@@ -178,22 +184,38 @@ func (r *Result) Started() {
 
 // Finish reports how a stream ended (nil or io.EOF: cleanly) to the provider's breaker
 // and stats. For non-stream results Execute already did so and Finish does nothing.
-// Only the first call counts. A stream result that is never finished keeps its breaker
-// probe slot forever when it was a half-open probe, so call it on every path.
+// Only the first call counts; call it on every path.
+//
+// A stream that was a half-open probe settled its breaker when its first event came
+// (Execute): a long stream must not hold the provider's only probe slot, and so
+// every other request, until it ends. If such a stream fails later, the failure is
+// counted as an attempt of its own.
 func (r *Result) Finish(err error) {
-	if r == nil || r.done == nil || r.finished.Swap(true) {
+	if r == nil || !r.stream || r.finished.Swap(true) {
 		return
 	}
 	r.Started()
 	oc, ae := classifyEnd(r.ctx, err)
-	switch oc {
-	case outcomeOK, outcomeCallerFault:
-		r.done(nil)
-	case outcomeCanceled:
+	fault := oc == outcomeRetryable || oc == outcomeFatal
+	if fault {
+		r.p.recordFailure(err, ae, r.p.x.o.Now())
+	}
+	if r.done == nil { // settled at the first event
+		if fault {
+			if done, berr := r.p.cb.Allow(); berr == nil {
+				done(verdict(err, ae))
+			}
+			r.p.flush()
+		}
+		return
+	}
+	switch {
+	case fault:
+		r.done(verdict(err, ae))
+	case oc == outcomeCanceled:
 		r.done(errNeutral)
 	default:
-		r.p.recordFailure(err, ae, r.p.x.o.Now())
-		r.done(err)
+		r.done(nil)
 	}
 	r.p.flush()
 }
@@ -218,6 +240,9 @@ func (x *Executor) Execute(ctx context.Context, requestID string, targets []prov
 		failBuf  [8]failure
 	)
 	ordered := x.orderInto(orderBuf[:0], targets, "")
+	if x.paused.Load() != 0 {
+		x.deferPaused(ordered, x.o.Now())
+	}
 	tried := triedBuf[:0]
 	fails := failBuf[:0]
 	var upstream time.Duration
@@ -226,6 +251,7 @@ func (x *Executor) Execute(ctx context.Context, requestID string, targets []prov
 		p := x.state(t.Provider)
 		f := failure{provider: p.name}
 		var jitter fullJitter
+	attempts:
 		for try := 0; ; try++ {
 			if err := ctx.Err(); err != nil {
 				return nil, err
@@ -234,6 +260,9 @@ func (x *Executor) Execute(ctx context.Context, requestID string, targets []prov
 			p.flush()
 			if berr != nil {
 				f.skipped = berr
+				if why := p.openWhy.Load(); why != nil && !errors.Is(berr, gobreaker.ErrTooManyRequests) {
+					f.skipWhy = *why
+				}
 				break
 			}
 			tried = append(tried, p.name)
@@ -246,8 +275,15 @@ func (x *Executor) Execute(ctx context.Context, requestID string, targets []prov
 				r := &Result{Response: resp, Target: t, Attempts: len(tried), Upstream: upstream, p: p}
 				r.Tried = append(r.triedBuf[:0], tried...)
 				if resp != nil && resp.Stream != nil {
-					r.done, r.ctx = done, ctx
+					r.stream, r.ctx = true, ctx
 					r.report, r.requestID, r.lat = x.o.OnAttempt != nil, requestID, lat
+					if p.cb.State() == gobreaker.StateHalfOpen {
+						// A probe: its first event is proof enough (see Finish).
+						done(nil)
+					} else {
+						r.done = done
+					}
+					p.flush()
 				} else {
 					done(nil)
 					p.flush()
@@ -271,19 +307,38 @@ func (x *Executor) Execute(ctx context.Context, requestID string, targets []prov
 					return nil, cerr
 				}
 				return nil, err
+			case outcomeRateLimited:
+				// The upstream pacing us: not a failure. Never retried here (the client's
+				// SDK waits retry-after and retries; retrying here too would multiply its
+				// calls); the next target is tried, and this one is tried last by other
+				// requests until its retry-after has passed.
+				p.recordLatency(lat)
+				done(errNeutral)
+				p.flush()
+				f.attempts++
+				f.err, f.apiErr, f.wait = err, ae, true
+				until := p.pauseFor(t.Model, ae, x.o.Now())
+				x.emitLimited(requestID, p.name, t.Model, len(tried), lat, err, ae, i < len(ordered)-1, until)
+				break attempts
 			}
-			// A provider fault: counts against the breaker.
+			// A provider fault: counts against the breaker (unless the request asked for it).
 			p.recordLatency(lat)
 			p.recordFailure(err, ae, x.o.Now())
-			done(err)
+			done(verdict(err, ae))
 			p.flush()
 			f.attempts++
 			f.err, f.apiErr = err, ae
-			if oc == outcomeRetryable && try < x.o.Retries {
-				var floor time.Duration
-				if ae != nil {
-					floor = ae.RetryAfter
-				}
+			var floor time.Duration
+			if ae != nil && ae.RetryAfter > 0 {
+				floor = ae.RetryAfter
+				p.pauseFor(t.Model, ae, x.o.Now())
+			}
+			if oc == outcomeRetryable && floor > x.o.BackoffMax {
+				// Retry-After (Anthropic's 529, a 503) asks for longer than the gateway
+				// waits: calling again sooner would ignore it. Fail over; when this was
+				// the target's only call, the client may come back after it.
+				f.wait = try == 0
+			} else if oc == outcomeRetryable && try < x.o.Retries {
 				wait := x.wait(&jitter, floor)
 				x.emit(requestID, p.name, t.Model, len(tried), lat, err, ae, true)
 				start := x.o.Now()
@@ -327,11 +382,16 @@ func (x *Executor) call(ctx context.Context, p *provState, t provider.Target, at
 // emit reports a finished attempt. Retrying means the executor will retry or fail over
 // (a later target may still be skipped by its breaker).
 func (x *Executor) emit(requestID, prov, model string, n int, lat time.Duration, err error, ae *apierr.Error, retrying bool) {
+	x.emitLimited(requestID, prov, model, n, lat, err, ae, retrying, time.Time{})
+}
+
+// emitLimited is emit for an attempt that answered 429, with the end of its pause.
+func (x *Executor) emitLimited(requestID, prov, model string, n int, lat time.Duration, err error, ae *apierr.Error, retrying bool, until time.Time) {
 	if x.o.OnAttempt == nil {
 		return
 	}
 	a := events.Attempt{RequestID: requestID, Provider: prov, Model: model, Number: n,
-		LatencyMS: float64(lat) / float64(time.Millisecond), Retrying: retrying}
+		LatencyMS: float64(lat) / float64(time.Millisecond), Retrying: retrying, RateLimitedUntil: until}
 	switch {
 	case err == nil:
 		a.Status = 200

@@ -111,27 +111,40 @@ func TestBackoffJitterBounds(t *testing.T) {
 	}
 }
 
-func TestRetryAfterHonouredAndCapped(t *testing.T) {
+func TestRetryAfterHonoured(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		retryAfter time.Duration
-		want       time.Duration
+		want       []time.Duration // waits before retrying on the same target
 	}{
-		{"raises the jittered wait", 700 * time.Millisecond, 700 * time.Millisecond},
-		{"capped at BackoffMax", 30 * time.Second, time.Second},
-		{"below jitter changes nothing", time.Millisecond, 50 * time.Millisecond},
+		{"raises the jittered wait", 700 * time.Millisecond, []time.Duration{700 * time.Millisecond}},
+		{"below jitter changes nothing", time.Millisecond, []time.Duration{50 * time.Millisecond}},
+		// Longer than the gateway waits (BackoffMax): no early call, fail over instead.
+		{"beyond BackoffMax is not retried", 30 * time.Second, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clock, sl := newClock(), &sleeper{}
-			e := upstreamErr(429, "slow down")
+			e := upstreamErr(529, "overloaded")
 			e.RetryAfter = tc.retryAfter
 			a := newFake("a", step{err: e}, step{})
-			x := New(testOptions(clock, sl, nil), []provider.Provider{a})
-			if _, err := x.Execute(context.Background(), "r", targets(a), do); err != nil {
+			b := newFake("b")
+			x := New(testOptions(clock, sl, nil), []provider.Provider{a, b})
+			res, err := x.Execute(context.Background(), "r", targets(a, b), do)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if got := sl.Waits(); len(got) != 1 || got[0] != tc.want {
-				t.Errorf("waits = %v, want [%v]", got, tc.want)
+			if got := sl.Waits(); !slices.Equal(got, tc.want) {
+				t.Errorf("waits = %v, want %v", got, tc.want)
+			}
+			wantFrom := "a"
+			if tc.want == nil {
+				wantFrom = "b"
+			}
+			if res.Target.Provider.Name() != wantFrom {
+				t.Errorf("answered by %s, want %s", res.Target.Provider.Name(), wantFrom)
+			}
+			if h := x.Health()[0]; h.Errors != 1 || !h.RateLimitedUntil.IsZero() {
+				t.Errorf("a 529 is a failure, not a rate limit: %+v", h)
 			}
 		})
 	}
@@ -266,7 +279,7 @@ func TestCanceledBeforeStart(t *testing.T) {
 
 // The real sleep must end at once when the client goes away, even mid Retry-After.
 func TestCancelStopsBackoffWait(t *testing.T) {
-	e := upstreamErr(429, "later")
+	e := upstreamErr(503, "later")
 	e.RetryAfter = time.Hour
 	a := newFake("a", step{err: e})
 	x := New(Options{Retries: 2, BackoffBase: time.Minute, BackoffMax: time.Hour}, []provider.Provider{a})
@@ -295,7 +308,7 @@ func TestAllFailedMessage(t *testing.T) {
 	x := New(testOptions(clock, sl, nil), []provider.Provider{a, b, c})
 	_, err := x.Execute(context.Background(), "r", targets(a, b, c), do)
 	ae := wantAPIErr(t, err, 502, apierr.CodeProviderUnavailable)
-	want := "all providers failed: openai: 503 overloaded (3 attempts); backup: 401 bad key; third: 429 rate limited (3 attempts)"
+	want := "all providers failed: openai: 503 overloaded (3 attempts); backup: 401 bad key; third: 429 rate limited"
 	if ae.Message != want {
 		t.Errorf("message = %q\nwant      %q", ae.Message, want)
 	}

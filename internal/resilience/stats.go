@@ -101,6 +101,7 @@ func (s *stats) percentiles() (p50, p95 float64) {
 func (x *Executor) Health() []events.ProviderState {
 	list := x.reg.Load().list
 	out := make([]events.ProviderState, 0, len(list))
+	now := x.o.Now()
 	for _, p := range list {
 		st := p.cb.State()
 		p.flush()
@@ -111,6 +112,8 @@ func (x *Executor) Health() []events.ProviderState {
 			Requests: p.requests.Load(),
 			Errors:   p.errors.Load(),
 			InFlight: int(p.inFlight.Load()),
+			// A 429 is not a breaker state: it shows beside one, while it lasts.
+			RateLimitedUntil: p.pauses.limitedUntil(now),
 		}
 		if st.String() == StateOpen {
 			if np := p.nextProbe.Load(); np != 0 {

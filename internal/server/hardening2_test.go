@@ -577,11 +577,12 @@ func TestUpstream429StaysA429(t *testing.T) {
 	for _, stream := range []bool{false, true} {
 		status, hdr, body := chat(g, stream)
 		if status != 429 || hdr.Get("Retry-After") != "7" || gjson.GetBytes(body, "error.code").String() != "rate_limit_exceeded" ||
-			hdr.Get("X-Should-Retry") == "false" {
+			hdr.Get("X-Should-Retry") != "true" {
 			t.Fatalf("stream %v: %d %v %s", stream, status, hdr, body)
 		}
 		row := waitRow(t, g, hdr.Get("X-Request-Id"))
-		if row.Provider == "" || row.Attempts != 4 || len(row.ProvidersTried) != 4 {
+		// One call per target: a 429 is never retried on the same target.
+		if row.Provider == "" || row.Attempts != 2 || len(row.ProvidersTried) != 2 {
 			t.Fatalf("row: provider %q attempts %d tried %v", row.Provider, row.Attempts, row.ProvidersTried)
 		}
 	}

@@ -193,7 +193,9 @@ func (s *stream) Next() ([]byte, error) {
 		fallthrough
 	case i <= n:
 		if s.k.cutAfter > 0 && s.sent >= s.k.cutAfter {
-			return nil, apierr.Unreachable(s.name, io.ErrUnexpectedEOF)
+			e := apierr.Unreachable(s.name, io.ErrUnexpectedEOF)
+			e.Cause = provider.ErrRehearsal
+			return nil, e
 		}
 		if err := s.pace(); err != nil {
 			return nil, err

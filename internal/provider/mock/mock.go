@@ -133,7 +133,9 @@ func (p *Provider) statusError(status int) *apierr.Error {
 		h = http.Header{"Retry-After": {"1"}}
 	}
 	body := `{"error":{"message":"mock: x-mock-status asked for ` + strconv.Itoa(status) + `","type":"mock_error","param":null,"code":null}}`
-	return apierr.FromUpstream(p.o.Name, status, h, []byte(body))
+	e := apierr.FromUpstream(p.o.Name, status, h, []byte(body))
+	e.Cause = provider.ErrRehearsal
+	return e
 }
 
 // answer is what the mock says.
