@@ -185,3 +185,50 @@ func TestCodexRemoteCompaction(t *testing.T) {
 		t.Fatalf("mock compaction: %d %s", status, got)
 	}
 }
+
+// TestResponsesCompactEndpoint: POST /v1/responses/compact (Codex's earlier remote
+// compaction) is relayed to a provider serving the Responses API, and answered from a
+// chat summary elsewhere, in the endpoint's own shape: a 200 either way.
+func TestResponsesCompactEndpoint(t *testing.T) {
+	req := `{"model":"gpt-5.2","instructions":"compact this","input":[
+		{"type":"message","role":"user","content":[{"type":"input_text","text":"run echo hi"}]},
+		{"type":"function_call","call_id":"call_1","name":"exec_command","arguments":"{\"cmd\":\"echo hi\"}"},
+		{"type":"function_call_output","call_id":"call_1","output":"hi"}]}`
+
+	u := chatSSEFake(t, "SUMMARY: echo hi printed hi.")
+	g := startGateway(t, fmt.Sprintf(compatFake, u.URL), nil)
+	status, _, got := g.do("POST", "/v1/responses/compact", req, nil)
+	out := gjson.GetBytes(got, "output")
+	if status != 200 || gjson.GetBytes(got, "object").Str != "response.compaction" || out.Get("#").Int() != 2 ||
+		out.Get("0.content.0.text").Str != "run echo hi" || out.Get("1.type").Str != "compaction" ||
+		gjson.GetBytes(got, "usage.total_tokens").Int() != 12 {
+		t.Fatalf("synthesized: %d %s", status, got)
+	}
+	if sent := u.Last(t).Body; gjson.GetBytes(sent, "stream").Bool() || !strings.Contains(gjson.GetBytes(sent, "messages.@reverse.0.content").Str, "summary") {
+		t.Fatalf("summary request %s", sent)
+	}
+	// The compacted history continues on any provider.
+	next, _ := sjson.SetRaw(`{"model":"gpt-5.2","input":[]}`, "input", out.Raw)
+	if status, _, got = g.do("POST", "/v1/responses", next, nil); status != 200 ||
+		!strings.Contains(gjson.GetBytes(u.Last(t).Body, "messages.1.content").Str, "SUMMARY: echo hi printed hi.") {
+		t.Fatalf("continued: %d %s / %s", status, got, u.Last(t).Body)
+	}
+	if row := g.rows(t, 2)[1]; row.Endpoint != "/v1/responses/compact" || row.Status != 200 || row.Dialect != "responses" {
+		t.Fatalf("row %+v", row)
+	}
+
+	native := testutil.NewUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path != "/v1/responses/compact" {
+			w.WriteHeader(404)
+			return
+		}
+		_, _ = w.Write([]byte(`{"id":"resp_up","object":"response.compaction","output":[{"type":"compaction","encrypted_content":"gAAA"}],"usage":{"input_tokens":5,"output_tokens":2,"total_tokens":7}}`))
+	})
+	g = startGateway(t, upstreamConfig(native.URL, "apis = [\"chat\", \"responses\"]\n"), nil)
+	req = strings.Replace(req, "gpt-5.2", "gpt-4o-mini", 1)
+	status, _, got = g.do("POST", "/v1/responses/compact", req, nil)
+	if sent := native.Last(t); status != 200 || gjson.GetBytes(got, "id").Str != "resp_up" || string(sent.Body) != req {
+		t.Fatalf("relayed: %d %s; upstream saw %s %s", status, got, sent.Path, sent.Body)
+	}
+}
