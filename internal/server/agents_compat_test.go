@@ -55,7 +55,13 @@ models = ["claude-sonnet-4-5", "gpt-5.2"]
 // and through an OpenAI-compatible provider) it is a 200, and the system text reaches
 // the chat body in place; before, it was a 400 on every session.
 func TestClaudeCodeSystemEntry(t *testing.T) {
-	body := string(testutil.ReadFile(t, "agents", "claude-code-first-request.json"))
+	// Claude Code 2.1.337's first request (recorded with claude -p), with the
+	// environment entry 2.1.33x sessions put after the first user turn (issue 26).
+	body, err := sjson.SetRaw(string(testutil.ReadFile(t, "agents", "claude-code-2.1.337-first-request.json")), "messages.-1",
+		`{"role":"system","content":[{"type":"text","text":"<env>\nWorking directory: /home/dev/project\nIs directory a git repo: Yes\n</env>","cache_control":{"type":"ephemeral"}}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
 	hdr := map[string]string{"anthropic-version": "2023-06-01", "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14"}
 
 	mock := startGateway(t, "[auth]\nenabled = false\n", nil)
@@ -80,11 +86,12 @@ func TestClaudeCodeSystemEntry(t *testing.T) {
 	})
 	if strings.Join(roles, ",") != "system,user,system" ||
 		!strings.HasPrefix(gjson.GetBytes(sent, "messages.2.content").Str, "<env>\nWorking directory: /home/dev/project") ||
-		gjson.GetBytes(sent, "messages.0.content").Str != "You are Claude Code, Anthropic's official CLI for Claude.\n\nYou are an interactive CLI tool that helps users with software engineering tasks." {
-		t.Fatalf("upstream chat body %s", sent)
+		!strings.Contains(gjson.GetBytes(sent, "messages.0.content").Str, "\n\nYou are a Claude agent, built on Anthropic's Claude Agent SDK.\n\n") {
+		t.Fatalf("upstream chat body %.2000s", sent)
 	}
 	row := g.rows(t, 1)[0]
-	if row.Status != 200 || !strings.Contains(strings.Join(row.Dropped, ","), "context_management") {
+	if d := strings.Join(row.Dropped, ","); row.Status != 200 || !strings.Contains(d, "context_management") ||
+		!strings.Contains(d, "messages[1].content[0].cache_control") {
 		t.Fatalf("row %+v", row)
 	}
 
