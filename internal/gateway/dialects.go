@@ -88,16 +88,39 @@ var codecs = map[provider.Endpoint]*codec{
 		},
 		relayEnd:   func() relayEnd { return &responses.RelayEnd{} },
 		writeError: responses.WriteError,
-		errorFrame: func(dst []byte, e *apierr.Error) []byte {
-			dst = append(dst, `event: error`+"\n"+`data: {"type":"error","code":`...)
-			dst = jsonx.AppendString(dst, e.Code)
-			dst = append(dst, `,"message":`...)
-			dst = jsonx.AppendString(dst, e.Message)
-			return append(dst, `,"param":null}`+"\n\n"...)
-		},
-		text:     responsesText,
-		estimate: responses.EstimateInputTokens,
+		errorFrame: responsesErrorFrame,
+		text:       responsesText,
+		estimate:   responses.EstimateInputTokens,
 	},
+	// Remote compaction (Codex): relayed to a provider serving it, otherwise answered
+	// from a summary the chat model writes. It never streams.
+	provider.ResponsesCompact: {
+		name: "responses",
+		inspect: func(body []byte) (string, bool, *apierr.Error) {
+			model, _, err := responses.InspectChecked(body)
+			return model, false, err
+		},
+		toChat: responses.CompactToChat,
+		fromChat: func(req, chat []byte, _ string, u provider.Usage) ([]byte, error) {
+			return responses.CompactFromChat(req, chat, u)
+		},
+		encoder: func(model string, req []byte) (encoder, func() []byte) {
+			return responses.ParseRequest(req).NewStreamEncoder(model), nil
+		},
+		writeError: responses.WriteError,
+		errorFrame: responsesErrorFrame,
+		text:       responsesText,
+		estimate:   responses.EstimateInputTokens,
+	},
+}
+
+// responsesErrorFrame is the error event that ends a broken native Responses relay.
+func responsesErrorFrame(dst []byte, e *apierr.Error) []byte {
+	dst = append(dst, `event: error`+"\n"+`data: {"type":"error","code":`...)
+	dst = jsonx.AppendString(dst, e.Code)
+	dst = append(dst, `,"message":`...)
+	dst = jsonx.AppendString(dst, e.Message)
+	return append(dst, `,"param":null}`+"\n\n"...)
 }
 
 // frameData returns the data of a frame as the gateway writes it (one data line).

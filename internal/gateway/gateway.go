@@ -134,6 +134,7 @@ func (g *Gateway) Handler() http.Handler {
 	}
 	mux.HandleFunc("POST /v1/messages/count_tokens", g.countTokens(provider.CountTokens))
 	mux.HandleFunc("POST /v1/responses/input_tokens", g.countTokens(provider.InputTokens))
+	mux.HandleFunc("POST /v1/responses/compact", g.proxyHandler(provider.ResponsesCompact))
 	mux.HandleFunc("GET /v1/responses", g.responsesUpgrade)
 	mux.HandleFunc("GET /v1/responses/{id}", g.getResponse)
 	mux.HandleFunc("DELETE /v1/responses/{id}", g.deleteResponse)

@@ -253,13 +253,13 @@ func (x *exchange) do(ctx context.Context, t provider.Target, call *provider.Cal
 			es.onFinish = func() { x.keepResponse(t, final(), false) }
 		}
 		x.enc = enc
-		return &provider.Response{Header: resp.Header, Stream: es}, nil
+		return &provider.Response{Header: resp.Header, Stream: es, Dropped: resp.Dropped}, nil
 	}
 	body, ferr := x.codec.fromChat(x.body, resp.Body, call.ClientModel, resp.Usage)
 	if ferr != nil {
 		return nil, apierr.BadUpstream(t.Provider.Name(), "its answer could not be translated: "+ferr.Error())
 	}
-	return &provider.Response{Header: resp.Header, Body: body, Usage: resp.Usage}, nil
+	return &provider.Response{Header: resp.Header, Body: body, Usage: resp.Usage, Dropped: resp.Dropped}, nil
 }
 
 // authenticate returns the caller, or the anonymous caller when auth is off.
@@ -308,6 +308,7 @@ func (x *exchange) serveBody(call *provider.Call, targets []provider.Target) {
 	x.res = res
 	resp := res.Response
 	x.usage, x.respBody, x.upstreamT = resp.Usage, resp.Body, res.Upstream
+	x.di.dropped = append(x.di.dropped, resp.Dropped...)
 	x.native = resp.Raw
 	if x.ep == provider.Responses {
 		x.keepResponse(res.Target, resp.Body, resp.Raw)
@@ -451,6 +452,7 @@ func (x *exchange) serveStream(call *provider.Call, targets []provider.Target) {
 	}
 	x.res = res
 	x.native = res.Response.Raw
+	x.di.dropped = append(x.di.dropped, res.Response.Dropped...)
 	stream := res.Response.Stream
 	defer stream.Close()
 	sw.begin(func(h http.Header) {

@@ -28,6 +28,8 @@ const (
 	CountTokens
 	// InputTokens is OpenAI's /v1/responses/input_tokens.
 	InputTokens
+	// ResponsesCompact is OpenAI's /v1/responses/compact (remote compaction).
+	ResponsesCompact
 )
 
 func (e Endpoint) String() string {
@@ -46,6 +48,8 @@ func (e Endpoint) String() string {
 		return "messages/count_tokens"
 	case InputTokens:
 		return "responses/input_tokens"
+	case ResponsesCompact:
+		return "responses/compact"
 	}
 	return "unknown"
 }
@@ -67,7 +71,7 @@ var ErrRehearsal = errors.New("a fault the request asked for")
 
 // endpointPaths holds Path for every endpoint, built once so the hot path does not
 // concatenate per request.
-var endpointPaths = func() (p [InputTokens + 1]string) {
+var endpointPaths = func() (p [ResponsesCompact + 1]string) {
 	for e := range p {
 		p[e] = "/v1/" + Endpoint(e).String()
 	}
@@ -132,6 +136,9 @@ type Response struct {
 	// answer as is, and Stream yields complete SSE frames ("event: x\ndata: y\n\n")
 	// to be written unchanged.
 	Raw bool
+	// Dropped names request fields the provider's own translation left out (e.g.
+	// "temperature" for an Anthropic API version that refuses it), for the log row.
+	Dropped []string
 }
 
 // Stream yields OpenAI SSE data payloads (chat.completion.chunk or text_completion JSON).

@@ -206,30 +206,12 @@ func (c *converter) system(v gjson.Result) *apierr.Error {
 	case !v.IsArray():
 		return apierr.BadRequest("system", "system: Input should be a string or an array of text blocks.")
 	}
-	var sb strings.Builder
-	j := 0
-	var err *apierr.Error
-	v.ForEach(func(_, b gjson.Result) bool {
-		path := fmt.Sprintf("system[%d]", j)
-		j++
-		if b.Get("type").Str != "text" || b.Get("text").Type != gjson.String {
-			err = apierr.BadRequest(path, "%s: system blocks must be text blocks.", path)
-			return false
-		}
-		c.dropExtras(path, b, "type", "text")
-		if t := b.Get("text").Str; t != "" {
-			if sb.Len() > 0 {
-				sb.WriteString("\n\n")
-			}
-			sb.WriteString(t)
-		}
-		return true
-	})
+	text, err := c.textBlocks("system", v)
 	if err != nil {
 		return err
 	}
-	if sb.Len() > 0 {
-		c.simpleMessage("system", sb.String())
+	if text != "" {
+		c.simpleMessage("system", text)
 	}
 	return nil
 }
@@ -290,22 +272,91 @@ func (c *converter) message(i int, m gjson.Result) *apierr.Error {
 	if !m.IsObject() {
 		return apierr.BadRequest(path, "%s: Input should be an object.", path)
 	}
-	role := m.Get("role").Str
+	r := m.Get("role")
+	role := r.Str
 	content := m.Get("content")
-	if role != "user" && role != "assistant" {
-		return apierr.BadRequest(path+".role", "%s.role: Input should be 'user' or 'assistant'.", path)
+	if r.Type != gjson.String || role == "" {
+		return apierr.BadRequest(path+".role", "%s.role: Field required ('user' or 'assistant').", path)
 	}
-	if content.Type == gjson.String {
-		c.simpleMessage(role, content.Str)
-		return nil
-	}
-	if !content.IsArray() {
+	if content.Type != gjson.String && !content.IsArray() {
 		return apierr.BadRequest(path+".content", "%s.content: Input should be a string or an array of content blocks.", path)
 	}
-	if role == "user" {
+	switch role {
+	case "user":
+		if content.Type == gjson.String {
+			c.simpleMessage(role, content.Str)
+			return nil
+		}
 		return c.userTurn(path, content)
+	case "assistant":
+		if content.Type == gjson.String {
+			c.simpleMessage(role, content.Str)
+			return nil
+		}
+		return c.assistantTurn(path, content)
+	case "system", "developer":
+		// Claude Code (2.1.33x) puts its environment block in messages as a system
+		// entry. Chat has the same role, so it goes in place, where the client put it.
+		return c.systemTurn(path, content)
 	}
-	return c.assistantTurn(path, content)
+	// A role this translation does not know (a newer API's): Anthropic itself
+	// judges it on a native relay; a chat provider could not read it.
+	c.drop("%s (role %q)", path, role)
+	return nil
+}
+
+// systemTurn writes a system entry of messages as a chat system message, in place.
+// Its text blocks are joined with a blank line, as the top-level system is; other
+// blocks have no place in a chat system message and are recorded as dropped.
+func (c *converter) systemTurn(path string, content gjson.Result) *apierr.Error {
+	if content.Type == gjson.String {
+		if content.Str != "" {
+			c.simpleMessage("system", content.Str)
+		}
+		return nil
+	}
+	text, err := c.textBlocks(path+".content", content)
+	if err != nil {
+		return err
+	}
+	if text != "" {
+		c.simpleMessage("system", text)
+	}
+	return nil
+}
+
+// textBlocks joins the text blocks of an array with a blank line (how they read to
+// the model); blocks of other types are recorded as dropped.
+func (c *converter) textBlocks(path string, v gjson.Result) (string, *apierr.Error) {
+	var sb strings.Builder
+	j := 0
+	var err *apierr.Error
+	v.ForEach(func(_, b gjson.Result) bool {
+		bp := fmt.Sprintf("%s[%d]", path, j)
+		j++
+		if !b.IsObject() {
+			err = apierr.BadRequest(bp, "%s: Input should be a content block object.", bp)
+			return false
+		}
+		if typ := b.Get("type").Str; typ != "text" {
+			c.drop("%s (%s)", bp, typ)
+			return true
+		}
+		t := b.Get("text")
+		if t.Type != gjson.String {
+			err = apierr.BadRequest(bp+".text", "%s.text: Input should be a valid string.", bp)
+			return false
+		}
+		c.dropExtras(bp, b, "type", "text")
+		if t.Str != "" {
+			if sb.Len() > 0 {
+				sb.WriteString("\n\n")
+			}
+			sb.WriteString(t.Str)
+		}
+		return true
+	})
+	return sb.String(), err
 }
 
 // userTurn writes a user turn. tool_result blocks become tool messages, written first
@@ -737,7 +788,12 @@ func (c *converter) tools(tools, choice gjson.Result) *apierr.Error {
 		c.out = jsonx.AppendString(c.out, name.Str)
 		c.out = append(c.out, "}}"...)
 	default:
-		return apierr.BadRequest("tool_choice.type", "tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'.")
+		if choice.Get("type").Type != gjson.String {
+			return apierr.BadRequest("tool_choice.type", "tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'.")
+		}
+		// A newer choice: the chat default (auto) is the nearest meaning.
+		c.drop("tool_choice.type %q", typ)
+		return nil
 	}
 	if choice.Get("disable_parallel_tool_use").Type == gjson.True && typ != "none" {
 		c.out = append(c.out, `,"parallel_tool_calls":false`...)
@@ -792,7 +848,10 @@ func (c *converter) reasoning(thinking, oc gjson.Result) *apierr.Error {
 			c.dropExtras("thinking", thinking, "type")
 		case "disabled":
 		default:
-			return apierr.BadRequest("thinking.type", "thinking.type: Input should be 'enabled', 'adaptive' or 'disabled'.")
+			if thinking.Get("type").Type != gjson.String {
+				return apierr.BadRequest("thinking.type", "thinking.type: Input should be 'enabled', 'adaptive' or 'disabled'.")
+			}
+			c.drop("thinking.type %q", thinking.Get("type").Str)
 		}
 	}
 	if oc.IsObject() {

@@ -179,6 +179,36 @@ func TestToChatDroppedCap(t *testing.T) {
 	}
 }
 
+// TestToChatSystemEntries: Claude Code (2.1.33x) sends its environment block as a
+// role "system" entry of messages; it goes to chat as a system message in place, and
+// what a chat system message cannot hold is recorded, never refused.
+func TestToChatSystemEntries(t *testing.T) {
+	got, dropped, err := ToChat([]byte(`{"model":"m","max_tokens":5,"system":[{"type":"text","text":"top"}],"messages":[
+		{"role":"user","content":"first"},
+		{"role":"system","content":[{"type":"text","text":"env a","cache_control":{"type":"ephemeral"}},{"type":"image","source":{}},{"type":"text","text":"env b"}]},
+		{"role":"system","content":"plain"},
+		{"role":"assistant","content":"ok"},
+		{"role":"narrator","content":"?"},
+		{"role":"user","content":"second"}],
+		"tool_choice":{"type":"someday"},"thinking":{"type":"sometimes"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsonEqual(t, got, `{"model":"m","messages":[{"role":"system","content":"top"},{"role":"user","content":"first"},
+		{"role":"system","content":"env a\n\nenv b"},{"role":"system","content":"plain"},{"role":"assistant","content":"ok"},
+		{"role":"user","content":"second"}],"max_tokens":5}`)
+	want := []string{`messages[1].content[0].cache_control`, `messages[1].content[1] (image)`, `messages[4] (role "narrator")`,
+		`tool_choice (no tools carried)`, `thinking.type "sometimes"`}
+	if strings.Join(dropped, "|") != strings.Join(want, "|") {
+		t.Errorf("dropped %q\nwant    %q", dropped, want)
+	}
+	// Unknown system blocks at the top level are dropped too, not refused.
+	if _, dropped, err = ToChat([]byte(`{"model":"m","max_tokens":5,"system":[{"type":"future","x":1}],"messages":[{"role":"user","content":"x"}]}`)); err != nil ||
+		len(dropped) != 1 || dropped[0] != "system[0] (future)" {
+		t.Errorf("%v %q", err, dropped)
+	}
+}
+
 func TestToChatErrors(t *testing.T) {
 	for _, tc := range []struct{ in, param string }{
 		{`not json`, ""},
@@ -191,7 +221,9 @@ func TestToChatErrors(t *testing.T) {
 		{`{"model":"m","max_tokens":0,"messages":[{"role":"user","content":"x"}]}`, "max_tokens"},
 		{`{"model":"m","max_tokens":1.5,"messages":[{"role":"user","content":"x"}]}`, "max_tokens"},
 		{`{"model":"m","max_tokens":5,"stream":"yes","messages":[{"role":"user","content":"x"}]}`, "stream"},
-		{`{"model":"m","max_tokens":5,"messages":[{"role":"system","content":"x"}]}`, "messages[0].role"},
+		{`{"model":"m","max_tokens":5,"messages":[{"content":"x"}]}`, "messages[0].role"},
+		{`{"model":"m","max_tokens":5,"messages":[{"role":5,"content":"x"}]}`, "messages[0].role"},
+		{`{"model":"m","max_tokens":5,"messages":[{"role":"system","content":[5]}]}`, "messages[0].content[0]"},
 		{`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":5}]}`, "messages[0].content"},
 		{`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text"}]}]}`, "messages[0].content[0].text"},
 		{`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_result"}]}]}`, "messages[0].content[0].tool_use_id"},
@@ -200,7 +232,7 @@ func TestToChatErrors(t *testing.T) {
 		{`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"temperature":"hot"}`, "temperature"},
 		{`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"stop_sequences":[1]}`, "stop_sequences"},
 		{`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"tools":[{"input_schema":{}}]}`, "tools[0].name"},
-		{`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"tools":[{"name":"f"}],"tool_choice":{"type":"maybe"}}`, "tool_choice.type"},
+		{`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"tools":[{"name":"f"}],"tool_choice":{"type":5}}`, "tool_choice.type"},
 		{`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"thinking":{"type":"enabled"}}`, "thinking.budget_tokens"},
 	} {
 		_, _, err := ToChat([]byte(tc.in))

@@ -89,11 +89,15 @@ type inRequest struct {
 	Prompt             json.RawMessage `json:"prompt"`
 }
 
-// droppedWhenSet are request fields with no chat meaning: reported when present and
-// not null. store and metadata are the gateway's (it keeps responses itself).
-var droppedWhenSet = []string{"include", "truncation", "service_tier", "prompt_cache_key",
-	"prompt_cache_retention", "prompt_cache_options", "top_logprobs", "max_tool_calls", "stream_options",
-	"context_management", "moderation", "image", "access_programs"}
+// translated are the request fields ToChat reads (inRequest) or the gateway keeps for
+// itself (store, metadata: it keeps responses itself). Every other field with a value
+// (include, truncation, service_tier, prompt_cache_key, Codex's client_metadata, and
+// whatever the API adds next) has no chat meaning and is reported as dropped.
+var translated = map[string]bool{"model": true, "input": true, "instructions": true, "tools": true,
+	"tool_choice": true, "parallel_tool_calls": true, "text": true, "max_output_tokens": true,
+	"reasoning": true, "temperature": true, "top_p": true, "user": true, "safety_identifier": true,
+	"stream": true, "background": true, "previous_response_id": true, "conversation": true,
+	"prompt": true, "store": true, "metadata": true}
 
 // chatRequest is the neutral body ToChat produces.
 type chatRequest struct {
@@ -155,6 +159,11 @@ var customParams = json.RawMessage(`{"type":"object","properties":{"input":{"typ
 type translator struct {
 	out     chatRequest
 	dropped []string
+	// compact is set by a compaction_trigger item: Codex asks for its history to be
+	// compacted (see compaction.go).
+	compact bool
+	// extraTools are the tools of additional_tools items, added after the request's.
+	extraTools []json.RawMessage
 }
 
 func (t *translator) drop(what string) { t.dropped = append(t.dropped, what) }
@@ -166,6 +175,12 @@ func (t *translator) drop(what string) { t.dropped = append(t.dropped, what) }
 // resolved by the caller (WithHistory); if it is still present it is reported as
 // dropped.
 func ToChat(body []byte) (chat []byte, dropped []string, err error) {
+	return toChat(body, false)
+}
+
+// toChat is ToChat; compact asks for a summary of the input (CompactToChat) whether
+// or not it holds a compaction_trigger item.
+func toChat(body []byte, compact bool) (chat []byte, dropped []string, err error) {
 	var in inRequest
 	if e := json.Unmarshal(body, &in); e != nil {
 		return nil, nil, badJSON(e)
@@ -177,7 +192,7 @@ func ToChat(body []byte) (chat []byte, dropped []string, err error) {
 		return nil, nil, apierr.BadRequest("background",
 			"Background responses are not supported for this model: Runestone translates it to Chat Completions. Send background=false.")
 	}
-	t := &translator{out: chatRequest{Model: in.Model, Stream: in.Stream}}
+	t := &translator{out: chatRequest{Model: in.Model, Stream: in.Stream}, compact: compact}
 	if in.Stream {
 		t.out.StreamOptions = &streamOptions{IncludeUsage: true}
 	}
@@ -187,7 +202,7 @@ func ToChat(body []byte) (chat []byte, dropped []string, err error) {
 	if aerr := t.input(in.Input); aerr != nil {
 		return nil, nil, aerr
 	}
-	custom, aerr := t.tools(in.Tools)
+	custom, aerr := t.tools(append(in.Tools, t.extraTools...))
 	if aerr != nil {
 		return nil, nil, aerr
 	}
@@ -230,11 +245,14 @@ func ToChat(body []byte) (chat []byte, dropped []string, err error) {
 	if isSet(in.Prompt) {
 		t.drop("prompt")
 	}
-	root := gjson.ParseBytes(body)
-	for _, f := range droppedWhenSet {
-		if v := root.Get(f); v.Exists() && v.Type != gjson.Null {
-			t.drop(f)
+	gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
+		if !translated[k.Str] && v.Type != gjson.Null {
+			t.drop(k.Str)
 		}
+		return true
+	})
+	if t.compact {
+		t.compactionRequest()
 	}
 	if len(t.out.Messages) == 0 {
 		return nil, nil, apierr.BadRequest("input", "The request has no input: send input as a string or a non-empty array of items.")
@@ -377,6 +395,30 @@ func (t *translator) item(i int, it gjson.Result) *apierr.Error {
 	case "reasoning":
 		// Encrypted reasoning belongs to the model that made it and cannot cross.
 		t.drop(at + ".reasoning")
+	case "compaction_trigger":
+		// Codex's remote compaction (its built-in OpenAI provider): answered with one
+		// compaction item holding a summary the chat model writes (compaction.go).
+		t.compact = true
+	case "compaction", "context_compaction":
+		if summary, ok := summaryOf(it); ok {
+			t.out.Messages = append(t.out.Messages, chatMessage{Role: "user", Content: stringJSON(summaryIntro + summary)})
+		} else {
+			// OpenAI's own compaction is encrypted for OpenAI's models.
+			t.drop(at + "." + typ)
+		}
+	case "additional_tools":
+		// Tools Codex makes available mid-session: chat has only one tools list.
+		if tl := it.Get("tools"); tl.IsArray() {
+			for j, tool := range tl.Array() {
+				if tool.IsObject() {
+					t.extraTools = append(t.extraTools, json.RawMessage(tool.Raw))
+				} else {
+					t.drop(at + ".tools[" + strconv.Itoa(j) + "]")
+				}
+			}
+		} else {
+			t.drop(at + "." + typ)
+		}
 	case "":
 		return apierr.BadRequest(at+".type", "Missing required parameter: '%s.type'.", at)
 	default:

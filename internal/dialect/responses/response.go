@@ -19,7 +19,13 @@ import (
 type Request struct {
 	custom map[string]bool
 	echo   []byte // `"instructions":…,…,"metadata":{…}`: the object's tail, built once
+	// compact is set for a compaction request (compaction.go): the answer is one
+	// compaction item holding the chat answer's text.
+	compact bool
 }
+
+// compacting reports whether the answer must be a compaction item.
+func (r *Request) compacting() bool { return r != nil && r.compact }
 
 // echoFields are the request fields a response object repeats, with the value a
 // response shows when the request did not set them (as api.openai.com answers).
@@ -67,6 +73,7 @@ func ParseRequest(body []byte) *Request {
 		return true
 	})
 	r.echo = r.buildEcho(root)
+	r.compact = hasCompactionTrigger(body)
 	return r
 }
 
@@ -324,22 +331,28 @@ func (r *Request) FromChat(chat []byte, model string, u provider.Usage) ([]byte,
 		c := &a.Choices[0]
 		finish = c.FinishReason
 		m := &c.Message
-		if m.ReasoningContent != "" {
-			items = appendReasoningItem(next(), itemID("rs_", core, n), escaped(m.ReasoningContent), true)
-		}
-		text, _ := partsText(gjson.ParseBytes(m.Content))
-		if text != "" {
-			items = appendMessageItem(next(), itemID("msg_", core, n), "completed", escaped(text), false)
-		} else if m.Refusal != "" {
-			items = appendMessageItem(next(), itemID("msg_", core, n), "completed", escaped(m.Refusal), true)
-		}
-		for _, tc := range m.ToolCalls {
-			if r.isCustom(tc.Function.Name) {
-				items = appendCustomCallItem(next(), itemID("ctc_", core, n), "completed", tc.ID, tc.Function.Name,
-					escaped(customInput(tc.Function.Arguments)))
-			} else {
-				items = appendFunctionCallItem(next(), itemID("fc_", core, n), "completed", tc.ID, tc.Function.Name,
-					escaped(tc.Function.Arguments))
+		if r.compacting() {
+			// The answer is the summary, as the one compaction item.
+			text, _ := partsText(gjson.ParseBytes(m.Content))
+			items = appendCompactionItem(next(), itemID("cmp_", core, n), text)
+		} else {
+			if m.ReasoningContent != "" {
+				items = appendReasoningItem(next(), itemID("rs_", core, n), escaped(m.ReasoningContent), true)
+			}
+			text, _ := partsText(gjson.ParseBytes(m.Content))
+			if text != "" {
+				items = appendMessageItem(next(), itemID("msg_", core, n), "completed", escaped(text), false)
+			} else if m.Refusal != "" {
+				items = appendMessageItem(next(), itemID("msg_", core, n), "completed", escaped(m.Refusal), true)
+			}
+			for _, tc := range m.ToolCalls {
+				if r.isCustom(tc.Function.Name) {
+					items = appendCustomCallItem(next(), itemID("ctc_", core, n), "completed", tc.ID, tc.Function.Name,
+						escaped(customInput(tc.Function.Arguments)))
+				} else {
+					items = appendFunctionCallItem(next(), itemID("fc_", core, n), "completed", tc.ID, tc.Function.Name,
+						escaped(tc.Function.Arguments))
+				}
 			}
 		}
 	}

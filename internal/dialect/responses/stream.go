@@ -196,6 +196,16 @@ func (e *StreamEncoder) textDelta(dst []byte, kind int, lit string) []byte {
 	if len(lit) <= 2 {
 		return dst // empty string (the role-only first chunk)
 	}
+	if e.req.compacting() {
+		// The summary is sent whole in the compaction item at Finish.
+		if kind == kindMessage {
+			start := len(e.scratch)
+			e.scratch = jsonx.AppendRawString(e.scratch, lit)
+			e.text = append(e.text, e.scratch[start+1:len(e.scratch)-1]...)
+			e.scratch = e.scratch[:start]
+		}
+		return dst
+	}
 	if e.kind != kind {
 		dst = e.closeText(dst)
 		dst = e.closeTools(dst)
@@ -401,6 +411,9 @@ func (e *StreamEncoder) Finish(dst []byte, u provider.Usage) []byte {
 		return dst
 	}
 	dst = e.open(dst)
+	if e.req.compacting() {
+		dst = e.compactionItem(dst)
+	}
 	dst = e.closeText(dst)
 	dst = e.closeTools(dst)
 	e.finished = true
@@ -487,4 +500,19 @@ func escapedQuoteAtEnd(lit string) bool {
 		n++
 	}
 	return n%2 == 1
+}
+
+// compactionItem emits the one output item of a compaction answer: the summary the
+// chat model streamed, sent whole.
+func (e *StreamEncoder) compactionItem(dst []byte) []byte {
+	index := e.nItems
+	e.nItems++
+	item := appendCompactionItem(e.scratch[:0], itemID("cmp_", e.core, index), unescape(e.text))
+	dst = e.begin(dst, "response.output_item.added")
+	dst = append(dst, `,"output_index":`...)
+	dst = strconv.AppendInt(dst, int64(index), 10)
+	dst = append(dst, `,"item":`...)
+	dst = append(dst, item...)
+	dst = end(dst)
+	return e.itemDone(dst, item, index)
 }

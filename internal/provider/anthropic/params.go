@@ -5,7 +5,33 @@ import (
 	"strings"
 
 	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 )
+
+// samplingRemovedIn is the first API version that refuses temperature, top_p and
+// top_k (a 400 even at their defaults).
+const samplingRemovedIn = "2026-10-21"
+
+// refusesSampling reports whether API version v refuses the sampling parameters.
+// Versions are dates, so they order as strings.
+func refusesSampling(v string) bool { return strings.TrimSpace(v) >= samplingRemovedIn }
+
+// stripSampling removes the sampling parameters from a translated Messages body for
+// a version that refuses them, and names what it removed for the request log.
+func stripSampling(body []byte, version string) ([]byte, []string) {
+	var dropped []string
+	for _, k := range [...]string{"temperature", "top_p", "top_k"} {
+		if !gjson.GetBytes(body, k).Exists() {
+			continue
+		}
+		if b, err := sjson.DeleteBytes(body, k); err == nil {
+			body = b
+			dropped = append(dropped, k+" (anthropic-version "+version+" refuses it)")
+		}
+	}
+	return body, dropped
+}
 
 func applySampling(out *aRequest, maxTok *int, temp, topP *float64, stop stopList, user string, defMax int) *apierr.Error {
 	if maxTok != nil {

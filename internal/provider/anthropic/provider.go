@@ -72,6 +72,11 @@ type Provider struct {
 	maxTokens int
 	client    *http.Client
 	transport http.RoundTripper
+	// version is the anthropic-version a translated request goes out with (a
+	// configured header's, else apiVersion); noSampling is set when that version
+	// refuses temperature, top_p and top_k.
+	version    string
+	noSampling bool
 }
 
 var _ provider.Provider = (*Provider)(nil)
@@ -111,6 +116,13 @@ func New(o Options) *Provider {
 	if p.transport == nil {
 		p.transport = provider.NewTransport(o.Timeout)
 	}
+	p.version = apiVersion
+	for k, v := range p.headers {
+		if strings.EqualFold(k, "anthropic-version") {
+			p.version = v
+		}
+	}
+	p.noSampling = refusesSampling(p.version)
 	// No client Timeout: it would cut streams off. The header wait is bounded in send.
 	p.client = &http.Client{Transport: p.transport}
 	return p
@@ -162,6 +174,10 @@ func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Respo
 		err.Provider = p.name
 		return nil, err
 	}
+	var dropped []string
+	if p.noSampling {
+		body, dropped = stripSampling(body, p.version)
+	}
 
 	resp, cancel, serr := p.send(ctx, p.url, body, nil)
 	if serr != nil {
@@ -176,7 +192,8 @@ func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Respo
 		model = call.Model
 	}
 	if call.Stream {
-		return &provider.Response{Header: hdr, Stream: newStream(ctx, resp.Body, cancel, p.name, model, call.IncludeUsage, text)}, nil
+		return &provider.Response{Header: hdr, Stream: newStream(ctx, resp.Body, cancel, p.name, model, call.IncludeUsage, text),
+			Dropped: dropped}, nil
 	}
 	defer cancel()
 	defer resp.Body.Close()
@@ -194,7 +211,7 @@ func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Respo
 		terr.Provider = p.name
 		return nil, terr
 	}
-	return &provider.Response{Header: hdr, Body: out, Usage: usage}, nil
+	return &provider.Response{Header: hdr, Body: out, Usage: usage, Dropped: dropped}, nil
 }
 
 // errHeaderTimeout is the cause set when the upstream took longer than Timeout to answer.

@@ -28,9 +28,9 @@ type Options struct {
 	Models  []string
 	Timeout time.Duration // time to the upstream's response headers
 	Headers map[string]string
-	// Responses says the upstream natively serves the Responses API (/responses and
-	// /responses/input_tokens); requests in that dialect are then relayed byte for
-	// byte instead of translated to chat.
+	// Responses says the upstream natively serves the Responses API (/responses,
+	// /responses/input_tokens and /responses/compact); requests in that dialect are
+	// then relayed byte for byte instead of translated to chat.
 	Responses bool
 	// Transport overrides the tuned default (tests).
 	Transport http.RoundTripper
@@ -50,7 +50,7 @@ const maxErrorBody = 1 << 20
 type Provider struct {
 	o      Options
 	client *http.Client
-	urls   [provider.InputTokens + 1]string // per provider.Endpoint
+	urls   [provider.ResponsesCompact + 1]string // per provider.Endpoint
 	header http.Header
 	// secrets are what an upstream error must never carry back: the API key and the
 	// extra header values.
@@ -69,6 +69,7 @@ func New(o Options) *Provider {
 	p.urls[provider.Embeddings] = o.BaseURL + "/embeddings"
 	p.urls[provider.Responses] = o.BaseURL + "/responses"
 	p.urls[provider.InputTokens] = o.BaseURL + "/responses/input_tokens"
+	p.urls[provider.ResponsesCompact] = o.BaseURL + "/responses/compact"
 	p.header.Set("Content-Type", "application/json")
 	if o.APIKey != "" {
 		p.header.Set("Authorization", "Bearer "+o.APIKey)
@@ -93,7 +94,7 @@ func (p *Provider) Models() []string { return p.o.Models }
 
 // Serves implements provider.Relayer.
 func (p *Provider) Serves(ep provider.Endpoint) bool {
-	return p.o.Responses && (ep == provider.Responses || ep == provider.InputTokens)
+	return p.o.Responses && (ep == provider.Responses || ep == provider.InputTokens || ep == provider.ResponsesCompact)
 }
 
 // Do implements provider.Provider.
@@ -112,7 +113,7 @@ func (p *Provider) Do(ctx context.Context, call *provider.Call) (*provider.Respo
 	if call.Stream {
 		req.Header.Set("Accept", "text/event-stream")
 	}
-	raw := call.Endpoint == provider.Responses || call.Endpoint == provider.InputTokens
+	raw := call.Endpoint == provider.Responses || call.Endpoint == provider.InputTokens || call.Endpoint == provider.ResponsesCompact
 	if raw {
 		if v := call.Header.Values("Openai-Beta"); len(v) > 0 {
 			req.Header["Openai-Beta"] = v
