@@ -18,7 +18,7 @@ var benchBody = []byte(`{"model":"gpt-4o-mini","stream":true,"user":"u1","messag
 // BenchmarkMatchHit is the replay hot path: canonicalize, scrub, look up.
 func BenchmarkMatchHit(b *testing.B) {
 	dir := b.TempDir()
-	r, _ := NewRecorder(dir, nil)
+	r, _ := NewRecorder(dir, RecordOptions{})
 	for i := range 50 {
 		tk := r.Begin(chatEP, "POST", nil, []byte(strings.Replace(string(benchBody), "Paris", fmt.Sprint("Paris", i), 1)))
 		tk.Header(200, http.Header{"Content-Type": {"text/event-stream"}})
@@ -41,7 +41,7 @@ func BenchmarkMatchHit(b *testing.B) {
 
 // BenchmarkTakeStream is what recording adds to a 50-event stream before End's I/O.
 func BenchmarkTakeStream(b *testing.B) {
-	r, _ := NewRecorder(b.TempDir(), nil)
+	r, _ := NewRecorder(b.TempDir(), RecordOptions{})
 	frame := []byte(`data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"word "},"finish_reason":null}]}` + "\n\n")
 	h := http.Header{"Content-Type": {"text/event-stream"}}
 	b.ReportAllocs()

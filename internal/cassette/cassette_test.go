@@ -50,7 +50,7 @@ func mustOpen(t *testing.T, dir string, o ReplayOptions) *Replayer {
 
 func TestRoundTripBody(t *testing.T) {
 	dir := t.TempDir()
-	r, err := NewRecorder(dir, nil)
+	r, err := NewRecorder(dir, RecordOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestRoundTripBody(t *testing.T) {
 
 func TestRoundTripStream(t *testing.T) {
 	dir := t.TempDir()
-	r, _ := NewRecorder(dir, nil)
+	r, _ := NewRecorder(dir, RecordOptions{})
 	r.Clock = fakeClock(40 * time.Millisecond)
 	frames := []string{
 		"event: message_start\ndata: {\"type\":\"message_start\"}\n\n",
@@ -185,7 +185,7 @@ func TestPlayPaceAndCancel(t *testing.T) {
 
 func TestMatchingCanonical(t *testing.T) {
 	dir := t.TempDir()
-	r, _ := NewRecorder(dir, nil)
+	r, _ := NewRecorder(dir, RecordOptions{})
 	recordBody(t, r, nil, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"},{"role":"user","content":"again"}],"temperature":0.5,"user":"alice","metadata":{"run":1},"stream_options":{"include_usage":true},"prompt_cache_key":"k1"}`, `{"ok":1}`)
 	rp := mustOpen(t, dir, ReplayOptions{Ignore: []string{"$.messages[1].content"}})
 	rp2 := mustOpen(t, dir, ReplayOptions{Ignore: []string{"messages.*.content"}})
@@ -216,7 +216,7 @@ func TestMatchingCanonical(t *testing.T) {
 
 func TestIdenticalRequestsInOrder(t *testing.T) {
 	dir := t.TempDir()
-	r, _ := NewRecorder(dir, nil)
+	r, _ := NewRecorder(dir, RecordOptions{})
 	req := `{"model":"m","messages":[{"role":"user","content":"next?"}]}`
 	recordBody(t, r, nil, req, `{"answer":"first"}`)
 	recordBody(t, r, nil, req, `{"answer":"second"}`)
@@ -243,7 +243,7 @@ func TestIdenticalRequestsInOrder(t *testing.T) {
 
 func TestStrictMissMessage(t *testing.T) {
 	dir := t.TempDir()
-	r, _ := NewRecorder(dir, nil)
+	r, _ := NewRecorder(dir, RecordOptions{})
 	recordBody(t, r, nil, `{"model":"gpt-4o-mini","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"a"},{"role":"user","content":"hello"}]}`, `{}`)
 	recordBody(t, r, nil, `{"model":"gpt-4o","messages":[{"role":"user","content":"something else entirely"}],"tools":[]}`, `{}`)
 	rp := mustOpen(t, dir, ReplayOptions{Strict: true})
@@ -273,7 +273,7 @@ func TestStrictMissMessage(t *testing.T) {
 
 func TestParallelReplay(t *testing.T) {
 	dir := t.TempDir()
-	r, _ := NewRecorder(dir, nil)
+	r, _ := NewRecorder(dir, RecordOptions{})
 	r.Clock = fakeClock(time.Millisecond)
 	var wg sync.WaitGroup
 	for i := range 8 {
@@ -324,7 +324,7 @@ func TestPlantedSecrets(t *testing.T) {
 		"hunter2-userinfo-pass", // a base_url password: only the configured list catches it
 		"plainproviderkey/with+odd=chars",
 	}
-	r, _ := NewRecorder(dir, []string{secrets[4], secrets[5]})
+	r, _ := NewRecorder(dir, RecordOptions{Secrets: []string{secrets[4], secrets[5]}})
 	r.Clock = fakeClock(time.Millisecond)
 	all := strings.Join(secrets, " ")
 	req := fmt.Sprintf(`{"model":"m","messages":[{"role":"user","content":%q}]}`, "keys: "+all)
@@ -378,8 +378,8 @@ func TestPlantedSecrets(t *testing.T) {
 
 func TestCheckAndDiff(t *testing.T) {
 	d1, d2 := t.TempDir(), t.TempDir()
-	r1, _ := NewRecorder(d1, nil)
-	r2, _ := NewRecorder(d2, nil)
+	r1, _ := NewRecorder(d1, RecordOptions{})
+	r2, _ := NewRecorder(d2, RecordOptions{})
 	chat := func(r *Recorder, q, content, tools, finish string) {
 		recordBody(t, r, nil, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"`+q+`"}]}`,
 			`{"id":"x`+q+`","choices":[{"index":0,"message":{"role":"assistant","content":`+content+`,"tool_calls":`+tools+`},"finish_reason":"`+finish+`"}]}`)
@@ -394,7 +394,7 @@ func TestCheckAndDiff(t *testing.T) {
 	chat(r1, "gone", `"x"`, "null", "stop")
 	chat(r2, "new", `"x"`, "null", "stop")
 
-	sums, err := Check(d1)
+	sums, err := Check(d1, ReadOptions{})
 	if err != nil || len(sums) != 4 {
 		t.Fatalf("check: %v %+v", err, sums)
 	}
@@ -407,7 +407,7 @@ func TestCheckAndDiff(t *testing.T) {
 	if !found {
 		t.Errorf("summaries %+v", sums)
 	}
-	changes, err := Diff(d1, d2)
+	changes, err := Diff(d1, d2, ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +431,7 @@ func TestCheckAndDiff(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(d1, "broken.json"), []byte(`{"version":1,"seq":1,"request":{"endpoint":"x"}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Check(d1); err == nil || !strings.Contains(err.Error(), "broken.json") {
+	if _, err := Check(d1, ReadOptions{}); err == nil || !strings.Contains(err.Error(), "broken.json") {
 		t.Errorf("check of a broken file: %v", err)
 	}
 	if _, err := OpenReplayer(d1, ReplayOptions{}); err == nil || !strings.Contains(err.Error(), "broken.json") {
@@ -441,7 +441,7 @@ func TestCheckAndDiff(t *testing.T) {
 
 func TestFromLog(t *testing.T) {
 	dir := t.TempDir()
-	r, _ := NewRecorder(dir, nil)
+	r, _ := NewRecorder(dir, RecordOptions{})
 	req := `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"weather?"}]}`
 	for _, tc := range []struct {
 		e      LogEntry
@@ -482,7 +482,7 @@ func TestFromLog(t *testing.T) {
 			t.Errorf("%s: %v", e.ID, err)
 		}
 	}
-	if _, err := Check(dir); err != nil {
+	if _, err := Check(dir, ReadOptions{}); err != nil {
 		t.Error(err)
 	}
 }

@@ -17,16 +17,28 @@ type Summary struct {
 	Model    string `json:"model"`
 	Seq      int    `json:"seq"`
 	Status   int    `json:"status"`
+	Provider string `json:"provider,omitempty"` // the provider that answered ("mock" for the offline mock)
 	Stream   bool   `json:"stream"`
 	Events   int    `json:"events"`
 	Answer   string `json:"answer"` // the answer's text, tool calls and stop reason, shortened
 }
 
+// ReadOptions bound what reading a folder may cost.
+type ReadOptions struct {
+	// MaxFileBytes caps one cassette file (0 = DefaultMaxFileBytes).
+	MaxFileBytes int64
+}
+
 // Check validates every cassette of dir and summarizes them in file order. The error
-// lists every invalid file (the summaries of the valid ones still come back), and
+// lists every invalid file (the summaries of the valid ones still come back), what a
+// file holds that replay would not send (headers outside the allow-list, say), and
 // two files that claim the same request and seq.
-func Check(dir string) ([]Summary, error) {
-	files, err := listFiles(dir)
+func Check(dir string, o ReadOptions) ([]Summary, error) {
+	fo, err := openFolder(dir, o.MaxFileBytes)
+	if err != nil {
+		return nil, err
+	}
+	files, err := fo.files()
 	if err != nil {
 		return nil, err
 	}
@@ -34,12 +46,15 @@ func Check(dir string) ([]Summary, error) {
 	var errs []error
 	seen := map[string]string{}
 	for _, f := range files {
-		rec, err := ReadFile(f)
+		rec, err := fo.read(f)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		name := filepath.Base(f)
+		for _, p := range rec.unsafeParts() {
+			errs = append(errs, fmt.Errorf("%s: %s", name, p))
+		}
 		k := makeKey(rec.Request.Endpoint, rec.Request.Headers, rec.Request.BodyBytes(), nil)
 		id := fmt.Sprintf("%s\x00%d", k.text, rec.Seq)
 		if other, dup := seen[id]; dup {
@@ -49,7 +64,7 @@ func Check(dir string) ([]Summary, error) {
 		a := answerOf(rec)
 		out = append(out, Summary{File: name, Endpoint: rec.Request.Endpoint,
 			Model: gjson.GetBytes(rec.Request.BodyBytes(), "model").String(), Seq: rec.Seq,
-			Status: rec.Response.Status, Stream: rec.Response.Stream, Events: len(rec.Response.Events), Answer: a.String()})
+			Status: rec.Response.Status, Provider: rec.Provider, Stream: rec.Response.Stream, Events: len(rec.Response.Events), Answer: a.String()})
 	}
 	return out, errors.Join(errs...)
 }
@@ -80,12 +95,12 @@ func (c Change) String() string {
 // requests only in one of them, and, for pairs, changes in what matters to a test:
 // status, text, tool calls (names and arguments), stop reason. Ids, timings and usage
 // are not compared.
-func Diff(dir1, dir2 string) ([]Change, error) {
-	a, err := loadByKey(dir1)
+func Diff(dir1, dir2 string, o ReadOptions) ([]Change, error) {
+	a, err := loadByKey(dir1, o)
 	if err != nil {
 		return nil, err
 	}
-	b, err := loadByKey(dir2)
+	b, err := loadByKey(dir2, o)
 	if err != nil {
 		return nil, err
 	}
@@ -119,15 +134,19 @@ type named struct {
 	rec  *Record
 }
 
-func loadByKey(dir string) (map[string]named, error) {
-	files, err := listFiles(dir)
+func loadByKey(dir string, o ReadOptions) (map[string]named, error) {
+	fo, err := openFolder(dir, o.MaxFileBytes)
+	if err != nil {
+		return nil, err
+	}
+	files, err := fo.files()
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]named{}
 	var errs []error
 	for _, f := range files {
-		rec, err := ReadFile(f)
+		rec, err := fo.read(f)
 		if err != nil {
 			errs = append(errs, err)
 			continue

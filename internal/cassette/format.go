@@ -16,9 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -31,10 +29,16 @@ type Record struct {
 	Version int `json:"version"`
 	// Seq numbers identical requests (same match key) in the order they were made,
 	// from 1: replay hands them out in this order.
-	Seq      int      `json:"seq"`
-	Note     string   `json:"note,omitempty"` // how the file was made when not recorded live
-	Request  Request  `json:"request"`
-	Response Response `json:"response"`
+	Seq  int    `json:"seq"`
+	Note string `json:"note,omitempty"` // how the file was made when not recorded live
+	// Provider names the provider that answered ("openai", "mock"; "" when the
+	// gateway answered itself, e.g. a refusal before any upstream call) and
+	// ProviderKind its kind ("openai", "anthropic", "mock"): a cassette of the offline
+	// mock must never pass for a real provider's answer.
+	Provider     string   `json:"provider,omitempty"`
+	ProviderKind string   `json:"provider_kind,omitempty"`
+	Request      Request  `json:"request"`
+	Response     Response `json:"response"`
 }
 
 // Request is the normalized request: what matching looks at.
@@ -81,8 +85,14 @@ type Event struct {
 // and matched; x-mock-* (the mock provider's knobs) is matched by prefix.
 var answerHeaders = []string{"anthropic-beta", "anthropic-version", "openai-beta"}
 
-// keptResponseHeaders are the response headers worth replaying.
+// keptResponseHeaders are the response headers worth replaying, and the only ones
+// replay ever sends from a file: a cassette is data from a stranger, and Set-Cookie,
+// Access-Control-* or Location from it must never reach a client.
 var keptResponseHeaders = []string{"content-type", "retry-after", "x-should-retry", "openai-version", "anthropic-version"}
+
+// replayContentTypes are the media types a replayed answer may declare: what the
+// APIs answer. text/html from a hand-written cassette would be a page on our origin.
+var replayContentTypes = []string{"application/json", "text/event-stream", "text/plain"}
 
 // requestHeaders picks the answer-changing headers out of h.
 func requestHeaders(h http.Header) map[string]string {
@@ -250,20 +260,29 @@ func (r *Record) Marshal() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// ReadFile reads and validates one cassette file.
+// ReadFile reads and validates one cassette file, at most DefaultMaxFileBytes long.
 func ReadFile(path string) (*Record, error) {
-	data, err := os.ReadFile(path)
+	f, err := openFolder(filepath.Dir(path), 0)
 	if err != nil {
 		return nil, err
 	}
+	return f.read(path)
+}
+
+// decode parses and validates a cassette's bytes; name prefixes the errors.
+func decode(name string, data []byte) (*Record, error) {
 	var r Record
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	if dec.More() {
+		return nil, fmt.Errorf("%s: more than one JSON value", name)
+	}
+	r.normalizeEvents()
 	if err := r.validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return &r, nil
 }
@@ -282,8 +301,8 @@ func (r *Record) validate() error {
 	if r.Seq < 1 {
 		errs = append(errs, fmt.Sprintf("seq %d: want 1 or more", r.Seq))
 	}
-	if r.Response.Status < 100 || r.Response.Status > 599 {
-		errs = append(errs, fmt.Sprintf("response.status %d is not an HTTP status", r.Response.Status))
+	if r.Response.Status < 200 || r.Response.Status > 599 || r.Response.Status/100 == 3 {
+		errs = append(errs, fmt.Sprintf("response.status %d: want an answer status (2xx, 4xx or 5xx)", r.Response.Status))
 	}
 	if r.Response.Body != nil && r.Response.BodyText != "" {
 		errs = append(errs, "response has both body and body_text")
@@ -298,6 +317,18 @@ func (r *Record) validate() error {
 		if r.Response.Events[i].OffsetMS < r.Response.Events[i-1].OffsetMS {
 			errs = append(errs, fmt.Sprintf("response.events[%d].offset_ms goes back in time", i))
 			break
+		}
+	}
+	for i, e := range r.Response.Events {
+		if strings.ContainsAny(e.Event, "\r\n") || strings.Contains(e.Data, "\r") {
+			errs = append(errs, fmt.Sprintf("response.events[%d]: a line break inside the event name or a CR in its data would forge SSE fields", i))
+			break
+		}
+		if e.Raw != "" {
+			if ev, ok := parseFrame([]byte(e.Raw)); !ok || len(splitFrames([]byte(e.Raw))) != 1 || ev.Data != e.Data || ev.Event != e.Event {
+				errs = append(errs, fmt.Sprintf("response.events[%d].raw is not the one SSE frame its event and data say", i))
+				break
+			}
 		}
 	}
 	if len(errs) == 0 {
@@ -350,20 +381,4 @@ func FileName(slug, hash string, seq int) string {
 		return slug + "-" + hash + ".json"
 	}
 	return slug + "-" + hash + "-" + strconv.Itoa(seq) + ".json"
-}
-
-// listFiles returns the *.json files of dir, sorted.
-func listFiles(dir string) ([]string, error) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range ents {
-		if !e.IsDir() && strings.HasSuffix(e.Name(), ".json") && !strings.HasPrefix(e.Name(), ".") {
-			out = append(out, filepath.Join(dir, e.Name()))
-		}
-	}
-	sort.Strings(out)
-	return out, nil
 }

@@ -19,6 +19,7 @@ type LogEntry struct {
 	Started       time.Time
 	Endpoint      string // "/v1/chat/completions"
 	Model         string
+	Provider      string // the provider that answered, as logged
 	UpstreamModel string
 	Status        int
 	Stream        bool
@@ -56,7 +57,7 @@ func FromLog(e LogEntry) (*Record, error) {
 	if endpoint == "" {
 		endpoint = "/v1/chat/completions"
 	}
-	rec := &Record{Version: Version, Note: "rebuilt from request log entry " + e.ID}
+	rec := &Record{Version: Version, Note: "rebuilt from request log entry " + e.ID, Provider: e.Provider}
 	rec.Request.Endpoint, rec.Request.Method = endpoint, "POST"
 	rec.Request.setBody([]byte(e.RequestBody))
 	rec.Response.Status = e.Status

@@ -26,6 +26,8 @@ type ReplayOptions struct {
 	// Secrets are scrubbed from incoming requests before matching, as the Recorder
 	// scrubbed them from the files (key patterns are always scrubbed).
 	Secrets []string
+	// MaxFileBytes caps one cassette file (0 = DefaultMaxFileBytes).
+	MaxFileBytes int64
 }
 
 // Replayer answers requests from the cassettes of one folder, loaded once. It is safe
@@ -82,13 +84,17 @@ func OpenReplayer(dir string, o ReplayOptions) (*Replayer, error) {
 		}
 		rp.ignore = append(rp.ignore, p)
 	}
-	files, err := listFiles(dir)
+	fo, err := openFolder(dir, o.MaxFileBytes)
+	if err != nil {
+		return nil, fmt.Errorf("read cassette folder: %w", err)
+	}
+	files, err := fo.files()
 	if err != nil {
 		return nil, fmt.Errorf("read cassette folder: %w", err)
 	}
 	var errs []error
 	for _, f := range files {
-		rec, err := ReadFile(f)
+		rec, err := fo.read(f)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -120,7 +126,8 @@ func OpenReplayer(dir string, o ReplayOptions) (*Replayer, error) {
 func newCassette(name string, rec *Record, speed float64) *Cassette {
 	c := &Cassette{Name: name, Seq: rec.Seq, Status: rec.Response.Status, Header: http.Header{},
 		Body: rec.Response.BodyBytes(), Stream: rec.Response.Stream, events: rec.Response.Events, speed: speed}
-	for k, v := range rec.Response.Headers {
+	// Only the documented answer headers, whatever the file says (see unsafeParts).
+	for k, v := range safeHeaders(rec.Response.Headers) {
 		c.Header.Set(k, v)
 	}
 	for _, e := range rec.Response.Events {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/jmanhype/runestone/internal/jsonx"
+	"github.com/tidwall/gjson"
 )
 
 // Redacted replaces every secret in a cassette.
@@ -99,7 +100,176 @@ func (s *scrubber) record(r *Record) {
 	}
 	r.Response.BodyText = s.scrub(r.Response.BodyText)
 	for i := range r.Response.Events {
-		e := &r.Response.Events[i]
-		e.Data, e.Raw, e.Event = s.scrub(e.Data), s.scrub(e.Raw), s.scrub(e.Event)
+		s.event(&r.Response.Events[i])
+	}
+}
+
+func (s *scrubber) event(e *Event) {
+	e.Data, e.Raw, e.Event = s.scrub(e.Data), s.scrub(e.Raw), s.scrub(e.Event)
+}
+
+// spans are the byte ranges of v that scrub replaces, sorted and merged.
+func (s *scrubber) spans(v string) [][2]int {
+	var out [][2]int
+	for _, sec := range s.secrets {
+		for i := 0; ; {
+			j := strings.Index(v[i:], sec)
+			if j < 0 {
+				break
+			}
+			out = append(out, [2]int{i + j, i + j + len(sec)})
+			i += j + len(sec)
+		}
+	}
+	if mayHoldKey(v) {
+		for _, m := range keyPattern.FindAllStringIndex(v, -1) {
+			start := m[0]
+			if m[1]-m[0] > 6 && strings.EqualFold(v[m[0]:m[0]+6], "bearer") {
+				start += 6
+				for start < m[1] && (v[start] == ' ' || v[start] == '\t' || v[start] == '\n' || v[start] == '\r') {
+					start++
+				}
+			}
+			out = append(out, [2]int{start, m[1]})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
+	merged := out[:0]
+	for _, sp := range out {
+		if n := len(merged); n > 0 && sp[0] <= merged[n-1][1] {
+			merged[n-1][1] = max(merged[n-1][1], sp[1])
+			continue
+		}
+		merged = append(merged, sp)
+	}
+	return merged
+}
+
+// textFields are the JSON string fields a stream sends a piece at a time: a key the
+// model writes out arrives split across them (chat delta.content and tool-call
+// arguments, Anthropic delta.text / partial_json / thinking, Responses delta).
+var textFields = map[string]bool{"content": true, "text": true, "delta": true, "partial_json": true, "arguments": true,
+	"thinking": true, "reasoning": true, "reasoning_content": true, "refusal": true}
+
+// streamIDs are the top-level fields that tell apart the pieces of different blocks
+// or items in one stream.
+var streamIDs = []string{"index", "item_id", "output_index", "content_index"}
+
+// piece is one event's share of a channel's text: where its JSON string sits in the
+// event's data and where its text sits in the channel's.
+type piece struct {
+	ev, at, rawLen, off, n int
+}
+
+type channel struct {
+	text   []byte
+	pieces []piece
+}
+
+// edit replaces data[at:at+rawLen] of an event's data with raw.
+type edit struct {
+	at, rawLen int
+	raw        string
+}
+
+// splitSecrets reads a spooled stream once and finds the secrets that only appear
+// when the pieces of its text are put together (a key the model streams back four
+// characters at a time): it returns, per event index, the edits that blank those
+// pieces, the first one of each secret becoming [REDACTED]. Per-event scrubbing
+// handles the rest.
+func (s *scrubber) splitSecrets(sp *spool) (map[int][]edit, error) {
+	chans := map[string]*channel{}
+	var order []string
+	err := sp.events(func(i int, ev Event) error {
+		d := ev.Data
+		if len(d) == 0 || d[0] != '{' || !gjson.Valid(d) {
+			return nil
+		}
+		root := gjson.Parse(d)
+		id := ""
+		for _, f := range streamIDs {
+			id += "|" + root.Get(f).Raw
+		}
+		var walk func(path string, r gjson.Result)
+		walk = func(path string, r gjson.Result) {
+			r.ForEach(func(k, v gjson.Result) bool {
+				p := path + "." + k.String()
+				switch {
+				case v.IsObject() || v.IsArray():
+					walk(p, v)
+				case v.Type == gjson.String && k.Type == gjson.String && textFields[k.Str] && v.Index > 0 && v.Str != "":
+					c := chans[p+id]
+					if c == nil {
+						c = &channel{}
+						chans[p+id] = c
+						order = append(order, p+id)
+					}
+					c.pieces = append(c.pieces, piece{ev: i, at: v.Index, rawLen: len(v.Raw), off: len(c.text), n: len(v.Str)})
+					c.text = append(c.text, v.Str...)
+				}
+				return true
+			})
+		}
+		walk("", root)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	edits := map[int][]edit{}
+	for _, name := range order {
+		c := chans[name]
+		if len(c.pieces) < 2 {
+			continue
+		}
+		spans := s.spans(string(c.text))
+		for _, pc := range c.pieces {
+			var out []byte
+			at, changed := pc.off, false
+			for _, sp := range spans {
+				lo, hi := max(sp[0], pc.off), min(sp[1], pc.off+pc.n)
+				if lo >= hi {
+					continue
+				}
+				if sp[0] >= pc.off && sp[1] <= pc.off+pc.n {
+					continue // whole inside one piece: the per-event scrub takes it
+				}
+				changed = true
+				out = append(out, c.text[at:lo]...)
+				if sp[0] >= pc.off {
+					out = append(out, Redacted...)
+				}
+				at = hi
+			}
+			if !changed {
+				continue
+			}
+			out = append(out, c.text[at:pc.off+pc.n]...)
+			edits[pc.ev] = append(edits[pc.ev], edit{at: pc.at, rawLen: pc.rawLen, raw: string(jsonx.AppendString(nil, string(out)))})
+		}
+	}
+	return edits, nil
+}
+
+// applyEdits rewrites an event's data (and its raw frame) with the edits.
+func applyEdits(ev *Event, edits []edit) {
+	if len(edits) == 0 {
+		return
+	}
+	sort.Slice(edits, func(i, j int) bool { return edits[i].at > edits[j].at })
+	old, d := ev.Data, ev.Data
+	for _, e := range edits {
+		if e.at+e.rawLen > len(d) {
+			continue
+		}
+		d = d[:e.at] + e.raw + d[e.at+e.rawLen:]
+	}
+	ev.Data = d
+	if ev.Raw != "" {
+		if strings.Contains(ev.Raw, old) {
+			ev.Raw = strings.Replace(ev.Raw, old, d, 1)
+		} else {
+			ev.Raw = ""
+		}
 	}
 }

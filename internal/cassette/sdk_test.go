@@ -162,7 +162,7 @@ func TestSDKToolLoopRecordThenReplay(t *testing.T) {
 	dir := t.TempDir()
 	var upCalls, hits atomic.Int32
 	up := fakeUpstream(t, &upCalls)
-	rec, err := cassette.NewRecorder(dir, nil)
+	rec, err := cassette.NewRecorder(dir, cassette.RecordOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

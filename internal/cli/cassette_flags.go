@@ -13,6 +13,7 @@ type cassetteFlags struct {
 	record, replay string
 	speed          float64
 	strict         bool
+	recordMock     bool
 	ignore         []string
 	changed        func(name string) bool
 }
@@ -22,6 +23,7 @@ func (c *cassetteFlags) register(cmd *cobra.Command, withRecordReplay bool) {
 	if withRecordReplay {
 		fl.StringVar(&c.record, "record", "", "record every exchange as a cassette file into `DIR`")
 		fl.StringVar(&c.replay, "replay", "", "answer matching requests from the cassettes in `DIR`")
+		fl.BoolVar(&c.recordMock, "record-mock", false, "with --record and no real provider configured: record the offline mock's answers on purpose")
 	}
 	fl.Float64Var(&c.speed, "replay-speed", 0, "stream pace on replay: 0 = as fast as possible, 1 = as recorded")
 	fl.BoolVar(&c.strict, "strict", false, "on replay, answer a request no cassette matches with 4xx cassette_miss instead of asking a provider")
@@ -49,5 +51,20 @@ func (c *cassetteFlags) apply(cfg *config.Config) error {
 	if set("strict") && c.strict && cfg.Replay.Dir == "" {
 		return usageError(fmt.Errorf("--strict needs cassettes to replay: add --replay DIR (or [replay] dir)"))
 	}
+	if cfg.Record.Dir != "" && !c.recordMock && onlyMock(cfg) {
+		return usageError(fmt.Errorf("recording into %s, but no real provider is configured (no OPENAI_API_KEY, ANTHROPIC_API_KEY or [[providers]] here): "+
+			"the offline mock would answer, and its made-up answers would be recorded as if a provider gave them. "+
+			"Set a provider key (or --config), or pass --record-mock to record the mock on purpose", cfg.Record.Dir))
+	}
 	return nil
+}
+
+// onlyMock reports whether every configured provider is the offline mock.
+func onlyMock(cfg *config.Config) bool {
+	for _, p := range cfg.Providers {
+		if p.Kind != config.KindMock {
+			return false
+		}
+	}
+	return true
 }

@@ -200,6 +200,12 @@ func printExecSummary(w io.Writer, srv *server.Server) {
 	if rc.Failed > 0 {
 		fmt.Fprintf(w, "  %s could not be written: %v\n", plural(rc.Failed, "cassette", "cassettes"), rc.LastErr)
 	}
+	if n := rc.ByKind["mock"]; n > 0 {
+		fmt.Fprintf(w, "  %s recorded from the offline mock, not a real provider (\"provider_kind\": \"mock\" in the file)\n", plural(n, "cassette", "cassettes"))
+	}
+	if rc.Skipped > 0 {
+		fmt.Fprintf(w, "  %s not recorded: %v\n", plural(rc.Skipped, "exchange", "exchanges"), rc.LastErr)
+	}
 }
 
 func plural(n int, one, many string) string {

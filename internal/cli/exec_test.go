@@ -69,7 +69,7 @@ func TestExecUsage(t *testing.T) {
 	if code, _, errOut := runExec(t, nil, "", "exec", "--", "true"); code != 2 || !strings.Contains(errOut, "--record DIR or --replay DIR") {
 		t.Errorf("no mode: exit %d %q", code, errOut)
 	}
-	if code, _, errOut := runExec(t, nil, "", "exec", "--record", t.TempDir(), "--", "/nonexistent/cmd"); code != 127 {
+	if code, _, errOut := runExec(t, nil, "", "exec", "--record", t.TempDir(), "--record-mock", "--", "/nonexistent/cmd"); code != 127 {
 		t.Errorf("missing command: exit %d %q", code, errOut)
 	}
 	if code, _, errOut := runExec(t, nil, "", "exec", "--replay", t.TempDir(), "--replay-speed", "-1", "--", "true"); code != 2 {
@@ -86,7 +86,7 @@ func TestExecUsage(t *testing.T) {
 
 func recordChat(t *testing.T, dir, q, answer string) {
 	t.Helper()
-	r, err := cassette.NewRecorder(dir, nil)
+	r, err := cassette.NewRecorder(dir, cassette.RecordOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestLogsExportCassettes(t *testing.T) {
 	if err := e.run(context.Background(), "logs", "export", "--cassettes", dir, "--since", "100000d"); err != nil {
 		t.Fatal(err)
 	}
-	sums, err := cassette.Check(dir)
+	sums, err := cassette.Check(dir, cassette.ReadOptions{})
 	if err != nil || len(sums) != 2 {
 		t.Fatalf("check: %v %+v\nstderr %s", err, sums, e.err.String())
 	}
@@ -154,7 +154,7 @@ func TestLogsExportCassettes(t *testing.T) {
 	if err := e.run(context.Background(), "logs", "export", "req_a", "--cassettes", dir2); err != nil {
 		t.Fatal(err)
 	}
-	if sums, _ := cassette.Check(dir2); len(sums) != 1 || sums[0].Events != 4 || sums[0].Answer != `"Hello there" stop=stop` {
+	if sums, _ := cassette.Check(dir2, cassette.ReadOptions{}); len(sums) != 1 || sums[0].Events != 4 || sums[0].Answer != `"Hello there" stop=stop` {
 		t.Errorf("by id: %+v", sums)
 	}
 }

@@ -34,6 +34,10 @@ type Config struct {
 	LogFormat string `toml:"-"` // text | json
 	// ZeroConfig is true when no provider was configured anywhere: the mock answers every model.
 	ZeroConfig bool `toml:"-"`
+	// UnsetSecretVars are the ${VAR}s the secret-holding fields name that were unset
+	// when loading: a secret this process does not know (logs export refuses to
+	// scrub without it).
+	UnsetSecretVars []string `toml:"-"`
 }
 
 // Server configures the listener.
@@ -119,7 +123,9 @@ type Log struct {
 // Record turns on recording: every exchange becomes a cassette file (see
 // docs/record-replay.md).
 type Record struct {
-	Dir string `toml:"dir"`
+	Dir      string `toml:"dir"`
+	MaxBytes int64  `toml:"max_bytes"`
+	UseUmask bool   `toml:"use_umask"`
 }
 
 // Replay answers matching requests from recorded cassettes instead of providers.
@@ -128,6 +134,8 @@ type Replay struct {
 	Strict      bool     `toml:"strict"`
 	Speed       float64  `toml:"speed"`
 	MatchIgnore []string `toml:"match_ignore"`
+	// MaxFileBytes caps one cassette file read (a folder may come from a stranger).
+	MaxFileBytes int64 `toml:"max_file_bytes"`
 }
 
 // Provider is one upstream.
@@ -255,7 +263,8 @@ func Default() *Config {
 		Log: Log{CaptureBodies: true, MaxBodyCapture: 65536, Retention: Duration{168 * time.Hour}},
 		Telemetry: Telemetry{Protocol: ProtocolHTTP, Headers: map[string]string{}, ServiceName: "runestone",
 			ResourceAttributes: map[string]string{}, Sampler: "parentbased_always_on", SamplerArg: 1},
-		Replay:  Replay{MatchIgnore: []string{}},
+		Record:  Record{MaxBytes: 16 << 20},
+		Replay:  Replay{MatchIgnore: []string{}, MaxFileBytes: 64 << 20},
 		Pricing: map[string]Price{},
 	}
 }

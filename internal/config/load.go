@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -275,7 +276,15 @@ func parseKVList(name, s string, dst map[string]string) error {
 
 // expandSecrets expands ${VAR} in the string fields that commonly hold them.
 func expandSecrets(cfg *Config, getenv func(string) string) {
-	exp := func(s string) string { return expandVars(s, getenv) }
+	exp := func(s string) string {
+		return expandVars(s, func(name string) string {
+			v := getenv(name)
+			if v == "" && !slices.Contains(cfg.UnsetSecretVars, name) {
+				cfg.UnsetSecretVars = append(cfg.UnsetSecretVars, name)
+			}
+			return v
+		})
+	}
 	cfg.Auth.AdminKey = exp(cfg.Auth.AdminKey)
 	cfg.Store.DSN = exp(cfg.Store.DSN)
 	if cfg.Store.DSN == "" && cfg.Store.Driver == StorePostgres {

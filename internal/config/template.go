@@ -74,11 +74,14 @@ sampler_arg = 1.0                # sampling ratio for the traceidratio samplers
 capture_content = false          # export prompt and completion text (capped at log.max_body_capture, provider secrets removed)
 [record]                         # record every exchange as a cassette file (see docs/record-replay.md)
 dir = ""                         # folder to write cassettes into; empty = off
+max_bytes = 16777216             # one exchange bigger than this is not recorded (the client's answer goes on; the reason is logged)
+use_umask = false                # write files and a new folder with the umask instead of 0600 and 0700
 
 [replay]                         # answer matching requests from recorded cassettes, before routing
 dir = ""                         # folder of cassettes; empty = off
 strict = false                   # a request no cassette matches gets 4xx cassette_miss instead of a provider's answer
 speed = 0.0                      # stream pace: 0 = as fast as possible, 1 = as recorded
+max_file_bytes = 67108864        # a cassette file bigger than this is refused (cassettes are untrusted input)
 match_ignore = []                # extra JSON paths matching ignores, e.g. "$.messages[0].content"
 
 # Without [[providers]], OPENAI_API_KEY / ANTHROPIC_API_KEY enable the built-in providers

@@ -64,6 +64,12 @@ func (c *Config) Validate() error {
 	if c.Replay.Speed < 0 {
 		add("replay.speed must be >= 0 (0 = as fast as possible, 1 = as recorded)")
 	}
+	if c.Record.MaxBytes < 1 {
+		add("record.max_bytes must be >= 1 (the largest exchange recorded, in bytes)")
+	}
+	if c.Replay.MaxFileBytes < 1 {
+		add("replay.max_file_bytes must be >= 1 (the largest cassette file read, in bytes)")
+	}
 	if c.Breaker.FailureThreshold < 1 {
 		add("breaker.failure_threshold must be >= 1")
 	}

@@ -352,27 +352,28 @@ func (x *exchange) upstreamFailed(err error) {
 }
 
 // fail writes an error answer (headers not yet sent) in the client's dialect and
-// records it.
+// records it (in the cassette too, when recording).
 func (x *exchange) fail(e *apierr.Error) {
 	if x.body == nil && x.r.ContentLength != 0 {
 		// Refused before its body was read: close the connection rather than have
 		// net/http read (and wait for) the rest of a body nobody wants.
 		x.w.Header().Set("Connection", "close")
 	}
+	w := x.take.Writer(x.w)
 	switch {
 	case x.codec != nil && e.Body != nil:
 		// A provider speaking the client's dialect refused: its own status and words.
-		h := x.w.Header()
+		h := w.Header()
 		for k, v := range e.Header {
 			h[k] = v
 		}
 		h.Set("Content-Type", "application/json")
-		x.w.WriteHeader(e.Status)
-		_, _ = x.w.Write(e.Body)
+		w.WriteHeader(e.Status)
+		_, _ = w.Write(e.Body)
 	case x.codec != nil:
-		x.codec.writeError(x.w, e, x.id)
+		x.codec.writeError(w, e, x.id)
 	default:
-		apierr.Write(x.w, e)
+		apierr.Write(w, e)
 	}
 	x.status, x.errMsg, x.failErr = e.Status, e.Message, e
 }

@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/cassette"
 )
 
 // replay answers from a recorded cassette when one matches, after auth and limits and
@@ -60,12 +62,26 @@ func (x *exchange) replay() bool {
 	return true
 }
 
-// endTake writes the cassette of a completed exchange; a failed or cut one is not kept.
+// endTake writes the cassette of a completed exchange, error answers included (a
+// session that met a 429 or a 400 takes the same path on replay), naming the provider
+// that answered. An exchange the client left is not kept.
 func (x *exchange) endTake() {
-	if x.take == nil || x.status != http.StatusOK {
+	if x.take == nil {
 		return
 	}
-	if err := x.take.End(); err != nil {
+	if x.status == statusClientClosed {
+		x.take.Abort()
+		return
+	}
+	switch {
+	case x.res != nil:
+		x.take.Answered(x.res.Target.Provider.Name(), x.res.Target.Provider.Kind())
+	case x.failErr != nil:
+		x.take.Answered(x.failErr.Provider, "")
+	}
+	if err := x.take.End(); errors.Is(err, cassette.ErrNotRecorded) {
+		return // End logged why
+	} else if err != nil {
 		x.g.o.Logger.Warn("could not write a cassette", "request_id", x.id, "error", err)
 	}
 }

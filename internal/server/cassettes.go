@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/jmanhype/runestone/internal/cassette"
@@ -11,7 +12,7 @@ import (
 // newCassettes builds the Recorder and Replayer the configuration asks for. A
 // non-strict replay records its misses into the replay folder (record-on-miss) unless
 // record.dir names another.
-func newCassettes(cfg *config.Config) (*cassette.Recorder, *cassette.Replayer, error) {
+func newCassettes(cfg *config.Config, logger *slog.Logger) (*cassette.Recorder, *cassette.Replayer, error) {
 	var rec *cassette.Recorder
 	var rep *cassette.Replayer
 	var err error
@@ -19,12 +20,16 @@ func newCassettes(cfg *config.Config) (*cassette.Recorder, *cassette.Replayer, e
 	if d := cfg.Replay.Dir; d != "" {
 		if !cfg.Replay.Strict {
 			// Record-on-miss may start from nothing: the first run fills the folder.
-			if err := os.MkdirAll(d, 0o755); err != nil {
+			mode := os.FileMode(0o700)
+			if cfg.Record.UseUmask {
+				mode = 0o777
+			}
+			if err := os.MkdirAll(d, mode); err != nil {
 				return nil, nil, fmt.Errorf("create cassette folder: %w", err)
 			}
 		}
 		rep, err = cassette.OpenReplayer(d, cassette.ReplayOptions{Strict: cfg.Replay.Strict, Speed: cfg.Replay.Speed,
-			Ignore: cfg.Replay.MatchIgnore, Secrets: secrets})
+			Ignore: cfg.Replay.MatchIgnore, Secrets: secrets, MaxFileBytes: cfg.Replay.MaxFileBytes})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -34,7 +39,8 @@ func newCassettes(cfg *config.Config) (*cassette.Recorder, *cassette.Replayer, e
 		dir = cfg.Replay.Dir
 	}
 	if dir != "" {
-		if rec, err = cassette.NewRecorder(dir, secrets); err != nil {
+		if rec, err = cassette.NewRecorder(dir, cassette.RecordOptions{Secrets: secrets,
+			MaxBytes: cfg.Record.MaxBytes, UseUmask: cfg.Record.UseUmask, Logger: logger}); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -116,7 +116,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (_ *Server, err err
 	}
 	pricer := usage.NewPricer(prices(cfg), o.Logger)
 	tokens := usage.NewEstimator()
-	if s.Recorder, s.Replayer, err = newCassettes(cfg); err != nil {
+	if s.Recorder, s.Replayer, err = newCassettes(cfg, o.Logger); err != nil {
 		return nil, err
 	}
 	if s.tel, err = newTelemetry(ctx, cfg, o); err != nil {
