@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/jmanhype/runestone/internal/apierr"
@@ -277,25 +278,29 @@ func TestCanceledBeforeStart(t *testing.T) {
 	}
 }
 
-// The real sleep must end at once when the client goes away, even mid Retry-After.
+// The backoff sleep must end at once when the client goes away, even mid Retry-After.
+// synctest's clock: the cancel fires 20ms in, after the first call has failed and the
+// executor sleeps, whatever the machine's load (a wall-clock AfterFunc could fire first).
 func TestCancelStopsBackoffWait(t *testing.T) {
-	e := upstreamErr(503, "later")
-	e.RetryAfter = time.Hour
-	a := newFake("a", step{err: e})
-	x := New(Options{Retries: 2, BackoffBase: time.Minute, BackoffMax: time.Hour}, []provider.Provider{a})
-	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(20*time.Millisecond, cancel)
-	start := time.Now()
-	_, err := x.Execute(ctx, "r", targets(a), do)
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-	if el := time.Since(start); el > 2*time.Second {
-		t.Errorf("Execute took %v after cancel", el)
-	}
-	if a.Calls() != 1 {
-		t.Errorf("calls = %d, want 1", a.Calls())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		e := upstreamErr(503, "later")
+		e.RetryAfter = time.Hour
+		a := newFake("a", step{err: e})
+		x := New(Options{Retries: 2, BackoffBase: time.Minute, BackoffMax: time.Hour}, []provider.Provider{a})
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(20*time.Millisecond, cancel)
+		start := time.Now()
+		_, err := x.Execute(ctx, "r", targets(a), do)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+		if el := time.Since(start); el != 20*time.Millisecond {
+			t.Errorf("Execute returned %v after start, want 20ms (the cancel)", el)
+		}
+		if a.Calls() != 1 {
+			t.Errorf("calls = %d, want 1", a.Calls())
+		}
+	})
 }
 
 func TestAllFailedMessage(t *testing.T) {
