@@ -212,7 +212,7 @@ func (r *Result) Finish(err error) {
 	switch {
 	case fault:
 		r.done(verdict(err, ae))
-	case oc == outcomeCanceled:
+	case oc == outcomeCanceled || oc == outcomeRateLimited:
 		r.done(errNeutral)
 	default:
 		r.done(nil)

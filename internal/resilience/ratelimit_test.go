@@ -238,3 +238,20 @@ func TestOpenBreakerNamesItsFailures(t *testing.T) {
 		}
 	})
 }
+
+// A stream that ends with the upstream's rate-limit error (Anthropic's mid-stream
+// rate_limit_error) does not count either.
+func TestMidStreamRateLimitNotCounted(t *testing.T) {
+	o := breakerOptions(nil)
+	o.FailureThreshold = 1
+	a := newFake("a", step{stream: true})
+	x := New(o, []provider.Provider{a})
+	res, err := x.Execute(context.Background(), "r", targets(a), do)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Finish(limitedErr(0))
+	if h := x.Health()[0]; h.Breaker != StateClosed || h.Errors != 0 {
+		t.Errorf("health %+v", h)
+	}
+}
