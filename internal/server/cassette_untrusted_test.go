@@ -63,6 +63,15 @@ func TestRecordedStreamsHaveOneEntryPerEvent(t *testing.T) {
 		if fi, _ := os.Stat(f); fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s is %v, want 0600", f, fi.Mode().Perm())
 		}
+		// The file itself, not only what the reader makes of it, has one entry per event.
+		raw, _ := os.ReadFile(f)
+		i := 0
+		if gjson.GetBytes(raw, "request.endpoint").Str == "/v1/responses" {
+			i = 1
+		}
+		if got, want := gjson.GetBytes(raw, "response.events.#").Int(), strings.Count(string(bodies[i]), "\n\n"); got != int64(want) {
+			t.Errorf("%s: %d entries in the file for %d SSE events", filepath.Base(f), got, want)
+		}
 	}
 	sums, err := cassette.Check(tapes, cassette.ReadOptions{})
 	if err != nil || len(sums) != 2 {
