@@ -59,7 +59,10 @@ func sessionAgents() []sessionAgent {
 				env := sessionEnv(nm, t.TempDir(),
 					"ANTHROPIC_BASE_URL="+g.rec.URL,
 					"ANTHROPIC_API_KEY="+g.key,
-					"ANTHROPIC_MODEL=claude-sonnet-4-5",
+					// No ANTHROPIC_MODEL: the agent's default model, as users get it (the mock
+					// and the fakes' catch-all routes serve any name). Its requests differ from
+					// a retired model's: 2.1.337 with claude-opus-5-5 opens each session with a
+					// role "system" entry in messages.
 					"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
 					"DISABLE_AUTOUPDATER=1",
 					"CLAUDE_CODE_MAX_RETRIES=2")
@@ -69,6 +72,10 @@ func sessionAgents() []sessionAgent {
 		},
 		{
 			name: "codex", bin: "codex", native: "responses", translated: "messages", endpoint: "/v1/responses",
+			// The model is gpt-5-codex (codexConfig): Codex 0.171.0's default model,
+			// gpt-6.2-sol, gets no exec_command at all — its tools come in an
+			// additional_tools input item, in namespaces, with a JavaScript `exec` tool that
+			// calls exec_command inside — so it cannot drive this round trip.
 			tool: func(string) toolCall { return toolCall{"exec_command", `{"cmd":"cat secret.txt"}`} },
 			run: func(t *testing.T, nm string, g *agentGateway, dir string, c toolCall) run {
 				codexHome := t.TempDir()
