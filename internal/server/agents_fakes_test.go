@@ -92,7 +92,7 @@ func newSessionFake(t *testing.T) *sessionFake {
 // expect sets the tool the next session's model calls and the secret its result holds.
 func (f *sessionFake) expect(c toolCall, secret string) {
 	f.mu.Lock()
-	f.call, f.secret = c, secret
+	f.call, f.secret, f.said = c, secret, nil
 	f.mu.Unlock()
 }
 
@@ -123,11 +123,17 @@ func (f *sessionFake) answers() string {
 	return s
 }
 
+// maxFakeTurns ends a session that loops (an agent calling a tool it cannot run, again and
+// again) with text, so it fails on its answer in seconds instead of at the client timeout.
+const maxFakeTurns = 8
+
 func (f *sessionFake) decide(body []byte, toolNames gjson.Result) fakeTurn {
 	f.mu.Lock()
-	c, secret := f.call, f.secret
+	c, secret, n := f.call, f.secret, len(f.said)
 	f.mu.Unlock()
 	switch {
+	case n >= maxFakeTurns:
+		return fakeTurn{text: fmt.Sprintf("The fake ended the session after %d turns.", n)}
 	case bytes.Contains(body, []byte(fakeCallMarker)):
 		if bytes.Contains(body, []byte(secret)) {
 			return fakeTurn{text: "The file says " + secret + "."}

@@ -27,7 +27,8 @@ for section in dependencies optionalDependencies; do
 done
 
 # A fresh lock from the new pins (integrity hashes for every tarball), then the usual install.
-rm -f "$dir/package-lock.json"
+# Without node_modules, so that npm resolves from the registry rather than the installed tree.
+rm -rf "$dir/package-lock.json" "$dir/node_modules"
 npm install --prefix "$dir" --package-lock-only --no-audit --no-fund --loglevel=error
 bash "$dir/install.sh"
 

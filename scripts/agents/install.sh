@@ -17,8 +17,17 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] &&
 else
   command -v npm >/dev/null || { echo "scripts/agents: npm is required" >&2; exit 1; }
   start=$(date +%s)
-  # --no-audit/--no-fund: no calls beyond fetching the pinned tarballs.
-  npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+  # --no-audit/--no-fund: no calls beyond fetching the pinned tarballs. A registry mirror that
+  # serves only this platform's optional packages (opencode-darwin-*, …) leaves them out of a
+  # lock generated there, and npm ci then refuses the lock as out of sync: install from the
+  # lock with npm install --no-save instead (same pins and integrity hashes, lock untouched).
+  err="$(mktemp)"
+  if ! npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error 2>"$err"; then
+    grep -q 'in sync' "$err" || { cat "$err" >&2; exit 1; }
+    echo "scripts/agents: npm ci: the lock lacks other platforms' optional packages; npm install --no-save"
+    npm install --prefix "$dir" --no-save --no-audit --no-fund --loglevel=error
+  fi
+  rm -f "$err"
   echo "$want" >"$stamp"
   echo "scripts/agents: npm ci took $(($(date +%s) - start)) s"
 fi
