@@ -38,7 +38,7 @@ if [ "${1:-}" != "--no-test" ]; then
   echo "scripts/agents: running the agent harness (full output: $log)"
   set +e
   RUNESTONE_REQUIRE_AGENTS=1 go test -count=1 -timeout 15m -v \
-    -run 'TestAgentSessions|TestClaudeCodeCLI|TestCodexCLI|TestAgentsSDK' ./internal/server/ 2>&1 |
+    -run 'TestAgentSessions|TestGeminiCLISession|TestClaudeCodeCLI|TestCodexCLI|TestAgentsSDK' ./internal/server/ 2>&1 |
     tee "$log" | grep -E '^\s*(--- |ok|FAIL|PASS)'
   exit "${PIPESTATUS[0]}"
 fi
