@@ -149,8 +149,10 @@ type answer struct {
 
 // chatAnswer behaves like a model in a tool loop: it honours tool_choice ("none": no
 // call; "required" or a named function: that call), calls a tool when the last user
-// message says "call NAME" (auto), and answers a conversation that ends with a tool
-// result with text quoting it instead of calling the tool again.
+// message says "call NAME" (auto; "call NAME {JSON object}" gives the arguments, so an
+// agent's tool can do real work, e.g. read a file, otherwise each required field gets a
+// placeholder), and answers a conversation that ends with a tool result with text quoting
+// it instead of calling the tool again.
 func (p *Provider) chatAnswer(body []byte) answer {
 	msgs := gjson.GetBytes(body, "messages").Array()
 	var prompt strings.Builder
@@ -194,7 +196,11 @@ func (p *Provider) chatAnswer(body []byte) answer {
 	case lastRole == "tool":
 		a.text = "The tool returned: " + lastTool
 	default:
-		find(callTarget(last))
+		if find(callTarget(last)) {
+			if args := callArgs(last); args != "" {
+				a.toolArgs = args
+			}
+		}
 	}
 	if a.toolName != "" {
 		// Unique per turn (the body grows each turn) and stable for a replayed body.
@@ -225,6 +231,23 @@ func callTarget(msg string) string {
 		return ""
 	}
 	return strings.Trim(strings.Fields(name + " ")[0], ".!?`'\"")
+}
+
+// callArgs is the JSON object after NAME in a message "call NAME {…}", "" when there is none.
+func callArgs(msg string) string {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(msg), "call ")
+	if !ok {
+		return ""
+	}
+	i := strings.IndexByte(rest, '{')
+	if i < 0 || strings.TrimSpace(rest[:i]) != callTarget(msg) {
+		return ""
+	}
+	args := strings.TrimSpace(rest[i:])
+	if !gjson.Valid(args) || !gjson.Parse(args).IsObject() {
+		return ""
+	}
+	return args
 }
 
 // contentText flattens a message content (string or parts) to its text.

@@ -160,6 +160,29 @@ func TestToolCallWhenAsked(t *testing.T) {
 	}
 }
 
+// TestToolCallWithGivenArgs: "call NAME {JSON}" calls NAME with those arguments, verbatim,
+// so an agent's real tool (a file read, a shell command) has something to work on; anything
+// else after NAME falls back to the placeholders.
+func TestToolCallWithGivenArgs(t *testing.T) {
+	tools := `"tools":[{"type":"function","function":{"name":"Read","parameters":{"type":"object","properties":{"file_path":{"type":"string"}},"required":["file_path"]}}}]`
+	for msg, want := range map[string]string{
+		`call Read {"file_path": "/tmp/x/secret.txt"}`: `{"file_path": "/tmp/x/secret.txt"}`,
+		`call Read please {"file_path":"/a"}`:          `{"file_path":"example"}`,
+		`call Read {"file_path":`:                      `{"file_path":"example"}`,
+		`call Read ["/a"]`:                             `{"file_path":"example"}`,
+	} {
+		body, _ := json.Marshal(map[string]any{"messages": []map[string]string{{"role": "user", "content": msg}}})
+		body = append(body[:len(body)-1], ","+tools+"}"...)
+		resp, err := New(Options{}).Do(context.Background(), call(provider.Chat, string(body), false, false, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := gjson.GetBytes(resp.Body, "choices.0.message.tool_calls.0.function.arguments").String(); got != want {
+			t.Errorf("%s: arguments %s, want %s", msg, got, want)
+		}
+	}
+}
+
 func TestEmbeddingsStableUnitAndBase64(t *testing.T) {
 	p := New(Options{})
 	r1, err := p.Do(context.Background(), call(provider.Embeddings, `{"input":["a","b"],"dimensions":8}`, false, false, nil))

@@ -174,7 +174,18 @@ type agentGateway struct {
 
 func startAgentGateway(t *testing.T) *agentGateway {
 	t.Helper()
-	g := &agentGateway{bin: buildBinary(t, t.TempDir()), home: t.TempDir()}
+	return startAgentGatewayWith(t, buildBinary(t, t.TempDir()), "")
+}
+
+// startAgentGatewayWith starts bin with config (a config.toml; "" = the zero-config mock).
+func startAgentGatewayWith(t *testing.T, bin, config string) *agentGateway {
+	t.Helper()
+	g := &agentGateway{bin: bin, home: t.TempDir()}
+	if config != "" {
+		if err := os.WriteFile(filepath.Join(g.home, "config.toml"), []byte(config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	out, err := g.cli("keys", "create", "--name", "agents", "--json")
 	if err != nil {
 		t.Fatalf("keys create: %v\n%s", err, out)
