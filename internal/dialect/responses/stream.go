@@ -320,8 +320,10 @@ func (e *StreamEncoder) toolDelta(dst []byte, tc gjson.Result) []byte {
 	}
 	if t == nil {
 		dst = e.closeText(dst)
-		name := tc.Get("function.name").Str
-		callID := tc.Get("id").Str
+		// Copies: both are kept past this chunk, whose memory the caller reuses (a view
+		// kept here showed later events' bytes under the same length: "read" → "_tok").
+		name := strings.Clone(tc.Get("function.name").Str)
+		callID := strings.Clone(tc.Get("id").Str)
 		if callID == "" {
 			callID = "call_" + e.core + strconv.Itoa(int(idx))
 		}

@@ -378,3 +378,32 @@ func TestStreamPrettyRequest(t *testing.T) {
 		t.Fatal("stray blank lines in the stream")
 	}
 }
+
+// A tool call's name and id are kept across chunks while the caller reuses one read
+// buffer for every chunk (the Anthropic provider's stream does): the encoder must copy
+// them. Seen with real Codex and OpenCode as tool names like "_tok" of the right length.
+func TestStreamToolCallSurvivesBufferReuse(t *testing.T) {
+	e := ParseRequest([]byte(`{"model":"m","input":"x"}`)).NewStreamEncoder("m")
+	buf := make([]byte, 0, 512)
+	feed := func(chunk string) []byte {
+		buf = append(buf[:0], chunk...)
+		out := e.Chunk(nil, buf)
+		for i := range buf { // the caller's next read overwrites the buffer
+			buf[i] = '_'
+		}
+		return out
+	}
+	var out []byte
+	out = append(out, feed(`{"id":"c1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_abc","type":"function","function":{"name":"read","arguments":""}}]}}]}`)...)
+	out = append(out, feed(`{"id":"c1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"path\":\"a\"}"}}]}}]}`)...)
+	out = append(out, feed(`{"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}`)...)
+	out = e.Finish(out, provider.Usage{})
+	s := string(out)
+	if !strings.Contains(s, `"type":"response.output_item.done"`) {
+		t.Fatalf("no output_item.done in:\n%s", s)
+	}
+	done := s[strings.Index(s, `"type":"response.output_item.done"`):]
+	if !strings.Contains(done, `"name":"read"`) || !strings.Contains(done, `"call_id":"call_abc"`) {
+		t.Fatalf("tool call name or id lost after buffer reuse:\n%s", done)
+	}
+}
