@@ -25,6 +25,7 @@ import (
 	"github.com/jmanhype/runestone/internal/gateway"
 	"github.com/jmanhype/runestone/internal/limits"
 	"github.com/jmanhype/runestone/internal/metrics"
+	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/jmanhype/runestone/internal/reqlog"
 	"github.com/jmanhype/runestone/internal/resilience"
 	"github.com/jmanhype/runestone/internal/router"
@@ -248,6 +249,15 @@ func (s *Server) Start() error {
 		defer s.wg.Done()
 		s.snapshots()
 	}()
+	for _, p := range s.router.Providers() {
+		if ml, ok := p.(provider.ModelLister); ok && ml.Catalog() != nil {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.learnModels(ml, p.Name())
+			}()
+		}
+	}
 	for i, pc := range s.cfg.Providers {
 		if every := pc.HealthCheck.Duration; every > 0 {
 			p := s.router.Providers()[i]
