@@ -8,8 +8,8 @@ import (
 	"net/http"
 	neturl "net/url"
 	"path"
-	"strings"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 )
