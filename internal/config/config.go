@@ -34,6 +34,10 @@ type Config struct {
 	LogFormat string `toml:"-"` // text | json
 	// ZeroConfig is true when no provider was configured anywhere: the mock answers every model.
 	ZeroConfig bool `toml:"-"`
+	// ProvidersFromFile is true when config.toml has [[providers]]: they are then the
+	// whole set (the environment's OPENAI_API_KEY/ANTHROPIC_API_KEY and the mock are
+	// not added), which serve's banner says out loud.
+	ProvidersFromFile bool `toml:"-"`
 }
 
 // Server configures the listener.

@@ -58,6 +58,7 @@ func Load(o Options) (*Config, error) {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	fileProviders := len(cfg.Providers) > 0
+	cfg.ProvidersFromFile = fileProviders
 
 	if err := applyEnv(cfg, getenv); err != nil {
 		return nil, err

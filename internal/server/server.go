@@ -143,6 +143,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (_ *Server, err err
 	s.writer = reqlog.New(reqlog.Options{Store: s.Store, Retention: cfg.Log.Retention.Duration, Logger: o.Logger})
 	s.Gateway = gateway.New(gateway.Options{
 		Version: o.Version, Addr: cfg.Server.Addr,
+		ProviderInfo: s.providerInfo, TestProviders: s.testProviders,
 		AuthEnabled: cfg.Auth.Enabled, Auth: s.auth, AdminKey: cfg.Auth.AdminKey, Anonymous: defaults,
 		Router: s.router, Executor: s.exec, Limiter: s.limiter, Pricer: pricer, Tokens: tokens,
 		Log: s.writer, Store: s.Store, Metrics: s.metrics, Bus: s.Bus, Spend: spend, Telemetry: s.tel,
