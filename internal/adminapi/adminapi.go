@@ -109,7 +109,9 @@ type StatusError struct {
 	Message string
 }
 
-func (e *StatusError) Error() string { return fmt.Sprintf("GET %s: %d %s", e.Path, e.Status, e.Message) }
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("GET %s: %d %s", e.Path, e.Status, e.Message)
+}
 
 // IsUnauthorized reports whether err is the gateway refusing the admin key: asking
 // again with the same key cannot help.
