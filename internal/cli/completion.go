@@ -72,6 +72,14 @@ var statusCompletions = []string{"2xx\tsuccess", "4xx\tclient errors", "5xx\tser
 
 // registerCompletions wires the dynamic completions of flags shared across commands.
 func registerCompletions(cmd *cobra.Command, f *Factory) {
+	switch cmd.CommandPath() {
+	case "runestone keys show", "runestone keys revoke", "runestone keys update", "runestone keys usage":
+		cmd.ValidArgsFunction = completeKeys(f)
+	}
+	if fl := cmd.Flags().Lookup("key"); fl != nil && cmd.Parent() != nil && cmd.Parent().Name() != "replay" &&
+		cmd.Name() != "replay" {
+		_ = cmd.RegisterFlagCompletionFunc("key", completeKeys(f))
+	}
 	if fl := cmd.Flags().Lookup("status"); fl != nil {
 		_ = cmd.RegisterFlagCompletionFunc("status", cobra.FixedCompletions(statusCompletions, cobra.ShellCompDirectiveNoFileComp))
 	}
