@@ -1,6 +1,6 @@
 package cli
 
-// Exit codes, one table for every command (docs/cli.md lists them):
+// Exit codes, one table for every command (README.md lists them too):
 //
 //	0    success
 //	1    the command failed (a provider failed its test, a request was refused, …)

@@ -1,7 +1,8 @@
 // Package router resolves a client's model name to the targets that can serve it:
 // configured routes first (exact names, then glob patterns such as "claude-*" in
 // configuration order), then every provider listing the model, then the explicit
-// "provider:model" form, then providers that accept any name (the zero-config mock).
+// "provider:model" form, then providers whose family ("claude-*") or learned model
+// list covers the name, and providers that accept any name (the zero-config mock).
 //
 // Glob routes do not apply to an explicit "provider:model" name whose provider is
 // configured: that form stays the way to reach a model a glob diverts elsewhere.
