@@ -88,6 +88,13 @@ func TestGoldenViews(t *testing.T) {
 			keys:  []tea.KeyMsg{runes("/"), runes("b"), runes("a"), runes("c"), runes("k"), {Type: tea.KeyEnter}},
 			after: `filter "back"`,
 		},
+		{
+			name:  "errors_only",
+			src:   busySource,
+			ready: "57",
+			keys:  []tea.KeyMsg{runes("e")},
+			after: "errors only",
+		},
 	}
 	for _, sc := range scenarios {
 		for _, sz := range sizes {

@@ -134,6 +134,7 @@ type Model struct {
 	frozen     []*row // the rows shown while paused
 	filtering  bool   // the filter prompt has the keyboard
 	filterText string // the applied filter (also edited live while typing)
+	errorsOnly bool   // the requests pane lists failed requests only (e)
 	detail     *detailState
 	quitting   bool
 

@@ -158,6 +158,9 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 		return nil
 	case key.Matches(msg, m.keys.Back):
 		m.filterText = ""
+	case key.Matches(msg, m.keys.Errors):
+		m.errorsOnly = !m.errorsOnly
+		m.selID = ""
 	case key.Matches(msg, m.keys.Pause):
 		m.setPaused(!m.paused)
 	case key.Matches(msg, m.keys.Clear):
