@@ -121,6 +121,12 @@ func serveRun(ctx context.Context, f *Factory, bi BuildInfo, o serveOptions) err
 		if err := ui.Run(ctx, src, ui.Options{Version: v, Addr: srv.Addr(), InProcess: true}); err != nil {
 			logger.Error("dashboard", "err", err)
 		}
+		// The dashboard has left the screen: the drain is said on the terminal.
+		if n := srv.Gateway.Totals().InFlight; n > 0 {
+			fmt.Fprintf(f.Err, "Shutting down: draining %d in-flight requests…\n", n)
+		} else {
+			fmt.Fprintln(f.Err, "Shutting down…")
+		}
 	} else {
 		printBanner(f.Out, cfg, srv, v, f.getenv())
 		<-ctx.Done()
@@ -133,9 +139,7 @@ func serveRun(ctx context.Context, f *Factory, bi BuildInfo, o serveOptions) err
 	if err := srv.Shutdown(sctx); err != nil {
 		logger.Warn("shutdown deadline passed; open streams were cut", "err", err)
 	}
-	if !tui {
-		fmt.Fprintln(f.Err, "Stopped.")
-	}
+	fmt.Fprintln(f.Err, "Stopped.")
 	return nil
 }
 
