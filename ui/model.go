@@ -137,8 +137,8 @@ type Model struct {
 	errorsOnly bool   // the requests pane lists failed requests only (e)
 	// confirmQuit: q in serve mode asked "stop the gateway?"; the next key answers.
 	confirmQuit bool
-	detail     *detailState
-	quitting   bool
+	detail      *detailState
+	quitting    bool
 
 	// rendering
 	dirty bool
