@@ -26,6 +26,7 @@ type scenario struct {
 	keys  []tea.KeyMsg
 	ready string // waits for this in the output before the keys
 	after string // and for this after them
+	opts  Options
 }
 
 func runes(s string) tea.KeyMsg { return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)} }
@@ -88,11 +89,26 @@ func TestGoldenViews(t *testing.T) {
 			keys:  []tea.KeyMsg{runes("/"), runes("b"), runes("a"), runes("c"), runes("k"), {Type: tea.KeyEnter}},
 			after: `filter "back"`,
 		},
+		{
+			name:  "errors_only",
+			src:   busySource,
+			ready: "57",
+			keys:  []tea.KeyMsg{runes("e")},
+			after: "errors only",
+		},
+		{
+			name:  "confirm_quit",
+			src:   busySource,
+			opts:  Options{InProcess: true},
+			ready: "57",
+			keys:  []tea.KeyMsg{runes("q")},
+			after: "Stop the gateway?",
+		},
 	}
 	for _, sc := range scenarios {
 		for _, sz := range sizes {
 			t.Run(fmt.Sprintf("%s_%dx%d", sc.name, sz.w, sz.h), func(t *testing.T) {
-				m := newTestModel(sc.src(), Options{})
+				m := newTestModel(sc.src(), sc.opts)
 				tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(sz.w, sz.h))
 				waitOutput(t, tm, sc.ready)
 				for _, k := range sc.keys {

@@ -10,6 +10,7 @@ type keyMap struct {
 	Move, QuitShort            key.Binding // compact forms for the one-line help
 	PageUp, PageDown           key.Binding
 	Top, Bottom                key.Binding
+	Errors                     key.Binding
 }
 
 func newKeyMap(inProcess bool) keyMap {
@@ -32,6 +33,7 @@ func newKeyMap(inProcess bool) keyMap {
 		PageDown: key.NewBinding(key.WithKeys("pgdown", "f", " "), key.WithHelp("pgdn", "page down")),
 		Top:      key.NewBinding(key.WithKeys("home", "g"), key.WithHelp("g/home", "newest")),
 		Bottom:   key.NewBinding(key.WithKeys("end", "G"), key.WithHelp("G/end", "oldest")),
+		Errors:   key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "errors only")),
 
 		Move:      key.NewBinding(key.WithKeys("up", "down", "j", "k"), key.WithHelp("↑↓", "move")),
 		QuitShort: key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
@@ -48,7 +50,7 @@ func (k keyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.PageUp, k.PageDown},
 		{k.Top, k.Bottom, k.Tab, k.Enter, k.Back},
-		{k.Filter, k.Pause, k.Clear, k.Help, k.Quit},
+		{k.Filter, k.Errors, k.Pause, k.Clear, k.Help, k.Quit},
 	}
 }
 

@@ -134,8 +134,11 @@ type Model struct {
 	frozen     []*row // the rows shown while paused
 	filtering  bool   // the filter prompt has the keyboard
 	filterText string // the applied filter (also edited live while typing)
-	detail     *detailState
-	quitting   bool
+	errorsOnly bool   // the requests pane lists failed requests only (e)
+	// confirmQuit: q in serve mode asked "stop the gateway?"; the next key answers.
+	confirmQuit bool
+	detail      *detailState
+	quitting    bool
 
 	// rendering
 	dirty bool

@@ -520,3 +520,23 @@ func TestDetailWithoutAttempts(t *testing.T) {
 		t.Fatalf("detail without attempt rows should summarise the route:\n%s", v)
 	}
 }
+
+// In serve mode q asks before stopping the gateway: any key but y (or q, enter)
+// keeps it running; y quits.
+func TestServeQuitAsksFirst(t *testing.T) {
+	m := newTestModel(&fakeSource{}, Options{InProcess: true})
+	if cmd := m.handleKey(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")}); cmd != nil || !m.confirmQuit {
+		t.Fatalf("q quit at once (cmd %v, asking %v)", cmd, m.confirmQuit)
+	}
+	if cmd := m.handleKey(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("n")}); cmd != nil || m.confirmQuit || m.quitting {
+		t.Fatal("n did not keep the gateway running")
+	}
+	m.handleKey(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
+	if cmd := m.handleKey(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("y")}); cmd == nil || !m.quitting {
+		t.Fatal("y did not quit")
+	}
+	top := newTestModel(&fakeSource{}, Options{})
+	if cmd := top.handleKey(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")}); cmd == nil {
+		t.Fatal("q in top (not serve) should quit at once")
+	}
+}

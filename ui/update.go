@@ -122,6 +122,13 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 	if msg.String() == "ctrl+c" {
 		return m.quit()
 	}
+	if m.confirmQuit {
+		m.confirmQuit = false
+		if s := msg.String(); s == "y" || s == "Y" || s == "q" || s == "enter" {
+			return m.quit()
+		}
+		return nil
+	}
 	if m.filtering {
 		return m.handleFilterKey(msg)
 	}
@@ -129,6 +136,9 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 		return m.handleDetailKey(msg)
 	}
 	switch {
+	case key.Matches(msg, m.keys.Quit) && m.opts.InProcess:
+		// Quitting serve's dashboard stops the gateway: ask first (Ctrl-C does not).
+		m.confirmQuit = true
 	case key.Matches(msg, m.keys.Quit):
 		return m.quit()
 	case key.Matches(msg, m.keys.Help):
@@ -158,6 +168,9 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 		return nil
 	case key.Matches(msg, m.keys.Back):
 		m.filterText = ""
+	case key.Matches(msg, m.keys.Errors):
+		m.errorsOnly = !m.errorsOnly
+		m.selID = ""
 	case key.Matches(msg, m.keys.Pause):
 		m.setPaused(!m.paused)
 	case key.Matches(msg, m.keys.Clear):

@@ -67,8 +67,13 @@ func (m *Model) render() {
 	m.frame = lipgloss.JoinVertical(lipgloss.Left, parts...)
 }
 
-// footer is the filter prompt while typing, else the help.
+// footer is the filter prompt while typing, the stop question after q in serve
+// mode, else the help.
 func (m *Model) footer() string {
+	if m.confirmQuit {
+		q := m.st.warn.Render("Stop the gateway?") + m.st.dim.Render(" In-flight requests drain first. y stop · any other key stay")
+		return cut(q, max(m.width, 20))
+	}
 	if m.filtering {
 		prompt := m.st.filter.Render("/"+m.filterText) + m.st.filter.Render("█")
 		hint := m.st.dim.Render("  filter by model, key, provider or status · enter keep · esc clear")

@@ -69,8 +69,9 @@ func (m *Model) renderHeader(w int) string {
 		fmtCount(tot.Requests), fmtCount(tot.Errors),
 		fmtCount(tot.PromptTokens), fmtCount(tot.CompletionTokens), fmtUSD(tot.CostUSD))
 	if w < 100 {
-		stats = fmt.Sprintf("  %s req  tok %s/%s  %s",
-			fmtCount(tot.Requests), fmtCount(tot.PromptTokens), fmtCount(tot.CompletionTokens), fmtUSD(tot.CostUSD))
+		// Narrow: the token split goes before the error count does.
+		stats = fmt.Sprintf("  %s req  %s err  tok %s  %s",
+			fmtCount(tot.Requests), fmtCount(tot.Errors), fmtCount(tot.PromptTokens+tot.CompletionTokens), fmtUSD(tot.CostUSD))
 	}
 	sw := clamp(w-lipgloss.Width(rate)-lipgloss.Width(stats), 0, sparkSeconds)
 	line2 := rate + m.st.spark.Render(sparkline(m.rate.series(now, sw))) + stats

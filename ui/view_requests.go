@@ -30,12 +30,17 @@ func (m *Model) visibleRows() []*row {
 	if !m.paused {
 		rows = m.liveRows()
 	}
-	if m.filterText == "" {
+	if m.filterText == "" && !m.errorsOnly {
 		return rows
 	}
 	q := strings.ToLower(m.filterText)
-	return slices.DeleteFunc(slices.Clone(rows), func(r *row) bool { return !matches(r, q) })
+	return slices.DeleteFunc(slices.Clone(rows), func(r *row) bool {
+		return (m.errorsOnly && !failed(r)) || (q != "" && !matches(r, q))
+	})
 }
+
+// failed reports whether a finished request failed (what the errors-only view keeps).
+func failed(r *row) bool { return r.req.Status >= 400 || r.req.Error != "" }
 
 // matches reports whether a row contains q (lower case) in its model, key, provider,
 // status, dialect (or its tag) or session.
@@ -86,7 +91,7 @@ func requestCols(w int) reqCols {
 func (m *Model) renderRequests(w, h int) string {
 	rows := m.visibleRows()
 	info := fmt.Sprintf("%d", len(rows))
-	if m.filterText != "" {
+	if m.filterText != "" || m.errorsOnly {
 		total := m.rows.len()
 		if m.paused {
 			total = len(m.frozen)
@@ -95,6 +100,9 @@ func (m *Model) renderRequests(w, h int) string {
 	}
 	if n := len(m.inflight); n > 0 {
 		info += m.st.accent.Render(fmt.Sprintf(" · %d live", n))
+	}
+	if m.errorsOnly {
+		info += m.st.filter.Render(" · errors only")
 	}
 	if m.filterText != "" {
 		info += m.st.filter.Render(fmt.Sprintf(" · filter %q", m.filterText))
@@ -241,6 +249,9 @@ func routeText(r *events.Request) string {
 // emptyHint tells a new user how to send the first request (and, when only the
 // offline mock is configured, how to add a real provider).
 func (m *Model) emptyHint(w int) []string {
+	if m.errorsOnly && m.filterText == "" {
+		return []string{"", m.st.hint.Render(trunc("  No failed requests. e shows them all again.", w))}
+	}
 	if m.filterText != "" {
 		return []string{"", m.st.hint.Render(trunc(fmt.Sprintf("  No requests match %q. Esc clears the filter.", m.filterText), w))}
 	}

@@ -10,6 +10,7 @@ package adminapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,7 +32,36 @@ const (
 	PathRequests = "/admin/requests/"
 	// PathProviders answers ProvidersBody: each provider's breaker, latency and errors.
 	PathProviders = "/health/providers"
+	// PathProviderInfo answers []ProviderInfo: what each provider of the running
+	// gateway is configured to serve (never its key).
+	PathProviderInfo = "/admin/providers"
+	// PathProviderTest (POST, ?name= for one) has the gateway send each of its
+	// providers one minimal request, with its own keys, and answers []ProbeResult.
+	PathProviderTest = "/admin/providers/test"
 )
+
+// ProviderInfo is one provider as the running gateway has it configured.
+type ProviderInfo struct {
+	Name     string   `json:"name"`
+	Kind     string   `json:"kind"`
+	BaseURL  string   `json:"base_url,omitempty"` // credentials masked
+	Priority int      `json:"priority"`
+	KeySet   bool     `json:"key_set"`
+	Models   []string `json:"models"`
+	// Patterns are the name families served besides Models ("claude-*"); Learned
+	// counts the names read from the upstream's /v1/models (0 while none).
+	Patterns []string `json:"patterns,omitempty"`
+	Learned  int      `json:"learned,omitempty"`
+}
+
+// ProbeResult is one provider's answer to a minimal request.
+type ProbeResult struct {
+	Provider  string  `json:"provider"`
+	Model     string  `json:"model"`
+	Verdict   string  `json:"verdict"` // ok | auth failed | unreachable | model missing | error
+	LatencyMS float64 `json:"latency_ms"`
+	Detail    string  `json:"detail,omitempty"`
+}
 
 // ProvidersBody is the PathProviders answer.
 type ProvidersBody struct {
@@ -72,6 +102,24 @@ func (c *Client) get(ctx context.Context, path, accept string) (*http.Response, 
 	return c.hc.Do(req)
 }
 
+// StatusError is a non-200 answer from the admin API.
+type StatusError struct {
+	Path    string
+	Status  int
+	Message string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("GET %s: %d %s", e.Path, e.Status, e.Message)
+}
+
+// IsUnauthorized reports whether err is the gateway refusing the admin key: asking
+// again with the same key cannot help.
+func IsUnauthorized(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden)
+}
+
 // statusError turns a non-200 answer into an error that quotes the gateway's message.
 func statusError(path string, resp *http.Response) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -87,7 +135,7 @@ func statusError(path string, resp *http.Response) error {
 	if msg == "" {
 		msg = http.StatusText(resp.StatusCode)
 	}
-	return fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, msg)
+	return &StatusError{Path: path, Status: resp.StatusCode, Message: msg}
 }
 
 func (c *Client) getJSON(ctx context.Context, path string, v any) error {
@@ -129,6 +177,41 @@ func (c *Client) Providers(ctx context.Context) ([]events.ProviderState, error) 
 	var body ProvidersBody
 	err := c.getJSON(ctx, PathProviders, &body)
 	return body.Providers, err
+}
+
+// ProviderInfo reads PathProviderInfo.
+func (c *Client) ProviderInfo(ctx context.Context) ([]ProviderInfo, error) {
+	var out []ProviderInfo
+	err := c.getJSON(ctx, PathProviderInfo, &out)
+	return out, err
+}
+
+// TestProviders asks the gateway to probe its providers (name "" for all of them).
+func (c *Client) TestProviders(ctx context.Context, name string) ([]ProbeResult, error) {
+	path := PathProviderTest
+	if name != "" {
+		path += "?name=" + url.QueryEscape(name)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, statusError(path, resp)
+	}
+	var out []ProbeResult
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", path, err)
+	}
+	return out, nil
 }
 
 // Events opens PathEvents and decodes each event into the channel, which closes when

@@ -27,11 +27,12 @@ func newExecCmd(f *Factory, bi BuildInfo) *cobra.Command {
 	o := &execOptions{}
 	cmd := &cobra.Command{
 		Use:   "exec [--record DIR | --replay DIR] [--strict] -- COMMAND [ARG...]",
-		Short: "Run a command against a throw-away gateway that records or replays cassettes",
+		Short: "Run a command against a throw-away gateway (optionally recording or replaying cassettes)",
 		Long: `Start a gateway on a free loopback port with a throw-away home (or --home), create a
 client key, and run COMMAND with OPENAI_BASE_URL, OPENAI_API_KEY, ANTHROPIC_BASE_URL and
-ANTHROPIC_API_KEY pointing at it. Exits with COMMAND's exit code and prints a summary on
-stderr ("12 replayed, 0 recorded, 1 miss").
+ANTHROPIC_API_KEY pointing at it. Exits with COMMAND's exit code. Without --record or
+--replay the gateway simply relays to the providers of the environment (or the offline
+mock); with either, a summary follows on stderr ("12 replayed, 0 recorded, 1 miss").
 
 --record DIR records every exchange as a cassette file (providers come from the
 environment as for serve: OPENAI_API_KEY, ANTHROPIC_API_KEY, or --config). --replay DIR
@@ -39,7 +40,8 @@ answers from those files; with --strict (the default when $CI is set) a request 
 cassette matches gets a 4xx cassette_miss naming the nearest cassette and the JSON paths
 that differ; without it, a miss goes to a provider and is recorded into DIR.
 SIGINT and SIGTERM are passed on to COMMAND.`,
-		Example: `  runestone exec --record testdata/cassettes -- go test ./...
+		Example: `  runestone exec -- python agent.py                        # a fresh gateway, a fresh key
+  runestone exec --record testdata/cassettes -- go test ./...
   runestone exec --replay testdata/cassettes -- go test ./...
   CI=true runestone exec --replay testdata/cassettes -- pytest -q
   runestone exec --replay testdata/cassettes --strict=false -- npm test   # record misses`,
@@ -57,9 +59,6 @@ SIGINT and SIGTERM are passed on to COMMAND.`,
 
 func execRun(ctx context.Context, f *Factory, bi BuildInfo, o *execOptions, args []string) error {
 	getenv := f.getenv()
-	if o.tapes.record == "" && o.tapes.replay == "" {
-		return usageError(errors.New("say what to do with cassettes: --record DIR or --replay DIR"))
-	}
 	if !o.tapes.changed("strict") && o.tapes.replay != "" {
 		if ci := getenv("CI"); ci != "" && ci != "false" && ci != "0" {
 			o.tapes.strict = true
@@ -67,50 +66,16 @@ func execRun(ctx context.Context, f *Factory, bi BuildInfo, o *execOptions, args
 			o.tapes.changed = func(n string) bool { return n == "strict" || prev(n) }
 		}
 	}
-	home := f.Home
-	if home == "" {
-		tmp, err := os.MkdirTemp("", "runestone-exec-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tmp)
-		home = tmp
-	}
-	cfg, err := config.Load(config.Options{Home: home, ConfigFile: f.ConfigFile, Addr: "127.0.0.1:0", Getenv: getenv})
+	gw, err := startThrowaway(ctx, f, bi, o.tapes.apply)
 	if err != nil {
 		return err
 	}
-	if err := o.tapes.apply(cfg); err != nil {
-		return err
+	defer gw.cleanup()
+	code, runErr := execChild(f, args, gw.env())
+	gw.stop()
+	if o.tapes.record != "" || o.tapes.replay != "" {
+		printExecSummary(f.Err, gw.srv)
 	}
-	// One test run owns this gateway: its limits would only make parallel tests flaky.
-	cfg.Limits.RPM, cfg.Limits.RPH, cfg.Limits.TPM, cfg.Limits.Concurrent = 0, 0, 0, 0
-	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
-		return fmt.Errorf("create home folder: %w", err)
-	}
-	key, err := execKey(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	// Warnings only, on stderr: the command's own output is what the user reads.
-	logger := slog.New(slog.NewTextHandler(f.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := server.New(ctx, cfg, server.Options{Version: resolveVersion(bi).Version, Logger: logger})
-	if err != nil {
-		return err
-	}
-	if err := srv.Start(); err != nil {
-		_ = srv.Shutdown(context.Background())
-		return err
-	}
-	base := "http://" + srv.Addr()
-	code, runErr := execChild(f, args, []string{
-		"OPENAI_BASE_URL=" + base + "/v1", "OPENAI_API_KEY=" + key,
-		"ANTHROPIC_BASE_URL=" + base, "ANTHROPIC_API_KEY=" + key,
-	})
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.Duration)
-	defer cancel()
-	_ = srv.Shutdown(sctx) // every take has ended once the gateway has drained
-	printExecSummary(f.Err, srv)
 	if runErr != nil {
 		return runErr
 	}
@@ -118,6 +83,85 @@ func execRun(ctx context.Context, f *Factory, bi BuildInfo, o *execOptions, args
 		return &exitError{err: errSilent, code: code}
 	}
 	return nil
+}
+
+// throwaway is a gateway started for one command: on a free loopback port, with a
+// throw-away home unless --home was given, and a client key of its own. exec runs a
+// command against it; launchers for a named agent can start one the same way.
+type throwaway struct {
+	srv     *server.Server
+	cfg     *config.Config
+	URL     string // http://127.0.0.1:PORT
+	Key     string // the run's client key
+	tmpHome string
+}
+
+// startThrowaway starts a throwaway gateway; configure adjusts its configuration
+// (cassette flags) before it starts. The caller stops it and then cleans up.
+func startThrowaway(ctx context.Context, f *Factory, bi BuildInfo, configure func(*config.Config) error) (*throwaway, error) {
+	gw := &throwaway{}
+	home := f.Home
+	if home == "" {
+		tmp, err := os.MkdirTemp("", "runestone-exec-")
+		if err != nil {
+			return nil, err
+		}
+		home, gw.tmpHome = tmp, tmp
+	}
+	fail := func(err error) (*throwaway, error) {
+		gw.cleanup()
+		return nil, err
+	}
+	cfg, err := config.Load(config.Options{Home: home, ConfigFile: f.ConfigFile, Addr: "127.0.0.1:0", Getenv: f.getenv()})
+	if err != nil {
+		return fail(err)
+	}
+	if configure != nil {
+		if err := configure(cfg); err != nil {
+			return fail(err)
+		}
+	}
+	// One run owns this gateway: its limits would only make parallel tests flaky.
+	cfg.Limits.RPM, cfg.Limits.RPH, cfg.Limits.TPM, cfg.Limits.Concurrent = 0, 0, 0, 0
+	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
+		return fail(fmt.Errorf("create home folder: %w", err))
+	}
+	key, err := execKey(ctx, cfg)
+	if err != nil {
+		return fail(err)
+	}
+	// Warnings only, on stderr: the command's own output is what the user reads.
+	logger := slog.New(slog.NewTextHandler(f.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := server.New(ctx, cfg, server.Options{Version: resolveVersion(bi).Version, Logger: logger})
+	if err != nil {
+		return fail(err)
+	}
+	if err := srv.Start(); err != nil {
+		_ = srv.Shutdown(context.Background())
+		return fail(err)
+	}
+	gw.srv, gw.cfg, gw.URL, gw.Key = srv, cfg, "http://"+srv.Addr(), key
+	return gw, nil
+}
+
+// env points both SDK families at the gateway with the run's key.
+func (gw *throwaway) env() []string {
+	return []string{"OPENAI_BASE_URL=" + gw.URL + "/v1", "OPENAI_API_KEY=" + gw.Key,
+		"ANTHROPIC_BASE_URL=" + gw.URL, "ANTHROPIC_API_KEY=" + gw.Key}
+}
+
+// stop drains the gateway (every cassette take has ended once it has).
+func (gw *throwaway) stop() {
+	sctx, cancel := context.WithTimeout(context.Background(), gw.cfg.Server.ShutdownTimeout.Duration)
+	defer cancel()
+	_ = gw.srv.Shutdown(sctx)
+}
+
+// cleanup removes a throw-away home.
+func (gw *throwaway) cleanup() {
+	if gw.tmpHome != "" {
+		_ = os.RemoveAll(gw.tmpHome)
+	}
 }
 
 // execKey creates the run's client key in the store before the gateway loads keys, so

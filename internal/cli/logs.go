@@ -62,6 +62,9 @@ per line).`,
   runestone logs show <x-request-id>`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.resolveKey(cmd.Context()); err != nil {
+				return err
+			}
 			filter, err := o.filter(time.Now())
 			if err != nil {
 				return usageError(err)
@@ -81,9 +84,43 @@ per line).`,
 	return cmd
 }
 
+// resolveKey lets --key name a key by its name as well as its id: the name is what
+// `keys list` and the dashboard show first.
+func (o *logsOptions) resolveKey(ctx context.Context) error {
+	if o.key == "" {
+		return nil
+	}
+	st, err := o.f.OpenStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	keys, err := st.ListKeys(ctx, true)
+	if err != nil {
+		return err
+	}
+	var named []string
+	for _, k := range keys {
+		if k.ID == o.key {
+			return nil
+		}
+		if k.Name == o.key {
+			named = append(named, k.ID)
+		}
+	}
+	switch len(named) {
+	case 0:
+		return nil // a static key's id, or no key: the filter finds nothing, as before
+	case 1:
+		o.key = named[0]
+		return nil
+	}
+	return usageError(fmt.Errorf("--key %q: %d keys have that name (%s): give the id", o.key, len(named), strings.Join(named, ", ")))
+}
+
 // filterFlags are the request filters `logs` and `logs export` share.
 func (o *logsOptions) filterFlags(fl *pflag.FlagSet) {
-	fl.StringVar(&o.key, "key", "", "only requests made with this key `ID`")
+	fl.StringVar(&o.key, "key", "", "only requests made with this key (its `ID` or its name)")
 	fl.StringVar(&o.model, "model", "", "only requests for this (requested) model")
 	fl.StringVar(&o.provider, "provider", "", "only requests answered by this provider")
 	fl.StringVar(&o.session, "session", "", "only requests of this client session `ID` (X-Claude-Code-Session-Id, session_id)")
@@ -535,7 +572,7 @@ gateway answers with an error.`,
 			return replayRun(cmd.Context(), o, args[0])
 		},
 	}
-	cmd.Flags().StringVar(&o.url, "url", "", "gateway base URL (default: http:// + server.addr from the configuration)")
+	cmd.Flags().StringVar(&o.url, "url", "", "gateway base URL (default: the gateway serving --home, else http:// + server.addr)")
 	cmd.Flags().StringVar(&o.key, "key", "", "client API key (default $RUNESTONE_API_KEY)")
 	cmd.Flags().BoolVar(&o.raw, "raw", false, "print the response body as received instead of just the answer")
 	return cmd
@@ -568,11 +605,11 @@ func replayRun(ctx context.Context, o *replayOptions, id string) error {
 
 	base := o.url
 	if base == "" {
-		cfg, err := o.f.Config()
+		t, err := o.f.findGateway("", "")
 		if err != nil {
 			return err
 		}
-		base = "http://" + dialAddr(cfg.Server.Addr)
+		base = t.URL
 	}
 	endpoint := r.Endpoint
 	if endpoint == "" {

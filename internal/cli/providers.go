@@ -8,10 +8,7 @@ import (
 	"time"
 
 	"github.com/jmanhype/runestone/internal/adminapi"
-	"github.com/jmanhype/runestone/internal/apierr"
-	"github.com/jmanhype/runestone/internal/config"
 	"github.com/jmanhype/runestone/internal/events"
-	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/jmanhype/runestone/internal/server"
 	"github.com/spf13/cobra"
 )
@@ -19,7 +16,7 @@ import (
 func newProvidersCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "providers",
-		Short: "List and probe the configured providers",
+		Short: "List and probe the running gateway's providers",
 		Example: `  runestone providers list
   runestone providers test openai`,
 	}
@@ -29,17 +26,15 @@ func newProvidersCmd(f *Factory) *cobra.Command {
 
 // providerInfo is one row of `providers list`; the key itself is never shown.
 type providerInfo struct {
-	Name      string   `json:"name"`
-	Kind      string   `json:"kind"`
-	BaseURL   string   `json:"base_url,omitempty"`
-	Models    []string `json:"models"`
-	Priority  int      `json:"priority"`
-	KeySet    bool     `json:"key_set"`
-	Live      bool     `json:"live"` // breaker and latency come from a running gateway
-	Breaker   string   `json:"breaker,omitempty"`
-	P50MS     float64  `json:"p50_ms,omitempty"`
-	ErrorRate float64  `json:"error_rate,omitempty"`
-	LastError string   `json:"last_error,omitempty"`
+	adminapi.ProviderInfo
+	// Source says whose view this is: "gateway" (the running one) or "local" (this
+	// shell's configuration and environment, when no gateway answers).
+	Source    string  `json:"source"`
+	Live      bool    `json:"live"` // breaker and latency come from a running gateway
+	Breaker   string  `json:"breaker,omitempty"`
+	P50MS     float64 `json:"p50_ms,omitempty"`
+	ErrorRate float64 `json:"error_rate,omitempty"`
+	LastError string  `json:"last_error,omitempty"`
 	// RateLimitedUntil: the provider's latest 429 asked the gateway to wait until then.
 	RateLimitedUntil time.Time `json:"rate_limited_until,omitzero"`
 }
@@ -53,131 +48,193 @@ func (r providerInfo) stateText(now time.Time) string {
 	return r.Breaker
 }
 
+// gatewayFlags are --url and --admin-key, shared by the commands that read a
+// running gateway.
+type gatewayFlags struct{ url, adminKey string }
+
+func (g *gatewayFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&g.url, "url", "", "gateway URL (default: the gateway serving --home, else http:// + server.addr)")
+	cmd.Flags().StringVar(&g.adminKey, "admin-key", "", "admin key, when the gateway sets one (default $RUNESTONE_ADMIN_KEY)")
+}
+
 func newProvidersListCmd(f *Factory) *cobra.Command {
 	var (
 		asJSON bool
-		url    string
+		gf     gatewayFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "Show providers, their models, and live breaker state when a gateway runs",
-		Long: `List the configured providers (never their keys). When a gateway answers on --url
-(default: server.addr from the configuration), each row also shows its live breaker
-state, p50 latency and last error.`,
+		Short: "Show the running gateway's providers: models, breaker, p50 and last error",
+		Long: `List the providers of the running gateway (found through --url, else the gateway
+serving --home, else server.addr), never their keys: models and name families, live
+breaker state, p50 latency and last error. When no gateway answers, the configuration
+this shell would start one with is shown instead, and says so.`,
 		Example: `  runestone providers list
-  runestone providers list --json | jq '.[] | {name, breaker}'
-  runestone providers list --url http://127.0.0.1:8080`,
+  runestone providers list --json | jq '.[] | {name, breaker, last_error}'
+  runestone providers list --url http://127.0.0.1:8080 --admin-key $RUNESTONE_ADMIN_KEY`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := f.Config()
+			t, err := f.findGateway(gf.url, gf.adminKey)
 			if err != nil {
 				return err
 			}
-			ps, err := server.BuildProviders(cfg)
-			if err != nil {
-				return err
+			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Second)
+			defer cancel()
+			rows, gwErr := gatewayProviders(ctx, t)
+			if adminapi.IsUnauthorized(gwErr) {
+				return t.explain(gwErr)
 			}
-			if url == "" {
-				url = "http://" + cfg.Server.Addr
-			}
-			url = strings.TrimRight(url, "/")
-			live := fetchHealth(cmd.Context(), url, cfg.Auth.AdminKey)
-			rows := make([]providerInfo, 0, len(ps))
-			for i, p := range ps {
-				pc := cfg.Providers[i]
-				row := providerInfo{Name: p.Name(), Kind: p.Kind(), BaseURL: config.MaskURL(pc.BaseURL), Models: p.Models(),
-					Priority: pc.Priority, KeySet: pc.APIKey != ""}
-				if cfg.ZeroConfig && p.Kind() == config.KindMock {
-					row.Models = []string{"*"}
+			if gwErr != nil {
+				if rows, err = f.localProviders(); err != nil {
+					return err
 				}
-				if st, ok := live[p.Name()]; ok {
-					row.Live, row.Breaker, row.P50MS, row.ErrorRate, row.LastError = true, st.Breaker, st.P50MS, st.ErrorRate, st.LastError
-					row.RateLimitedUntil = st.RateLimitedUntil
-				}
-				rows = append(rows, row)
 			}
 			if asJSON {
 				return printJSON(f.Out, rows)
 			}
+			if gwErr == nil {
+				fmt.Fprintf(f.Out, "Providers of the gateway at %s:\n", t.URL)
+			} else {
+				fmt.Fprintf(f.Out, "No gateway answering on %s: showing the configuration this shell would serve (its environment may differ from the gateway's).\n", t.URL)
+			}
 			tw := tabwriter.NewWriter(f.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tKIND\tBASE URL\tPRIORITY\tKEY\tBREAKER\tP50\tMODELS")
+			fmt.Fprintln(tw, "NAME\tKIND\tBASE URL\tPRIORITY\tKEY\tBREAKER\tP50\tLAST ERROR\tMODELS")
 			for _, r := range rows {
-				key, breaker, p50 := "unset", "—", "—"
+				key, breaker, p50, last := "unset", "—", "—", "—"
 				if r.KeySet {
 					key = "set"
 				}
 				if r.Live {
 					breaker, p50 = r.stateText(time.Now()), fmt.Sprintf("%.0fms", r.P50MS)
+					if r.LastError != "" {
+						last = trunc(r.LastError, 40)
+					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Name, r.Kind, orDash(r.BaseURL), r.Priority, key, breaker, p50,
-					strings.Join(r.Models, ", "))
-			}
-			if len(live) == 0 {
-				fmt.Fprintln(tw, "\n(no gateway answering on "+url+": breaker state shows while `runestone serve` runs)")
+				models := strings.Join(append(append([]string{}, r.Models...), r.Patterns...), ", ")
+				if r.Learned > 0 {
+					models += fmt.Sprintf(" (+%d listed by the upstream)", r.Learned)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Kind, orDash(r.BaseURL), r.Priority, key, breaker, p50,
+					last, models)
 			}
 			return tw.Flush()
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	cmd.Flags().StringVar(&url, "url", "", "gateway URL for live state (default: http:// + server.addr from the configuration)")
+	gf.register(cmd)
 	return cmd
 }
 
-// fetchHealth reads each provider's live state from a running gateway, if there is one.
-func fetchHealth(ctx context.Context, baseURL, adminKey string) map[string]events.ProviderState {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	ps, err := adminapi.New(baseURL, adminKey, nil).Providers(ctx)
+// gatewayProviders is the running gateway's view: its configuration and live state.
+func gatewayProviders(ctx context.Context, t gatewayTarget) ([]providerInfo, error) {
+	c := t.client()
+	infos, err := c.ProviderInfo(ctx)
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	out := make(map[string]events.ProviderState, len(ps))
-	for _, p := range ps {
-		out[p.Name] = p
+	states, err := c.Providers(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return out
+	live := make(map[string]events.ProviderState, len(states))
+	for _, s := range states {
+		live[s.Name] = s
+	}
+	rows := make([]providerInfo, 0, len(infos))
+	for _, in := range infos {
+		row := providerInfo{ProviderInfo: in, Source: "gateway"}
+		if st, ok := live[in.Name]; ok {
+			row.Live, row.Breaker, row.P50MS, row.ErrorRate, row.LastError = true, st.Breaker, st.P50MS, st.ErrorRate, st.LastError
+			row.RateLimitedUntil = st.RateLimitedUntil
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// localProviders is what this shell's configuration and environment would serve.
+func (f *Factory) localProviders() ([]providerInfo, error) {
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	ps, err := server.BuildProviders(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var rows []providerInfo
+	for _, in := range server.ProviderInfo(cfg, ps) {
+		rows = append(rows, providerInfo{ProviderInfo: in, Source: "local"})
+	}
+	return rows, nil
 }
 
 // probeResult is one provider's verdict.
-type probeResult struct {
-	Provider  string  `json:"provider"`
-	Model     string  `json:"model"`
-	Verdict   string  `json:"verdict"` // ok | auth failed | unreachable | model missing | error
-	LatencyMS float64 `json:"latency_ms"`
-	Detail    string  `json:"detail,omitempty"`
-}
+type probeResult = adminapi.ProbeResult
 
 func newProvidersTestCmd(f *Factory) *cobra.Command {
-	var asJSON bool
+	var (
+		asJSON, local bool
+		gf            gatewayFlags
+	)
 	cmd := &cobra.Command{
 		Use:   "test [NAME]",
-		Short: "Send one minimal real request to each provider and report latency and a verdict",
-		Long: `Send a one-token chat request (an embedding for embedding-only providers) straight to
-each configured provider, not through a gateway, and print latency and a verdict: ok,
-auth failed, unreachable, model missing or error. This spends a few tokens. Exits 1 when
-any provider fails.`,
+		Short: "Have the gateway send one minimal real request to each provider and report latency and a verdict",
+		Long: `Ask the running gateway to send a one-token chat request (an embedding for
+embedding-only providers) to each of its providers, with its own keys, and print latency
+and a verdict: ok, auth failed, unreachable, model missing or error. This spends a few
+tokens. When no gateway answers (or with --local), the providers of this shell's
+configuration and environment are tested from here instead, and the output says so.
+Exits 1 when any provider fails.`,
 		Example: `  runestone providers test
   runestone providers test openai
   runestone providers test --json | jq -r '.[] | select(.verdict != "ok") | .provider'`,
-		Args: cobra.MaximumNArgs(1),
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeProviders(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := f.Config()
-			if err != nil {
-				return err
-			}
-			ps, err := server.BuildProviders(cfg)
-			if err != nil {
-				return err
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
 			}
 			var results []probeResult
-			for _, p := range ps {
-				if len(args) == 1 && p.Name() != args[0] {
-					continue
+			from := ""
+			if !local {
+				t, err := f.findGateway(gf.url, gf.adminKey)
+				if err != nil {
+					return err
 				}
-				results = append(results, probe(cmd.Context(), p))
+				ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
+				defer cancel()
+				if err := t.ping(ctx); err == nil {
+					res, err := t.client().TestProviders(ctx, name)
+					if err != nil {
+						return t.explain(err)
+					}
+					results, from = res, "the gateway at "+t.URL
+				} else if adminapi.IsUnauthorized(err) {
+					return t.explain(err)
+				} else {
+					fmt.Fprintf(f.Err, "No gateway answering on %s: testing this shell's configuration from here (the gateway's environment may differ).\n", t.URL)
+				}
 			}
-			if len(args) == 1 && len(results) == 0 {
-				return usageError(fmt.Errorf("no provider named %q", args[0]))
+			if from == "" {
+				cfg, err := f.Config()
+				if err != nil {
+					return err
+				}
+				ps, err := server.BuildProviders(cfg)
+				if err != nil {
+					return err
+				}
+				for _, p := range ps {
+					if name == "" || p.Name() == name {
+						results = append(results, server.Probe(cmd.Context(), p))
+					}
+				}
+				from = "this shell"
+			}
+			if name != "" && len(results) == 0 {
+				return usageError(fmt.Errorf("no provider named %q in %s", name, from))
 			}
 			failed := 0
 			for _, r := range results {
@@ -190,6 +247,7 @@ any provider fails.`,
 					return err
 				}
 			} else {
+				fmt.Fprintf(f.Out, "Tested by %s:\n", from)
 				tw := tabwriter.NewWriter(f.Out, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "PROVIDER\tMODEL\tVERDICT\tLATENCY\tDETAIL")
 				for _, r := range results {
@@ -204,47 +262,7 @@ any provider fails.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.Flags().BoolVar(&local, "local", false, "test this shell's configuration from here, not the running gateway's")
+	gf.register(cmd)
 	return cmd
-}
-
-func probe(ctx context.Context, p provider.Provider) probeResult {
-	models := p.Models()
-	model := "mock"
-	if len(models) > 0 {
-		model = models[0]
-	}
-	call := &provider.Call{Endpoint: provider.Chat, Model: model, ClientModel: model,
-		Body: []byte(`{"model":"` + model + `","messages":[{"role":"user","content":"ping"}],"max_tokens":1}`)}
-	for _, m := range models {
-		if !strings.Contains(m, "embedding") {
-			model = m
-			call.Model, call.ClientModel = m, m
-			call.Body = []byte(`{"model":"` + m + `","messages":[{"role":"user","content":"ping"}],"max_tokens":1}`)
-			break
-		}
-		call = &provider.Call{Endpoint: provider.Embeddings, Model: m, ClientModel: m, Body: []byte(`{"model":"` + m + `","input":"ping"}`)}
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	start := time.Now()
-	_, err := p.Do(ctx, call)
-	r := probeResult{Provider: p.Name(), Model: call.Model, LatencyMS: float64(time.Since(start).Microseconds()) / 1000, Verdict: "ok"}
-	if err == nil {
-		return r
-	}
-	r.Detail = err.Error()
-	e := apierr.As(err)
-	switch {
-	case e == nil:
-		r.Verdict = "error"
-	case e.Code == "provider_auth_failed" || e.Status == 401 || e.Status == 403:
-		r.Verdict = "auth failed"
-	case e.Code == "upstream_unreachable":
-		r.Verdict = "unreachable"
-	case e.Status == 404:
-		r.Verdict = "model missing"
-	default:
-		r.Verdict = "error"
-	}
-	return r
 }

@@ -130,16 +130,20 @@ streams and records every request in a local SQLite file.`,
 		newExecCmd(f, bi),
 		newCassettesCmd(f),
 	)
+	// --version prints what `runestone version` does.
+	v := resolveVersion(bi)
+	root.Version = fmt.Sprintf("%s (commit %s, built %s)", v.Version, v.Commit, v.Date)
+	root.SetVersionTemplate("runestone {{.Version}}\n")
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
-	polishTree(root)
+	polishTree(root, f)
 	return root
 }
 
 // polishTree gives cobra's built-in commands examples and makes every command group
 // (keys, config, …) reject an unknown subcommand with exit 2 instead of printing help
 // and exiting 0, which is cobra's default for a group without a Run.
-func polishTree(root *cobra.Command) {
+func polishTree(root *cobra.Command, f *Factory) {
 	for _, c := range root.Commands() {
 		switch c.Name() {
 		case "help":
@@ -164,6 +168,7 @@ func polishTree(root *cobra.Command) {
 	}
 	var walk func(*cobra.Command)
 	walk = func(c *cobra.Command) {
+		registerCompletions(c, f)
 		for _, sub := range c.Commands() {
 			if sub.HasSubCommands() && sub.Run == nil && sub.RunE == nil {
 				sub.Args = unknownSubcommand

@@ -51,6 +51,7 @@ func TestScripts(t *testing.T) {
 			"httpreq":      cmdHTTPReq,
 			"fakeupstream": cmdFakeUpstream,
 			"stdoutenv":    cmdStdoutEnv,
+			"fakevendors":  cmdFakeVendors,
 		},
 	})
 }
@@ -202,4 +203,55 @@ func cmdStdoutEnv(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("stdoutenv: stdout has no string field %q", args[1])
 	}
 	ts.Setenv(args[0], v)
+}
+
+// fakevendors OPENAI_VAR ANTHROPIC_VAR starts a fake OpenAI (base URL with /v1, as
+// OPENAI_BASE_URL takes it) and a fake Anthropic (bare, as ANTHROPIC_BASE_URL takes
+// it). Both accept any key and answer with the model they were asked for, so a
+// script sees which names reached the vendor; both list one model of their own.
+func cmdFakeVendors(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: fakevendors OPENAI_VAR ANTHROPIC_VAR")
+	}
+	model := func(r *http.Request) string {
+		var body struct {
+			Model string `json:"model"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		return body.Model
+	}
+	oai := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/v1/models":
+			io.WriteString(w, `{"object":"list","data":[{"id":"my-finetune","object":"model"}]}`)
+		case "/v1/chat/completions":
+			m := model(r)
+			fmt.Fprintf(w, `{"id":"chatcmpl-fake","object":"chat.completion","created":1,"model":%q,`+
+				`"choices":[{"index":0,"message":{"role":"assistant","content":"openai saw %s"},"finish_reason":"stop"}],`+
+				`"usage":{"prompt_tokens":3,"completion_tokens":3,"total_tokens":6}}`, m, m)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"error":{"message":"not here","type":"invalid_request_error"}}`)
+		}
+	}))
+	anth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/v1/models":
+			io.WriteString(w, `{"data":[{"type":"model","id":"claude-sonnet-4-5-20250929"}],"has_more":false}`)
+		case "/v1/messages":
+			m := model(r)
+			fmt.Fprintf(w, `{"id":"msg_fake","type":"message","role":"assistant","model":%q,`+
+				`"content":[{"type":"text","text":"anthropic saw %s"}],"stop_reason":"end_turn","stop_sequence":null,`+
+				`"usage":{"input_tokens":3,"output_tokens":3}}`, m, m)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"type":"error","error":{"type":"not_found_error","message":"not here"}}`)
+		}
+	}))
+	ts.Defer(oai.Close)
+	ts.Defer(anth.Close)
+	ts.Setenv(args[0], oai.URL+"/v1")
+	ts.Setenv(args[1], anth.URL)
 }

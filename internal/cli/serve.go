@@ -2,16 +2,21 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/jmanhype/runestone/internal/config"
+	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/jmanhype/runestone/internal/server"
 	"github.com/jmanhype/runestone/ui"
 	"github.com/spf13/cobra"
@@ -69,6 +74,11 @@ func serveRun(ctx context.Context, f *Factory, bi BuildInfo, o serveOptions) err
 	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
 		return fmt.Errorf("create home folder: %w", err)
 	}
+	release, err := claimHome(cfg)
+	if err != nil {
+		return err
+	}
+	defer release()
 	tui := !o.noTUI && f.IsTTY && f.getenv()("CI") != "true"
 	var logOut io.Writer
 	if !tui {
@@ -98,15 +108,27 @@ func serveRun(ctx context.Context, f *Factory, bi BuildInfo, o serveOptions) err
 	}
 	if err := srv.Start(); err != nil {
 		_ = srv.Shutdown(context.Background())
-		return err
+		return portInUse(err, cfg.Server.Addr)
+	}
+	removeInfo, err := writeServeInfo(cfg, srv.Addr())
+	if err != nil {
+		logger.Warn("write the runtime file (other commands will not find this gateway)", "err", err)
+	} else {
+		defer removeInfo()
 	}
 	if tui {
 		src := ui.NewBusSource(srv.Bus, srv.Gateway.State, srv.Gateway.Detail)
 		if err := ui.Run(ctx, src, ui.Options{Version: v, Addr: srv.Addr(), InProcess: true}); err != nil {
 			logger.Error("dashboard", "err", err)
 		}
+		// The dashboard has left the screen: the drain is said on the terminal.
+		if n := srv.Gateway.Totals().InFlight; n > 0 {
+			fmt.Fprintf(f.Err, "Shutting down: draining %d in-flight requests…\n", n)
+		} else {
+			fmt.Fprintln(f.Err, "Shutting down…")
+		}
 	} else {
-		printBanner(f.Out, cfg, srv, v)
+		printBanner(f.Out, cfg, srv, v, f.getenv())
 		<-ctx.Done()
 		fmt.Fprintln(f.Err, "Shutting down: draining in-flight requests…")
 	}
@@ -117,9 +139,7 @@ func serveRun(ctx context.Context, f *Factory, bi BuildInfo, o serveOptions) err
 	if err := srv.Shutdown(sctx); err != nil {
 		logger.Warn("shutdown deadline passed; open streams were cut", "err", err)
 	}
-	if !tui {
-		fmt.Fprintln(f.Err, "Stopped.")
-	}
+	fmt.Fprintln(f.Err, "Stopped.")
 	return nil
 }
 
@@ -130,7 +150,7 @@ func newLogger(w io.Writer, format string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, nil))
 }
 
-func printBanner(w io.Writer, cfg *config.Config, srv *server.Server, version string) {
+func printBanner(w io.Writer, cfg *config.Config, srv *server.Server, version string, getenv func(string) string) {
 	fmt.Fprintf(w, "Runestone %s listening on http://%s/v1\n", version, srv.Addr())
 	fmt.Fprintf(w, "  home:      %s\n", cfg.Home)
 	if cfg.Store.Driver == config.StorePostgres {
@@ -140,11 +160,12 @@ func printBanner(w io.Writer, cfg *config.Config, srv *server.Server, version st
 		fmt.Fprintf(w, "  limits:    redis %s (shared; %s while unreachable)\n", cfg.Redacted().Limits.RedisURL, cfg.Limits.OnRedisError)
 	}
 	for _, p := range srv.Router().Providers() {
-		models := strings.Join(p.Models(), ", ")
-		if cfg.ZeroConfig && p.Kind() == config.KindMock {
-			models = "every model name (offline mock: set OPENAI_API_KEY or ANTHROPIC_API_KEY, or add [[providers]], for real ones)"
+		fmt.Fprintf(w, "  provider:  %s (%s): %s\n", p.Name(), p.Kind(), describeModels(cfg, p))
+	}
+	if cfg.ProvidersFromFile {
+		if dropped := envProviders(getenv); dropped != "" {
+			fmt.Fprintf(w, "  note:      %s has [[providers]], so only those serve: %s in the environment is not used and there is no mock (add them as [[providers]] to keep them)\n", cfg.File, dropped)
 		}
-		fmt.Fprintf(w, "  provider:  %s (%s): %s\n", p.Name(), p.Kind(), models)
 	}
 	if d := srv.Telemetry().Describe(); d != "" {
 		fmt.Fprintf(w, "  tracing:   %s\n", d)
@@ -159,11 +180,13 @@ func printBanner(w io.Writer, cfg *config.Config, srv *server.Server, version st
 	if srv.Recorder != nil {
 		fmt.Fprintf(w, "  record:    %s\n", srv.Recorder.Dir())
 	}
+	flags := hintFlags(cfg)
 	if cfg.Auth.Enabled {
-		fmt.Fprintln(w, "  auth:      on — create a key with `runestone keys create --name dev`")
+		fmt.Fprintf(w, "  auth:      on — create a key with `runestone keys create --name dev%s`\n", flags)
 	} else {
 		fmt.Fprintln(w, "  auth:      OFF (RUNESTONE_AUTH_ENABLED=false)")
 	}
+	fmt.Fprintf(w, "  watch:     `runestone top%s`, `runestone logs -f%s`\n", flags, flags)
 	fmt.Fprintln(w, "  Ctrl-C drains in-flight requests and exits.")
 }
 
@@ -208,4 +231,56 @@ func exitOnFirst(sigs <-chan os.Signal, done <-chan struct{}, w io.Writer, exit 
 func gogcSet() bool {
 	_, set := os.LookupEnv("GOGC")
 	return set
+}
+
+// describeModels is a provider's banner line: its models, its family and what it
+// learned from the upstream.
+func describeModels(cfg *config.Config, p provider.Provider) string {
+	if cfg.ZeroConfig && p.Kind() == config.KindMock {
+		return "every model name (offline mock: set OPENAI_API_KEY or ANTHROPIC_API_KEY, or add [[providers]], for real ones)"
+	}
+	out := strings.Join(p.Models(), ", ")
+	if ml, ok := p.(provider.ModelLister); ok && ml.Catalog() != nil {
+		out += " and " + strings.Join(ml.Catalog().Patterns(), ", ") + " (and what its /v1/models lists)"
+	}
+	return out
+}
+
+// envProviders names the provider keys set in the environment, which a config file
+// with [[providers]] leaves unused.
+func envProviders(getenv func(string) string) string {
+	var names []string
+	for _, v := range []string{"OPENAI_API_KEY", "ANTHROPIC_API_KEY"} {
+		if getenv(v) != "" {
+			names = append(names, v)
+		}
+	}
+	return strings.Join(names, " and ")
+}
+
+// portInUse makes "address already in use" say what to do.
+func portInUse(err error, addr string) error {
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return err
+	}
+	return &exitError{code: exitConflict, err: fmt.Errorf("%s is already in use by another process%s: stop it, or pick another address with --addr 127.0.0.1:PORT (or PORT=…)",
+		addr, portHolder(addr))}
+}
+
+// portHolder says who holds addr when that is knowable from here: a Runestone
+// gateway answers /health with its version.
+func portHolder(addr string) string {
+	c := &http.Client{Timeout: 500 * time.Millisecond}
+	resp, err := c.Get("http://" + addr + "/health")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Version string `json:"version"`
+	}
+	if json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&h) != nil || h.Version == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (a Runestone gateway, version %s, answers there: `runestone top --url http://%s` watches it)", h.Version, addr)
 }

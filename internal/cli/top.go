@@ -9,29 +9,31 @@ import (
 )
 
 func newTopCmd(f *Factory, bi BuildInfo) *cobra.Command {
-	var url, adminKey string
+	var gf gatewayFlags
 	cmd := &cobra.Command{
 		Use:   "top",
 		Short: "Attach the live dashboard to a running gateway",
-		Args:  cobra.NoArgs,
+		Long: `Attach the live dashboard to a running gateway: --url, else the gateway serving
+--home (serve writes where it listens into its home), else server.addr.`,
+		Args: cobra.NoArgs,
 		Example: `  runestone top
+  runestone top --home /srv/runestone
   runestone top --url http://10.0.0.5:4001 --admin-key $RUNESTONE_ADMIN_KEY`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if url == "" {
-				cfg, err := f.Config()
-				if err != nil {
-					return err
-				}
-				url = "http://" + cfg.Server.Addr
+			t, err := f.findGateway(gf.url, gf.adminKey)
+			if err != nil {
+				return err
 			}
-			if adminKey == "" {
-				adminKey = f.getenv()("RUNESTONE_ADMIN_KEY")
+			// A refused admin key is said now, not retried for ever behind the dashboard;
+			// a gateway not up yet is waited for (the dashboard reconnects).
+			if err := t.ping(cmd.Context()); adminapi.IsUnauthorized(err) {
+				return t.explain(err)
 			}
-			src := adminapi.New(url, adminKey, nil)
-			return ui.Run(cmd.Context(), src, ui.Options{Version: resolveVersion(bi).Version, Addr: strings.TrimPrefix(url, "http://")})
+			src := adminapi.New(t.URL, t.AdminKey, nil)
+			addr := strings.TrimPrefix(strings.TrimPrefix(t.URL, "http://"), "https://")
+			return ui.Run(cmd.Context(), src, ui.Options{Version: resolveVersion(bi).Version, Addr: addr})
 		},
 	}
-	cmd.Flags().StringVar(&url, "url", "", "gateway URL (default from the configuration)")
-	cmd.Flags().StringVar(&adminKey, "admin-key", "", "admin key for a non-loopback gateway (default $RUNESTONE_ADMIN_KEY)")
+	gf.register(cmd)
 	return cmd
 }

@@ -38,6 +38,10 @@ type Config struct {
 	// when loading: a secret this process does not know (logs export refuses to
 	// scrub without it).
 	UnsetSecretVars []string `toml:"-"`
+	// ProvidersFromFile is true when config.toml has [[providers]]: they are then the
+	// whole set (the environment's OPENAI_API_KEY/ANTHROPIC_API_KEY and the mock are
+	// not added), which serve's banner says out loud.
+	ProvidersFromFile bool `toml:"-"`
 }
 
 // Server configures the listener.

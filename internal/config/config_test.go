@@ -220,3 +220,22 @@ headers = { "X-Api-Token" = "Bearer hdr-token", "X-Trace" = "visible" }
 		t.Errorf("Secrets() lists a non-secret header: %q", got)
 	}
 }
+
+func TestTypeErrorsNameTheKeyInWords(t *testing.T) {
+	for src, want := range map[string]string{
+		"[limits]\nrpm = \"lots\"\n":              ":2:7: limits.rpm should be a whole number, not a TOML string",
+		"[server]\nshutdown_timeout = \"soon\"\n": `:2:20: server.shutdown_timeout: invalid duration "soon"`,
+		"[breaker]\ncooldown = 5\n":               `:2: cooldown should be a duration in quotes, e.g. "30s" or "5m", not 5`,
+		"[[providers]]\nname = 3\n":               ":2:8: providers.name should be a quoted string, not a TOML integer",
+	} {
+		dir := t.TempDir()
+		file := filepath.Join(dir, "config.toml")
+		if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(Options{Home: dir, Getenv: func(string) string { return "" }})
+		if err == nil || !strings.Contains(err.Error(), file+want) || strings.Contains(err.Error(), "struct field") {
+			t.Errorf("%q: error %v, want %q", src, err, want)
+		}
+	}
+}

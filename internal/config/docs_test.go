@@ -75,7 +75,7 @@ var moreDocs = map[string]string{
 	"log.retention":              "request-log rows older than this are deleted",
 	"providers.base_url":         "the API root, e.g. `http://127.0.0.1:11434/v1` for Ollama",
 	"providers.api_key":          "the upstream's API key; write `${VAR}` to keep it out of the file",
-	"providers.models":           "model names this provider serves (exact names; empty = the built-in list for openai and anthropic); `name:model` reaches any other model",
+	"providers.models":           "model names this provider serves; `*` and `[0-9]` make a pattern (\"qwen*\"); empty = for openai and anthropic the built-in list, the vendor's family (`gpt-*`, `claude-*`, …) and the names its /v1/models lists; `name:model` reaches any other model",
 	"routes.model":               "the name clients ask for, or a glob such as `claude-*` (`*` matches any characters)",
 	"routes.targets":             "`provider:model` pairs, tried in the router policy's order",
 	"pricing.input":              "USD per million prompt tokens",
@@ -240,7 +240,7 @@ then environment variables, then command-line flags (` + "`--addr`, `--log-forma
 			w("%s\n\n", providersIntro(t))
 		case "routes":
 			w("A client-facing model name served by several `provider:model` targets, tried in the\nrouter policy's order (failover). Every target's provider must be configured.\n\n" +
-				"`model` may be a glob: `*` matches any run of characters (`claude-*`, `*haiku*`; `?` and\n`[` are literal). A name resolves to, in order: the route with exactly that name, the first\nglob route that matches it (in file order), the providers listing it in `models`, the\nexplicit `provider:model` form, and the mock when it answers every name. Globs do not\napply to an explicit `provider:model` name, so that form still reaches a model a glob\nsends elsewhere. `runestone config check --model NAME` shows which rule a name hits.\n\n")
+				"`model` may be a glob: `*` matches any run of characters (`claude-*`, `*haiku*`; `?` and\n`[` are literal). A name resolves to, in order: the route with exactly that name, the first\nglob route that matches it (in file order), the providers listing it in `models`, the\nexplicit `provider:model` form, the providers whose family (`claude-*`, `gpt-*`, …) or learned\nmodel list covers it, and the mock when it answers every name. Globs do not\napply to an explicit `provider:model` name, so that form still reaches a model a glob\nsends elsewhere. `runestone config check --model NAME` shows which rule a name hits.\n\n")
 		case "pricing":
 			w("Prices in USD per million tokens, by model name; they override the built-in table\n(an entry replaces the built-in one whole). A model with no price is counted as unpriced\n(its cost is unknown, not $0). Cached prompt tokens bill at their own rates: a request\nthat read or wrote a cache whose rate is not given has an unknown cost too.\n\n")
 		}
@@ -297,7 +297,8 @@ func providersIntro(t *testing.T) string {
 	}
 	o, a := cfg.Providers[0], cfg.Providers[1]
 	return fmt.Sprintf("One entry per upstream. With any `[[providers]]` in the file, the list is the whole set\n"+
-		"(the environment's built-in providers and the mock are not added). `name` and `kind` are\n"+
+		"(the environment's built-in providers and the mock are not added; `serve` says so when\n"+
+		"OPENAI_API_KEY or ANTHROPIC_API_KEY is set). `name` and `kind` are\n"+
 		"required; `timeout` defaults to `%s`; `base_url` defaults to `%s` for kind `openai` and\n"+
 		"`%s` for kind `anthropic`. Kind `openai` covers every OpenAI-compatible API (OpenAI,\n"+
 		"Ollama, vLLM, Groq, …).", o.Timeout.Duration, o.BaseURL, a.BaseURL)

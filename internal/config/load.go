@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,6 +60,7 @@ func Load(o Options) (*Config, error) {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	fileProviders := len(cfg.Providers) > 0
+	cfg.ProvidersFromFile = fileProviders
 
 	if err := applyEnv(cfg, getenv); err != nil {
 		return nil, err
@@ -111,12 +113,70 @@ func decodeStrict(file string, data []byte, cfg *Config) error {
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		row, col := de.Position()
-		return fmt.Errorf("%s:%d:%d: %s", file, row, col, de.Error())
+		return fmt.Errorf("%s:%d:%d: %s", file, row, col, decodeMessage(de, data, row))
+	}
+	if m := badDuration.FindStringSubmatch(fmt.Sprint(err)); m != nil {
+		// go-toml gives no position for a bare number turned duration: find the line.
+		for i, line := range strings.Split(string(data), "\n") {
+			k, v, ok := strings.Cut(line, "=")
+			if ok && strings.Trim(strings.TrimSpace(v), `"'`) == m[1] {
+				return fmt.Errorf("%s:%d: %s should be a duration in quotes, e.g. \"30s\" or \"5m\", not %s",
+					file, i+1, strings.TrimSpace(k), strings.TrimSpace(v))
+			}
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
 	return nil
+}
+
+var badDuration = regexp.MustCompile(`invalid duration "([^"]*)"`)
+
+// typeMismatch matches go-toml's "cannot decode TOML string into struct field
+// config.Limits.RPM of type int", which names Go types rather than the file's keys.
+var typeMismatch = regexp.MustCompile(`cannot decode TOML (\w+) into (?:struct field \S+|a Go value) of type (\S+)`)
+
+// goTypeWords says a Go field type the way the configuration documents it.
+var goTypeWords = map[string]string{"int": "a whole number", "int64": "a whole number", "float64": "a number",
+	"bool": "true or false", "string": "a quoted string", "[]string": "a list of strings, e.g. [\"a\", \"b\"]",
+	"config.Duration": "a duration in quotes, e.g. \"30s\" or \"5m\"", "map[string]string": "a table of strings"}
+
+// decodeMessage is a decode error in the file's words: the key as written and what it
+// wants ("limits.rpm wants a whole number, not a string"), not Go struct paths.
+func decodeMessage(de *toml.DecodeError, data []byte, row int) string {
+	key := strings.Join(de.Key(), ".")
+	if key == "" {
+		key = keyOnLine(data, row)
+	}
+	msg := strings.TrimPrefix(de.Error(), "toml: ")
+	if m := typeMismatch.FindStringSubmatch(msg); m != nil {
+		want := goTypeWords[m[2]]
+		if want == "" {
+			want = "another type"
+		}
+		if key == "" {
+			return fmt.Sprintf("this value is a TOML %s; it should be %s", m[1], want)
+		}
+		return fmt.Sprintf("%s should be %s, not a TOML %s", key, want, m[1])
+	}
+	if key != "" && !strings.Contains(msg, key) {
+		return key + ": " + msg
+	}
+	return msg
+}
+
+// keyOnLine returns the key assigned on a 1-based line ("rpm" for "rpm = 3"), or "".
+func keyOnLine(data []byte, row int) string {
+	lines := strings.Split(string(data), "\n")
+	if row < 1 || row > len(lines) {
+		return ""
+	}
+	k, _, ok := strings.Cut(lines[row-1], "=")
+	if !ok {
+		return ""
+	}
+	return strings.TrimSpace(k)
 }
 
 func applyEnv(cfg *Config, getenv func(string) string) error {

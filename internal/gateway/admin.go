@@ -259,3 +259,25 @@ func (g *Gateway) adminEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+func (g *Gateway) adminProviderInfo(w http.ResponseWriter, r *http.Request) {
+	if g.o.ProviderInfo == nil {
+		g.notFound(w, r)
+		return
+	}
+	writeJSON(w, http.StatusOK, g.o.ProviderInfo())
+}
+
+// adminProviderTest probes from inside the gateway, with its keys and network: a
+// probe from the caller's shell would test the wrong environment.
+func (g *Gateway) adminProviderTest(w http.ResponseWriter, r *http.Request) {
+	if g.o.TestProviders == nil {
+		g.notFound(w, r)
+		return
+	}
+	res := g.o.TestProviders(r.Context(), r.URL.Query().Get("name"))
+	if res == nil {
+		res = []adminapi.ProbeResult{}
+	}
+	writeJSON(w, http.StatusOK, res)
+}

@@ -5,6 +5,7 @@
 package gateway
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -72,6 +73,11 @@ type Options struct {
 	// set, answers matching requests from cassettes before routing (see docs/record-replay.md).
 	Recorder *cassette.Recorder
 	Replayer *cassette.Replayer
+
+	// ProviderInfo and TestProviders answer the admin API's provider views (the
+	// server builds them from the configuration); nil answers 404.
+	ProviderInfo  func() []adminapi.ProviderInfo
+	TestProviders func(ctx context.Context, name string) []adminapi.ProbeResult
 
 	// Now is the clock requests are stamped with, which decides the budget period they
 	// count in (nil: the wall clock). Tests move it across a period boundary.
@@ -151,6 +157,8 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET "+adminapi.PathEvents, g.admin(g.adminEvents))
 	mux.HandleFunc("GET "+adminapi.PathState, g.admin(g.adminState))
 	mux.HandleFunc("GET "+adminapi.PathRequests+"{id}", g.admin(g.adminRequest))
+	mux.HandleFunc("GET "+adminapi.PathProviderInfo, g.admin(g.adminProviderInfo))
+	mux.HandleFunc("POST "+adminapi.PathProviderTest, g.admin(g.adminProviderTest))
 	mux.HandleFunc("/", g.notFound)
 	return g.middleware(mux)
 }

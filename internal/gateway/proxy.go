@@ -138,7 +138,7 @@ func (x *exchange) serve() {
 	var targets []provider.Target
 	resolve := func() bool {
 		if targets = g.o.Router.Resolve(model); len(targets) == 0 {
-			x.fail(apierr.ModelNotFound(model))
+			x.fail(g.o.Router.NotFound(model))
 			return false
 		}
 		return true

@@ -49,7 +49,7 @@ func (g *Gateway) countTokens(ep provider.Endpoint) http.HandlerFunc {
 			}
 			targets := g.o.Router.Resolve(model)
 			if len(targets) == 0 {
-				inbound.writeError(w, apierr.ModelNotFound(model), id)
+				inbound.writeError(w, g.o.Router.NotFound(model), id)
 				return
 			}
 			if t := targets[0]; provider.Serves(t.Provider, ep) {

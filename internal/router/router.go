@@ -1,18 +1,21 @@
 // Package router resolves a client's model name to the targets that can serve it:
 // configured routes first (exact names, then glob patterns such as "claude-*" in
 // configuration order), then every provider listing the model, then the explicit
-// "provider:model" form, then providers that accept any name (the zero-config mock).
+// "provider:model" form, then providers whose family ("claude-*") or learned model
+// list covers the name, and providers that accept any name (the zero-config mock).
 //
 // Glob routes do not apply to an explicit "provider:model" name whose provider is
 // configured: that form stays the way to reach a model a glob diverts elsewhere.
 package router
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 
+	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/provider"
 )
 
@@ -161,6 +164,9 @@ func (r *Router) resolveDynamic(model string) ([]provider.Target, Match) {
 	if ts == nil {
 		return nil, Match{Kind: MatchNone}
 	}
+	if ts[0].Provider.Kind() != "mock" {
+		return ts, Match{Kind: MatchFamily, Targets: ts}
+	}
 	return ts, Match{Kind: MatchAny, Targets: ts}
 }
 
@@ -175,11 +181,12 @@ const (
 	MatchModel                     // listed in providers' models
 	MatchProvider                  // the explicit "provider:model" form
 	MatchAny                       // a provider that accepts any name (the mock)
+	MatchFamily                    // a provider's family ("claude-*") or its learned model list
 )
 
 // String names the rule as `runestone config check --model` prints it.
 func (k MatchKind) String() string {
-	return [...]string{"no match", "exact route", "glob route", "provider model", "provider:model", "mock fallback"}[k]
+	return [...]string{"no match", "exact route", "glob route", "provider model", "provider:model", "mock fallback", "provider family"}[k]
 }
 
 // Match explains a resolution.
@@ -226,3 +233,30 @@ func (r *Router) Models() []Model {
 
 // Providers returns the providers in configuration order.
 func (r *Router) Providers() []provider.Provider { return r.order }
+
+// NotFound is the 404 for a model nothing serves. It names the providers that were
+// asked and the two ways to reach the model anyway, so the first failed request of
+// a new agent says what to change.
+func (r *Router) NotFound(model string) *apierr.Error {
+	e := apierr.ModelNotFound(model)
+	names := make([]string, 0, len(r.order))
+	example := ""
+	for _, p := range r.order {
+		names = append(names, p.Name())
+		if example == "" && p.Kind() != "mock" {
+			example = p.Name()
+		}
+	}
+	if len(names) == 0 {
+		return e
+	}
+	if example == "" {
+		example = names[0]
+	}
+	e.Message = fmt.Sprintf("The model `%s` is not served by this gateway: no route names it and no provider "+
+		"(tried: %s) lists it or serves its family. Send `%s:%s` to give it to a provider as is, or add a route "+
+		"in config.toml: [[routes]] model = \"%s\" (a glob such as \"claude-*\" works) with targets = [\"%s:MODEL\"]. "+
+		"`runestone config check --model %s` shows how a name resolves.",
+		model, strings.Join(names, ", "), example, model, model, example, model)
+	return e
+}

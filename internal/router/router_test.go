@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/jmanhype/runestone/internal/provider"
+	"github.com/jmanhype/runestone/internal/provider/anthropic"
 	"github.com/jmanhype/runestone/internal/provider/mock"
 	"github.com/jmanhype/runestone/internal/provider/openai"
 )
@@ -218,5 +219,40 @@ func BenchmarkGlobScan(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r.glob("family19-large")
+	}
+}
+
+// A vendor family serves names no list has (new defaults, dated snapshots) after
+// listed names and routes, and a name nothing serves gets a 404 that says how to
+// reach it anyway.
+func TestFamiliesAndNotFound(t *testing.T) {
+	oai := openai.New(openai.Options{Name: "openai", BaseURL: "http://a", Models: []string{"gpt-4o"},
+		Catalog: provider.NewCatalog(provider.Families["openai"])})
+	anth := anthropic.New(anthropic.Options{Name: "anthropic", BaseURL: "http://b",
+		Catalog: provider.NewCatalog(provider.Families["anthropic"])})
+	m := mock.New(mock.Options{Name: "mock"})
+	r := New([]provider.Provider{oai, anth, m}, []Route{{Model: "claude-haiku-*", Targets: []string{"openai:gpt-4o"}}})
+	for model, want := range map[string]string{
+		"claude-opus-5-5":            "anthropic:claude-opus-5-5",
+		"claude-sonnet-4-5-20250929": "anthropic:claude-sonnet-4-5-20250929",
+		"claude-haiku-5-5":           "openai:gpt-4o", // a route beats the family
+		"gpt-5-codex":                "openai:gpt-5-codex",
+		"o3-pro":                     "openai:o3-pro",
+	} {
+		if got := strings.Join(names(r.Resolve(model)), ","); got != want {
+			t.Errorf("Resolve(%s) = %s, want %s", model, got, want)
+		}
+	}
+	if k := r.Explain("claude-opus-5-5").Kind; k != MatchFamily {
+		t.Errorf("claude-opus-5-5 resolves by %v, want provider family", k)
+	}
+	if r.Resolve("llama-9") != nil {
+		t.Fatal("llama-9 resolved")
+	}
+	e := r.NotFound("llama-9")
+	for _, want := range []string{"tried: openai, anthropic, mock", "`openai:llama-9`", "[[routes]]"} {
+		if e.Status != 404 || !strings.Contains(e.Message, want) {
+			t.Errorf("404 message %q lacks %q", e.Message, want)
+		}
 	}
 }

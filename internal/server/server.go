@@ -25,6 +25,7 @@ import (
 	"github.com/jmanhype/runestone/internal/gateway"
 	"github.com/jmanhype/runestone/internal/limits"
 	"github.com/jmanhype/runestone/internal/metrics"
+	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/jmanhype/runestone/internal/reqlog"
 	"github.com/jmanhype/runestone/internal/resilience"
 	"github.com/jmanhype/runestone/internal/router"
@@ -142,6 +143,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (_ *Server, err err
 	s.writer = reqlog.New(reqlog.Options{Store: s.Store, Retention: cfg.Log.Retention.Duration, Logger: o.Logger})
 	s.Gateway = gateway.New(gateway.Options{
 		Version: o.Version, Addr: cfg.Server.Addr,
+		ProviderInfo: s.providerInfo, TestProviders: s.testProviders,
 		AuthEnabled: cfg.Auth.Enabled, Auth: s.auth, AdminKey: cfg.Auth.AdminKey, Anonymous: defaults,
 		Router: s.router, Executor: s.exec, Limiter: s.limiter, Pricer: pricer, Tokens: tokens,
 		Log: s.writer, Store: s.Store, Metrics: s.metrics, Bus: s.Bus, Spend: spend, Telemetry: s.tel,
@@ -248,6 +250,15 @@ func (s *Server) Start() error {
 		defer s.wg.Done()
 		s.snapshots()
 	}()
+	for _, p := range s.router.Providers() {
+		if ml, ok := p.(provider.ModelLister); ok && ml.Catalog() != nil {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.learnModels(ml, p.Name())
+			}()
+		}
+	}
 	for i, pc := range s.cfg.Providers {
 		if every := pc.HealthCheck.Duration; every > 0 {
 			p := s.router.Providers()[i]

@@ -6,6 +6,7 @@ package anthropic
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -59,6 +60,9 @@ type Options struct {
 	Transport http.RoundTripper
 	// DefaultMaxTokens is max_tokens when the client sets none; 0 means the per-model table.
 	DefaultMaxTokens int
+	// Catalog serves names beyond Models (the "claude-*" family and the list learned
+	// from GET {base}/v1/models); nil serves Models only.
+	Catalog *provider.Catalog
 }
 
 // Provider is an Anthropic upstream. It is safe for concurrent use.
@@ -77,6 +81,8 @@ type Provider struct {
 	// refuses temperature, top_p and top_k.
 	version    string
 	noSampling bool
+	base       string
+	catalog    *provider.Catalog
 }
 
 var _ provider.Provider = (*Provider)(nil)
@@ -103,6 +109,8 @@ func New(o Options) *Provider {
 		headers:   o.Headers,
 		maxTokens: o.DefaultMaxTokens,
 		transport: o.Transport,
+		base:      strings.TrimRight(cmp.Or(o.BaseURL, DefaultBaseURL), "/"),
+		catalog:   o.Catalog,
 	}
 	if p.name == "" {
 		p.name = "anthropic"
@@ -136,6 +144,27 @@ func (p *Provider) Kind() string { return "anthropic" }
 
 // Models returns the client-visible model names.
 func (p *Provider) Models() []string { return p.models }
+
+// ServesModel implements provider.ModelMatcher through the catalog.
+func (p *Provider) ServesModel(model string) bool { return p.catalog.Serves(model) }
+
+// Catalog implements provider.ModelLister.
+func (p *Provider) Catalog() *provider.Catalog { return p.catalog }
+
+// ListModels implements provider.ModelLister: GET {base}/v1/models, every page.
+func (p *Provider) ListModels(ctx context.Context) ([]string, error) {
+	h := http.Header{}
+	h.Set("anthropic-version", apiVersion)
+	for k, v := range p.headers {
+		h.Set(k, v)
+	}
+	h.Set("x-api-key", p.key)
+	ids, err := provider.ListModelIDs(ctx, p.client, p.base+"/v1/models?limit=1000", h)
+	if err != nil {
+		return nil, apierr.Unreachable(p.name, err).Redact(p.secrets())
+	}
+	return ids, nil
+}
 
 // MaxTokensDefault is the max_tokens sent for model when the client sets none: the
 // configured DefaultMaxTokens, else the per-model table.

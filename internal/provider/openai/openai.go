@@ -34,6 +34,9 @@ type Options struct {
 	Responses bool
 	// Transport overrides the tuned default (tests).
 	Transport http.RoundTripper
+	// Catalog serves names beyond Models (a family such as "gpt-*" and the list
+	// learned from GET {base}/models); nil serves Models only.
+	Catalog *provider.Catalog
 }
 
 // DefaultModels are served when OPENAI_API_KEY enables the built-in provider.
@@ -91,6 +94,23 @@ func (p *Provider) Kind() string { return "openai" }
 
 // Models implements provider.Provider.
 func (p *Provider) Models() []string { return p.o.Models }
+
+// ServesModel implements provider.ModelMatcher through the catalog.
+func (p *Provider) ServesModel(model string) bool { return p.o.Catalog.Serves(model) }
+
+// Catalog implements provider.ModelLister.
+func (p *Provider) Catalog() *provider.Catalog { return p.o.Catalog }
+
+// ListModels implements provider.ModelLister: GET {base}/models.
+func (p *Provider) ListModels(ctx context.Context) ([]string, error) {
+	h := p.header.Clone()
+	h.Del("Content-Type")
+	ids, err := provider.ListModelIDs(ctx, p.client, p.o.BaseURL+"/models", h)
+	if err != nil {
+		return nil, apierr.Unreachable(p.o.Name, err).Redact(p.secrets)
+	}
+	return ids, nil
+}
 
 // Serves implements provider.Relayer.
 func (p *Provider) Serves(ep provider.Endpoint) bool {
