@@ -127,8 +127,8 @@ func (g *Gateway) responsesUpgrade(w http.ResponseWriter, r *http.Request) {
 		g.methodNotAllowed("POST")(w, r)
 		return
 	}
-	closeIfBody(w, r)
-	apierr.Write(w, &apierr.Error{Status: http.StatusUpgradeRequired, Type: apierr.TypeInvalidRequest, Code: "websocket_unsupported",
+	// Refused like every early refusal: with its log row, metric and event.
+	g.refuse(w, r, &apierr.Error{Status: http.StatusUpgradeRequired, Type: apierr.TypeInvalidRequest, Code: "websocket_unsupported",
 		Message: "Runestone serves the Responses API over HTTP + SSE only: POST /v1/responses with \"stream\": true."})
 }
 
