@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/jmanhype/runestone/internal/store"
 	"github.com/jmanhype/runestone/internal/testutil"
 	"github.com/tidwall/gjson"
 )
@@ -241,5 +242,74 @@ func TestHostPortIsValidated(t *testing.T) {
 		if status, _, body := send(t, g, "GET", "/v1/models", host, "", nil); status != want {
 			t.Errorf("Host %q: %d, want %d: %.200s", host, status, want, body)
 		}
+	}
+}
+
+// TestBudgetOvershootIsBoundedByWhatIsInFlight measures what the docs say: a budget
+// is checked at admission and spend is booked when an answer finishes, so requests
+// already in flight when the budget runs out all complete. Eight parallel requests of
+// $6 each against a $10 budget spend $48; the next request is refused. The overshoot
+// is bounded by the key's concurrency (limit it to bound the overshoot).
+func TestBudgetOvershootIsBoundedByWhatIsInFlight(t *testing.T) {
+	const parallel = 8
+	var arrived atomic.Int32
+	all := make(chan struct{})
+	u := testutil.NewUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		if arrived.Add(1) == parallel {
+			close(all)
+		}
+		select { // every request is in flight before any answer is booked
+		case <-all:
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1000000,"completion_tokens":0,"total_tokens":1000000}}`))
+	})
+	g := startGateway(t, `
+[pricing."m"]
+input = 6.0
+output = 0.0
+[[providers]]
+name = "fake"
+kind = "openai"
+base_url = "`+u.URL+`/v1"
+api_key = "sk-upstream"
+models = ["m"]
+`, nil)
+	budget := 10.0
+	_, secret, err := openStore(t, g.Home).CreateKey(t.Context(), store.NewKey{Name: "ten", BudgetUSD: &budget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Key = secret
+	waitFor(t, func() bool {
+		s, _, _ := g.do("GET", "/v1/models", "", nil)
+		return s == 200
+	})
+	var wg sync.WaitGroup
+	var ok atomic.Int32
+	for range parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if s, _, _ := g.do("POST", "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"x"}]}`, nil); s == 200 {
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	spent := 0.0
+	for _, r := range g.rows(t, parallel) {
+		if r.CostUSD != nil {
+			spent += *r.CostUSD
+		}
+	}
+	t.Logf("%d parallel requests of $6 against a $10 budget: %d answered, $%.0f spent (overshoot $%.0f)", parallel, ok.Load(), spent, spent-budget)
+	if spent > parallel*6 {
+		t.Fatalf("spent $%.2f, more than the requests in flight could cost", spent)
+	}
+	if s, _, body := g.do("POST", "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"x"}]}`, nil); s != 429 {
+		t.Fatalf("after the budget ran out: %d %s", s, body)
 	}
 }
