@@ -71,6 +71,8 @@ func (b *Bus) Publish(e Event) {
 	if !b.Active() {
 		return
 	}
+	// Subscribers queue thousands of events each: none keeps a body's worth of text.
+	e = bound(e)
 	e.Seq = b.seq.Add(1)
 	if e.Time.IsZero() {
 		e.Time = time.Now()

@@ -141,6 +141,7 @@ func (x *exchange) event(latency time.Duration) events.Request {
 	if x.replayed {
 		ev.Provider = "replay" // a recorded answer: no provider was called, nothing is priced
 	}
+	ev.Bound() // the ring, the bus and the log row keep no client's megabytes
 	return ev
 }
 

@@ -96,6 +96,7 @@ type Gateway struct {
 	hosts   hosts
 	origins origins
 	periods periods
+	issued  *issued // native response ids and their keys (responses_owner.go)
 }
 
 // Drain ends long-lived operations streams so a graceful shutdown does not wait on them.
@@ -128,7 +129,7 @@ func New(o Options) *Gateway {
 
 	return &Gateway{o: o, started: time.Now(), state: newLiveState(), ids: newIDSource(), drain: make(chan struct{}),
 		anon:  &auth.Principal{KeyID: "anonymous", Name: "anonymous", Limits: o.Anonymous},
-		hosts: newHosts(o.Addr, o.AllowedHosts), origins: newOrigins(o.AllowedOrigins)}
+		hosts: newHosts(o.Addr, o.AllowedHosts), origins: newOrigins(o.AllowedOrigins), issued: newIssued()}
 }
 
 // Handler returns the gateway's routes wrapped in its middleware.

@@ -103,14 +103,36 @@ func newHosts(addr string, extra []string) hosts {
 	return h
 }
 
-// normHost lower-cases a host, drops a port, brackets and one trailing dot.
+// normHost lower-cases a host, drops a port, brackets and one trailing dot. A port
+// that is not a port (digits, at most 65535) makes the whole host "" (refused):
+// "localhost:8080.evil.example" must not pass as localhost.
 func normHost(s string) string {
 	s = strings.ToLower(strings.TrimSpace(s))
-	if h, _, err := net.SplitHostPort(s); err == nil {
+	if h, port, err := net.SplitHostPort(s); err == nil {
+		if !validPort(port) {
+			return ""
+		}
 		s = h
 	}
 	s = strings.TrimSuffix(strings.Trim(s, "[]"), ".")
 	return s
+}
+
+// validPort reports whether p is a Host header's port: empty (RFC 3986 allows
+// "host:") or up to five digits no greater than 65535.
+func validPort(p string) bool {
+	if len(p) > 5 {
+		return false
+	}
+	n := 0
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c < '0' || c > '9' {
+			return false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n <= 65535
 }
 
 func (h hosts) allows(hostHeader string) bool {

@@ -13,6 +13,9 @@ func TestHostsAllowList(t *testing.T) {
 		"localhost": true, "localhost:1": true, "127.0.0.1": true, "[::1]:4001": true, "127.0.0.2": true,
 		"proxy.internal:443": true, "a.corp.test": true, "corp.test": false, "evil.example": false,
 		"10.0.0.1": false, "": false, "localhost.evil.example": false,
+		"localhost:4001.evil.example": false, "127.0.0.1:4001.evil.example": false, "[::1]:x": false,
+		"localhost:65536": false, "localhost:-1": false, "localhost:+80": false, "localhost:000080": false,
+		"localhost:65535": true, "localhost:": true, "a.corp.test:1.evil": false,
 	} {
 		if got := lo.allows(host); got != want {
 			t.Errorf("loopback bind: %q -> %v, want %v", host, got, want)

@@ -6,13 +6,14 @@ import (
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/dialect/responses"
 	"github.com/jmanhype/runestone/internal/provider"
+	"github.com/tidwall/gjson"
 )
 
 // continueResponse handles previous_response_id. A response the gateway translated
 // (and so kept) is continued here: its input and output items are put in front of the
 // new input, so any provider can answer. A response relayed natively lives at its
-// provider: the request goes only to that provider (affinity). An id the gateway never
-// saw can only be known to a native provider, so it goes to those.
+// provider: the request goes only to that provider (affinity). Any other id (never
+// issued here, another key's, deleted) was refused by Gateway.continueResponse.
 func (x *exchange) continueResponse(targets []provider.Target) ([]provider.Target, *apierr.Error) {
 	prev := responses.PreviousResponseID(x.body)
 	if prev == "" {
@@ -28,17 +29,14 @@ func (x *exchange) continueResponse(targets []provider.Target) ([]provider.Targe
 	}
 	var native []provider.Target
 	for _, t := range targets {
-		if provider.Serves(t.Provider, provider.Responses) && (holder == "" || t.Provider.Name() == holder) {
+		if provider.Serves(t.Provider, provider.Responses) && t.Provider.Name() == holder {
 			native = append(native, t)
 		}
 	}
-	switch {
-	case len(native) > 0:
-		return native, nil
-	case holder != "":
+	if len(native) == 0 {
 		return nil, previousGone(prev, "it was answered by provider "+holder+", which keeps its state and is not a target of this model")
 	}
-	return nil, previousGone(prev, "Runestone has no record of it (deleted, expired with the log's retention, or made by another key)")
+	return native, nil
 }
 
 func previousGone(id, why string) *apierr.Error {
@@ -53,6 +51,10 @@ func previousGone(id, why string) *apierr.Error {
 func (x *exchange) keepResponse(t provider.Target, object []byte, native bool) {
 	if x.p == nil {
 		return
+	}
+	if native && responses.StoreRequested(x.body) {
+		// Remembered at once: the next turn may come before the copy below is written.
+		x.g.issued.add(gjson.GetBytes(object, "id").Str, x.p.KeyID, t.Provider.Name())
 	}
 	if native && x.g.o.Log != nil {
 		// The provider keeps a natively relayed answer's state, so the next turn finds

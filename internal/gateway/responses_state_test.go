@@ -197,16 +197,23 @@ func TestContinueAndSave(t *testing.T) {
 	if n := gjson.GetBytes(full, "input.#").Int(); n != 3 || gjson.GetBytes(full, "input.1.id").Str != "msg_1" {
 		t.Fatalf("continued body %s", full)
 	}
-	// Another key, an unknown id and a native row are not continued locally.
+	// Another key's id and an unknown id are refused alike; no id is no continuation.
+	var refusals []string
 	for _, tc := range []struct{ key, body string }{
 		{"k2", string(second)},
-		{"k1", `{"model":"m","input":"x","previous_response_id":"resp_nope"}`},
-		{"k1", `{"model":"m","input":"x"}`},
+		{"k1", `{"model":"m","input":"x","previous_response_id":"resp_one_"}`},
 	} {
-		out, local, _, aerr := g.continueResponse(ctx, tc.key, []byte(tc.body))
-		if aerr != nil || local || string(out) != tc.body {
-			t.Fatalf("%s %s: local=%v %v", tc.key, tc.body, local, aerr)
+		_, _, _, aerr := g.continueResponse(ctx, tc.key, []byte(tc.body))
+		if aerr == nil || aerr.Code != "previous_response_not_found" {
+			t.Fatalf("%s %s: %v", tc.key, tc.body, aerr)
 		}
+		refusals = append(refusals, strings.ReplaceAll(aerr.Message, "resp_one_", "resp_one"))
+	}
+	if refusals[0] != refusals[1] {
+		t.Fatalf("another key's id and an unknown id are told apart:\n%s\n%s", refusals[0], refusals[1])
+	}
+	if out, local, _, aerr := g.continueResponse(ctx, "k1", []byte(`{"model":"m","input":"x"}`)); aerr != nil || local || string(out) != `{"model":"m","input":"x"}` {
+		t.Fatalf("no previous_response_id: local=%v %v", local, aerr)
 	}
 	if err := g.saveResponse(ctx, "k1", "m", "openai", true, first, first, []byte(`{"id":"resp_native","output":[]}`)); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,9 @@ import (
 	"github.com/jmanhype/runestone/internal/events"
 )
 
-// recentSize is how many finished requests /admin/state keeps.
+// recentSize is how many finished requests /admin/state keeps. Each is an
+// events.Request bounded by events.Request.Bound (a few KB at most, copies of what it
+// quotes), so the ring's byte budget is under a megabyte whatever clients send.
 const recentSize = 200
 
 // liveState is what /admin/state reports: requests in flight, the newest finished
@@ -58,6 +60,10 @@ func (s *liveState) end(x *exchange, ev events.Request) {
 	if x.started {
 		delete(s.inflight, x)
 	}
+	// Providers may be backed by the attempt's result, which holds the whole answer:
+	// the ring keeps a copy of the names, not the answer (60 answers of 1.7 MB stayed
+	// alive until 200 newer requests pushed them out).
+	ev.Providers = append([]string(nil), ev.Providers...)
 	s.recent[s.next] = ev
 	s.next = (s.next + 1) % recentSize
 	s.n = min(s.n+1, recentSize)

@@ -6,6 +6,9 @@ import (
 	"sync"
 
 	"github.com/jmanhype/runestone/internal/apierr"
+	"github.com/jmanhype/runestone/internal/auth"
+	"github.com/jmanhype/runestone/internal/events"
+	"github.com/jmanhype/runestone/internal/limits"
 	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/jmanhype/runestone/internal/usage"
 	"github.com/tidwall/gjson"
@@ -16,7 +19,9 @@ var fallbackTokens = sync.OnceValue(usage.NewEstimator)
 // countTokens serves /v1/messages/count_tokens and /v1/responses/input_tokens: relayed to
 // the model's first provider when it has the endpoint natively, otherwise estimated with
 // the tokenizer, so a client never sees a 404 for a counter it may call before every turn.
-// Counting is free upstream, so it passes auth and the model allow-list but no limits.
+// Counting is free upstream but not for the gateway (a tokenizer over a body of up to
+// max_body_bytes): it passes auth and the model allow-list, and counts against the key's
+// rpm, rph and concurrency like every /v1 request, never against its TPM or budget.
 func (g *Gateway) countTokens(ep provider.Endpoint) http.HandlerFunc {
 	inbound := codecs[provider.Messages]
 	if ep == provider.InputTokens {
@@ -42,33 +47,45 @@ func (g *Gateway) countTokens(ep provider.Endpoint) http.HandlerFunc {
 			inbound.writeError(w, apierr.BadRequest("model", "model: Field required"), id)
 			return
 		}
+		var targets []provider.Target
 		if model != "" {
 			if !p.Allows(model) {
 				inbound.writeError(w, apierr.ModelNotAllowed(model), id)
 				return
 			}
-			targets := g.o.Router.Resolve(model)
-			if len(targets) == 0 {
+			if targets = g.o.Router.Resolve(model); len(targets) == 0 {
 				inbound.writeError(w, g.o.Router.NotFound(model), id)
 				return
 			}
-			if t := targets[0]; provider.Serves(t.Provider, ep) {
-				resp, err := t.Provider.Do(r.Context(), &provider.Call{Endpoint: ep, Model: t.Model, ClientModel: model,
-					Body: body, Header: r.Header, Query: r.URL.RawQuery})
-				if err == nil {
-					w.Header().Set("Content-Type", "application/json")
-					w.Header().Set("Content-Length", strconv.Itoa(len(resp.Body)))
-					_, _ = w.Write(resp.Body)
-					return
-				}
-				if e := apierr.As(err); e != nil && e.Body != nil && e.Status < 500 {
-					w.Header().Set("Content-Type", "application/json")
-					w.WriteHeader(e.Status)
-					_, _ = w.Write(e.Body)
-					return
-				}
-				// The provider is down or unreachable: an estimate beats an error here.
+		}
+		t, e := g.admitCount(r, id, p, model)
+		if e != nil {
+			if e.Status != statusClientClosed {
+				inbound.writeError(w, e, id)
 			}
+			return
+		}
+		if t != nil {
+			defer t.Release(0)
+			t.SetHeaders(w.Header())
+		}
+		if len(targets) > 0 && provider.Serves(targets[0].Provider, ep) {
+			t := targets[0]
+			resp, err := t.Provider.Do(r.Context(), &provider.Call{Endpoint: ep, Model: t.Model, ClientModel: model,
+				Body: body, Header: r.Header, Query: r.URL.RawQuery})
+			if err == nil {
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Content-Length", strconv.Itoa(len(resp.Body)))
+				_, _ = w.Write(resp.Body)
+				return
+			}
+			if e := apierr.As(err); e != nil && e.Body != nil && e.Status < 500 {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(e.Status)
+				_, _ = w.Write(e.Body)
+				return
+			}
+			// The provider is down or unreachable: an estimate beats an error here.
 		}
 		est := g.o.Tokens
 		if est == nil {
@@ -110,7 +127,33 @@ func (g *Gateway) responsesUpgrade(w http.ResponseWriter, r *http.Request) {
 		g.methodNotAllowed("POST")(w, r)
 		return
 	}
-	closeIfBody(w, r)
-	apierr.Write(w, &apierr.Error{Status: http.StatusUpgradeRequired, Type: apierr.TypeInvalidRequest, Code: "websocket_unsupported",
+	// Refused like every early refusal: with its log row, metric and event.
+	g.refuse(w, r, &apierr.Error{Status: http.StatusUpgradeRequired, Type: apierr.TypeInvalidRequest, Code: "websocket_unsupported",
 		Message: "Runestone serves the Responses API over HTTP + SSE only: POST /v1/responses with \"stream\": true."})
+}
+
+// admitCount takes a limiter slot for a token count: the key's request windows and
+// concurrency, with no TPM and no budget (a count costs no tokens and no money), so
+// its release books nothing. nil without a limiter; a client that left while queued
+// gets an error with statusClientClosed, which is not written.
+func (g *Gateway) admitCount(r *http.Request, id string, p *auth.Principal, model string) (limits.Admission, *apierr.Error) {
+	if g.o.Limiter == nil {
+		return nil, nil
+	}
+	lim := limits.Limits{RPM: p.Limits.RPM, RPH: p.Limits.RPH, Concurrent: p.Limits.Concurrent}
+	t, err := g.o.Limiter.Admit(r.Context(), p.KeyID, p.Name, lim)
+	if err == nil {
+		return t, nil
+	}
+	e := apierr.As(err)
+	if e == nil {
+		return nil, &apierr.Error{Status: statusClientClosed, Message: "client left while queued"}
+	}
+	if e.Status == http.StatusTooManyRequests {
+		g.denied(events.KindRateLimited, id, p, model, e.Message)
+		if g.o.Metrics != nil {
+			g.o.Metrics.RateLimited(p.Name)
+		}
+	}
+	return nil, e
 }

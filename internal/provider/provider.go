@@ -189,3 +189,10 @@ func Serves(p Provider, ep Endpoint) bool {
 type ModelMatcher interface {
 	ServesModel(model string) bool
 }
+
+// ResponseDeleter is implemented by providers that keep Responses API state (OpenAI's
+// stored responses): DELETE /v1/responses/{id} on a natively relayed response deletes
+// it there too. An id the provider does not know is not an error (it is gone).
+type ResponseDeleter interface {
+	DeleteResponse(ctx context.Context, id string) error
+}

@@ -124,7 +124,7 @@ func TestResponsesThroughTheMock(t *testing.T) {
 	if status != http.StatusUpgradeRequired {
 		t.Fatalf("upgrade: %d", status)
 	}
-	for _, r := range g.rows(t, 6) {
+	for _, r := range g.rows(t, 7) { // six requests and the 426's row
 		if r.Endpoint != "/v1/responses" || r.Status == 200 && (r.Provider != "mock" || r.PromptTokens == 0) {
 			t.Fatalf("row %+v", r)
 		}

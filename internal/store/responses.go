@@ -29,7 +29,7 @@ const (
 	putResponseTail = `
 	ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, model = excluded.model,
 		provider = excluded.provider, native = excluded.native, input = excluded.input, output = excluded.output
-	WHERE responses.key_id = excluded.key_id`
+	WHERE responses.key_id = excluded.key_id AND responses.deleted_at = 0`
 	putResponseSQL = putResponseHead + putResponseRow + putResponseTail
 )
 
@@ -61,8 +61,8 @@ func (r *Response) appendArgs(dst []any) []any {
 }
 
 // PutResponse stores r, replacing an earlier row with the same id and key (a
-// re-sent stream's final object); a row with the same id under another key is left
-// alone and reported as ErrDuplicate.
+// re-sent stream's final object); a row with the same id under another key, or one
+// its key deleted, is left alone and reported as ErrDuplicate.
 func (s *Store) PutResponse(ctx context.Context, r Response) error {
 	res, err := s.db.ExecContext(ctx, putResponseSQL, r.args()...)
 	if err != nil {
@@ -74,30 +74,46 @@ func (s *Store) PutResponse(ctx context.Context, r Response) error {
 	return nil
 }
 
-// GetResponse returns the response id stored by keyID, or ErrNotFound when there is
-// none (including when another key stored it: keys never see each other's responses).
+// ErrDeleted is GetResponse's answer for a response its key deleted: still "not
+// found" to every reader (errors.Is(err, ErrNotFound)), and final for a continuation,
+// which must not fall back on what else may know the id.
+var ErrDeleted = fmt.Errorf("%w: deleted", ErrNotFound)
+
+// GetResponse returns the response id stored by keyID; ErrDeleted when that key
+// deleted it, ErrNotFound when there is none (including when another key stored it:
+// keys never see each other's responses).
 func (s *Store) GetResponse(ctx context.Context, keyID, id string) (Response, error) {
 	r := Response{ID: id, KeyID: keyID}
-	var created int64
+	var created, deleted int64
 	var input, output string
-	err := s.db.QueryRowContext(ctx, `SELECT created_at, model, provider, native, input, output
+	err := s.db.QueryRowContext(ctx, `SELECT created_at, model, provider, native, input, output, deleted_at
 		FROM responses WHERE id = ? AND key_id = ?`, id, keyID).
-		Scan(&created, &r.Model, &r.Provider, &r.Native, &input, &output)
+		Scan(&created, &r.Model, &r.Provider, &r.Native, &input, &output, &deleted)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Response{}, ErrNotFound
 	}
 	if err != nil {
 		return Response{}, fmt.Errorf("read response %q: %w", id, err)
 	}
+	if deleted != 0 {
+		return Response{}, ErrDeleted
+	}
 	r.CreatedAt = time.UnixMilli(created).UTC()
 	r.Input, r.Output = []byte(input), []byte(output)
 	return r, nil
 }
 
-// DeleteResponse deletes the response id stored by keyID; ErrNotFound when there is
-// none for that key.
-func (s *Store) DeleteResponse(ctx context.Context, keyID, id string) error {
-	res, err := s.db.ExecContext(ctx, "DELETE FROM responses WHERE id = ? AND key_id = ?", id, keyID)
+// DeleteResponse deletes the response id stored by keyID: its row becomes a
+// tombstone (deleted_at set, input and output emptied) that a later copy of the same
+// answer cannot overwrite. A response not written yet (a native answer's copy still
+// queued with its log row) gets its tombstone first; provider and native say where
+// it was answered. ErrNotFound when the id is another key's or already deleted.
+func (s *Store) DeleteResponse(ctx context.Context, keyID, id, provider string, native bool) error {
+	now := time.Now().UnixMilli()
+	res, err := s.db.ExecContext(ctx, `INSERT INTO responses (id, key_id, created_at, provider, native, deleted_at)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET deleted_at = excluded.deleted_at, input = '[]', output = ''
+		WHERE responses.key_id = excluded.key_id AND responses.deleted_at = 0`, id, keyID, now, provider, native, now)
 	if err != nil {
 		return fmt.Errorf("delete response %q: %w", id, err)
 	}
@@ -110,6 +126,10 @@ func (s *Store) DeleteResponse(ctx context.Context, keyID, id string) error {
 	}
 	return nil
 }
+
+// Shared reports whether the store is one several gateway replicas share
+// (PostgreSQL): then a row another replica is about to write may not be here yet.
+func (s *Store) Shared() bool { return s.db.pg }
 
 // PruneResponses deletes responses created before the given time and returns how
 // many, in chunks of short transactions like PruneRequests.

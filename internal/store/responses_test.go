@@ -30,7 +30,7 @@ func TestResponsesPutGetDelete(t *testing.T) {
 		if _, err := s.GetResponse(ctx, "key_b", "resp_1"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("other key get: %v, want ErrNotFound", err)
 		}
-		if err := s.DeleteResponse(ctx, "key_b", "resp_1"); !errors.Is(err, ErrNotFound) {
+		if err := s.DeleteResponse(ctx, "key_b", "resp_1", "mock", true); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("other key delete: %v, want ErrNotFound", err)
 		}
 		evil := r
@@ -47,14 +47,47 @@ func TestResponsesPutGetDelete(t *testing.T) {
 		if err != nil || string(got.Output) != string(r.Output) || got.Native || string(got.Input) != "[]" {
 			t.Fatalf("after replace: %+v, %v", got, err)
 		}
-		if err := s.DeleteResponse(ctx, "key_a", "resp_1"); err != nil {
+		if err := s.DeleteResponse(ctx, "key_a", "resp_1", "mock", false); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.GetResponse(ctx, "key_a", "resp_1"); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("after delete: %v, want ErrNotFound", err)
+		if _, err := s.GetResponse(ctx, "key_a", "resp_1"); !errors.Is(err, ErrDeleted) || !errors.Is(err, ErrNotFound) {
+			t.Fatalf("after delete: %v, want ErrDeleted (an ErrNotFound)", err)
 		}
-		if err := s.DeleteResponse(ctx, "key_a", "resp_1"); !errors.Is(err, ErrNotFound) {
+		if err := s.DeleteResponse(ctx, "key_a", "resp_1", "mock", false); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("second delete: %v, want ErrNotFound", err)
+		}
+		// A late copy of the deleted answer (a native answer's, written with its log
+		// row) does not bring it back.
+		if err := s.PutResponse(ctx, r); !errors.Is(err, ErrDuplicate) {
+			t.Fatalf("put after delete: %v, want ErrDuplicate", err)
+		}
+		if _, err := s.GetResponse(ctx, "key_a", "resp_1"); !errors.Is(err, ErrDeleted) {
+			t.Fatalf("after a late put: %v, want ErrDeleted", err)
+		}
+	})
+}
+
+// TestDeleteBeforeTheCopyIsWritten: a native answer's copy rides with its log row, so
+// a client may delete it before it is written. The tombstone comes first and the copy
+// never lands, whether it comes alone or in a log batch.
+func TestDeleteBeforeTheCopyIsWritten(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		if err := s.DeleteResponse(ctx, "key_a", "resp_late", "openai", true); err != nil {
+			t.Fatal(err)
+		}
+		late := Response{ID: "resp_late", KeyID: "key_a", CreatedAt: time.Now(), Provider: "openai", Native: true,
+			Output: []byte(`{"id":"resp_late"}`)}
+		row := RequestRow{ID: "req_late", Started: time.Now(), Endpoint: "/v1/responses", Status: 200, Keep: &late}
+		if err := s.InsertRequests(ctx, []RequestRow{row}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetResponse(ctx, "key_a", "resp_late"); !errors.Is(err, ErrDeleted) {
+			t.Fatalf("after the late copy: %v, want ErrDeleted", err)
+		}
+		// Another key's delete of an id it never had is refused, and leaves nothing.
+		if err := s.DeleteResponse(ctx, "key_b", "resp_late", "openai", true); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("other key: %v", err)
 		}
 	})
 }

@@ -275,3 +275,32 @@ func urlSecrets(raw string) []string {
 	}
 	return out
 }
+
+// DeleteResponse implements provider.ResponseDeleter: DELETE {base}/responses/{id} on
+// an upstream that serves the Responses API natively (others keep no state). An id
+// the upstream does not know (404) is already gone.
+func (p *Provider) DeleteResponse(ctx context.Context, id string) error {
+	if !p.o.Responses {
+		return nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, p.urls[provider.Responses]+"/"+url.PathEscape(id), nil)
+	if err != nil {
+		return apierr.Internal(err)
+	}
+	for k, v := range p.header {
+		req.Header[k] = v
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return apierr.Unreachable(p.o.Name, err).Redact(p.secrets)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	if resp.StatusCode < 300 || resp.StatusCode == http.StatusNotFound {
+		return nil
+	}
+	return apierr.FromUpstream(p.o.Name, resp.StatusCode, resp.Header, b).Redact(p.secrets)
+}
