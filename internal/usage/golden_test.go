@@ -58,8 +58,8 @@ func TestGoldenCosts(t *testing.T) {
 	blocks := readBlocks(t)
 	p := NewPricer(nil, nil)
 	cases := []struct {
-		name string
-		want float64
+		name  string
+		want  float64
 		check func(t *testing.T, u provider.Usage)
 	}{
 		// Opus 5.5: 2 uncached x $4 + 7,276 read x $0.20 + 11,420 1h-written x $8 + 16 out x $20.

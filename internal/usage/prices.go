@@ -42,7 +42,7 @@ type Price struct {
 	CacheWrite1h float64
 	// LongAbove is the prompt size (cache included) above which every token of the
 	// request bills at the Long* rates; 0 when the model has no long-context tier.
-	LongAbove                                                                    int
+	LongAbove                                                                int
 	LongInput, LongOutput, LongCachedInput, LongCacheWrite, LongCacheWrite1h float64
 	// Priority and Flex multiply every rate for a request that ran on that service
 	// tier; 0 means the tier's price is unknown.
@@ -152,6 +152,8 @@ func DefaultPrices() map[string]Price {
 }
 
 // sortRows orders rows by name, for listings.
-func sortRows(rows []Row) { sort.SliceStable(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name }) }
+func sortRows(rows []Row) {
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
+}
 
 func sortStrings(s []string) { sort.Strings(s) }
