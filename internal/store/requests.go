@@ -317,6 +317,11 @@ type UsageGroup struct {
 	// UnpricedRequests counts requests that used tokens but have no price: their cost is
 	// unknown and is not in CostUSD.
 	UnpricedRequests int `json:"unpriced_requests"`
+	// EstimatedRequests counts requests whose token counts (and so cost) the gateway
+	// estimated because the provider reported none.
+	EstimatedRequests int `json:"estimated_requests"`
+	// EstimatedCostUSD is the part of CostUSD priced from estimated counts.
+	EstimatedCostUSD float64 `json:"estimated_cost_usd"`
 }
 
 // Usage aggregates the request log since a time, grouped by "key", "project" or
@@ -336,7 +341,8 @@ func (s *Store) Usage(ctx context.Context, since time.Time, by, keyID string) ([
 	// key_name is a bare column next to max(seq): SQLite takes it from the newest row.
 	q := `SELECT ` + col + `, ` + name + `, max(seq), count(*), total(prompt_tokens), total(completion_tokens),
 		total(cost_usd), total(cost_usd IS NULL AND prompt_tokens + completion_tokens > 0),
-		total(cached_tokens), total(cache_write_tokens)
+		total(cached_tokens), total(cache_write_tokens), total(tokens_estimated),
+		total(CASE WHEN tokens_estimated THEN cost_usd END)
 		FROM requests WHERE ts >= ?`
 	if s.db.pg {
 		if by == "" || by == "key" {
@@ -345,7 +351,9 @@ func (s *Store) Usage(ctx context.Context, since time.Time, by, keyID string) ([
 		q = `SELECT ` + col + `, ` + name + `, max(seq), count(*), coalesce(sum(prompt_tokens), 0)::float8,
 		coalesce(sum(completion_tokens), 0)::float8, coalesce(sum(cost_usd), 0)::float8,
 		(count(*) FILTER (WHERE cost_usd IS NULL AND prompt_tokens + completion_tokens > 0))::float8,
-		coalesce(sum(cached_tokens), 0)::float8, coalesce(sum(cache_write_tokens), 0)::float8
+		coalesce(sum(cached_tokens), 0)::float8, coalesce(sum(cache_write_tokens), 0)::float8,
+		(count(*) FILTER (WHERE tokens_estimated))::float8,
+		coalesce(sum(cost_usd) FILTER (WHERE tokens_estimated), 0)::float8
 		FROM requests WHERE ts >= ?`
 	}
 	args := []any{since.UnixMilli()}
@@ -363,12 +371,13 @@ func (s *Store) Usage(ctx context.Context, since time.Time, by, keyID string) ([
 	for rows.Next() {
 		var g UsageGroup
 		var maxSeq int64
-		var pt, ct, unpriced, cached, written float64
-		if err := rows.Scan(&g.Key, &g.Name, &maxSeq, &g.Requests, &pt, &ct, &g.CostUSD, &unpriced, &cached, &written); err != nil {
+		var pt, ct, unpriced, cached, written, estimated float64
+		if err := rows.Scan(&g.Key, &g.Name, &maxSeq, &g.Requests, &pt, &ct, &g.CostUSD, &unpriced, &cached, &written,
+			&estimated, &g.EstimatedCostUSD); err != nil {
 			return nil, fmt.Errorf("read usage: %w", err)
 		}
 		g.PromptTokens, g.CompletionTokens, g.UnpricedRequests = int64(pt), int64(ct), int(unpriced)
-		g.CachedTokens, g.CacheWriteTokens = int64(cached), int64(written)
+		g.CachedTokens, g.CacheWriteTokens, g.EstimatedRequests = int64(cached), int64(written), int(estimated)
 		switch by {
 		case "model":
 			g.Model = g.Key
