@@ -19,9 +19,9 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/tidwall/gjson"
 
+	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/reqlog"
 	"github.com/jmanhype/runestone/internal/sse"
-	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/store"
 )
 

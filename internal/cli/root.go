@@ -129,6 +129,7 @@ streams and records every request in a local SQLite file.`,
 		newLogsCmd(f),
 		newExecCmd(f, bi),
 		newCassettesCmd(f),
+		newPricesCmd(f),
 	)
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()

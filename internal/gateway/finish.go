@@ -12,7 +12,6 @@ import (
 	"github.com/jmanhype/runestone/internal/reqlog"
 	"github.com/jmanhype/runestone/internal/store"
 	"github.com/jmanhype/runestone/internal/telemetry"
-	"github.com/jmanhype/runestone/internal/usage"
 )
 
 func (g *Gateway) captureLimit() int {
@@ -136,7 +135,7 @@ func (x *exchange) event(latency time.Duration) events.Request {
 		}
 	}
 	if x.res != nil && x.g.o.Pricer != nil {
-		priced := pricedModel(x.g.o.Pricer, ev.AnsweredModel, ev.UpstreamModel)
+		priced := x.g.o.Pricer.PricedName(ev.AnsweredModel, ev.UpstreamModel)
 		if x.res.Target.Provider.Kind() == "mock" {
 			priced = "mock" // the zero-config mock answers any name; it costs nothing
 		}
@@ -148,23 +147,6 @@ func (x *exchange) event(latency time.Duration) events.Request {
 		ev.Provider = "replay" // a recorded answer: no provider was called, nothing is priced
 	}
 	return ev
-}
-
-// pricedModel is the name a request's cost is looked up under: the model the answer
-// names, which is the one the provider bills (an alias resolves to a snapshot, a
-// fallback answers a refusal), unless the table cannot price that name and can price
-// the routed one (an OpenAI-compatible server answering with a file path, say).
-func pricedModel(p *usage.Pricer, answered, routed string) string {
-	if answered == "" || answered == routed {
-		return routed
-	}
-	if _, ok := p.Lookup(answered); ok {
-		return answered
-	}
-	if _, ok := p.Lookup(routed); ok {
-		return routed
-	}
-	return answered
 }
 
 // traceUsage adds to a span's record what the answer said beyond prompt and

@@ -583,3 +583,41 @@ func keepResponses(ctx context.Context, tx *Tx, rows []RequestRow, pg bool, y *y
 	}
 	return flush()
 }
+
+// ModelSeen is one model name combination the request log holds: what the client
+// asked for, what the router sent upstream and what the answer named.
+type ModelSeen struct {
+	Model, UpstreamModel, AnsweredModel, Provider string
+	Requests                                      int
+	// Unpriced counts the requests that used tokens but got no cost.
+	Unpriced int
+}
+
+// ModelsSince lists the model combinations logged since a time (`prices check`).
+func (s *Store) ModelsSince(ctx context.Context, since time.Time) ([]ModelSeen, error) {
+	unpriced := `total(cost_usd IS NULL AND prompt_tokens + completion_tokens > 0)`
+	if s.db.pg {
+		unpriced = `(count(*) FILTER (WHERE cost_usd IS NULL AND prompt_tokens + completion_tokens > 0))::float8`
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT model, upstream_model, answered_model, provider, count(*), `+unpriced+`
+		FROM requests WHERE ts >= ? GROUP BY model, upstream_model, answered_model, provider
+		ORDER BY model, upstream_model, answered_model, provider`, since.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("query models: %w", err)
+	}
+	defer rows.Close()
+	var out []ModelSeen
+	for rows.Next() {
+		var m ModelSeen
+		var n float64
+		if err := rows.Scan(&m.Model, &m.UpstreamModel, &m.AnsweredModel, &m.Provider, &m.Requests, &n); err != nil {
+			return nil, fmt.Errorf("read models: %w", err)
+		}
+		m.Unpriced = int(n)
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read models: %w", err)
+	}
+	return out, nil
+}

@@ -177,6 +177,23 @@ func digits(s string) bool {
 	return len(s) > 0
 }
 
+// PricedName is the name a request's cost is looked up under: the model the answer
+// names, which is the one the provider bills (an alias resolves to a snapshot, a
+// fallback answers a refusal), unless the table cannot price that name and can price
+// the routed one (an OpenAI-compatible server answering with a file path, say).
+func (p *Pricer) PricedName(answered, routed string) string {
+	if answered == "" || answered == routed {
+		return routed
+	}
+	if _, ok := p.Lookup(answered); ok {
+		return answered
+	}
+	if _, ok := p.Lookup(routed); ok {
+		return routed
+	}
+	return answered
+}
+
 // Cost returns the USD cost of u on model. ok is false when the model has no price,
 // or when u used a token class whose rate the price lacks: the caller must record
 // the cost as unknown, never as 0. The first miss for each model logs a warning
