@@ -250,4 +250,3 @@ func tiers(p usage.Price) string {
 	}
 	return strings.Join(s, ", ")
 }
-
