@@ -189,6 +189,15 @@ type Totals struct {
 	PromptTokens     uint64  `json:"prompt_tokens"`
 	CompletionTokens uint64  `json:"completion_tokens"`
 	CostUSD          float64 `json:"cost_usd"`
+	// UnpricedRequests used tokens but have no cost (no price, or a rate the table
+	// lacks): CostUSD leaves them out, and every total shows them beside it.
+	UnpricedRequests uint64 `json:"unpriced_requests"`
+}
+
+// Unpriced reports whether a finished request used tokens but got no cost; a
+// replayed answer costs nothing by design.
+func (r *Request) Unpriced() bool {
+	return r.CostUSD == nil && r.PromptTokens+r.CompletionTokens > 0 && r.Provider != "replay"
 }
 
 // State is the snapshot /admin/state returns and a dashboard starts from.
