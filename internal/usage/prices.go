@@ -139,18 +139,6 @@ func DefaultRows() []Row {
 	return out
 }
 
-// DefaultPrices returns a fresh map of the built-in table: every name and alias.
-func DefaultPrices() map[string]Price {
-	m := make(map[string]Price, 2*len(builtin))
-	for _, r := range builtin {
-		m[r.Name] = r.Price
-		for _, a := range r.Aliases {
-			m[a] = r.Price
-		}
-	}
-	return m
-}
-
 // sortRows orders rows by name, for listings.
 func sortRows(rows []Row) {
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
