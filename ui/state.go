@@ -326,6 +326,8 @@ func (m *Model) applyFinished(fin *events.Request, at time.Time) {
 	m.totals.CompletionTokens += uint64(max(fin.CompletionTokens, 0))
 	if fin.CostUSD != nil {
 		m.totals.CostUSD += *fin.CostUSD
+	} else if fin.Unpriced() {
+		m.totals.UnpricedRequests++
 	}
 	if at.IsZero() {
 		at = finishTime(*fin)

@@ -76,6 +76,9 @@ func (m *Model) setDetailContent() {
 		model += "  (upstream " + r.UpstreamModel + ")"
 	}
 	field("model", orDash(model))
+	if r.ModelDiffers() {
+		field("answered", m.st.warn.Render(r.AnsweredModel+"  (not the model sent; priced as this one)"))
+	}
 	field("route", routeText(&r))
 	status := "in flight"
 	if r.Status != 0 {
@@ -96,14 +99,29 @@ func (m *Model) setDetailContent() {
 
 	section("Tokens & cost")
 	tok := fmt.Sprintf("prompt %d  completion %d", r.PromptTokens, r.CompletionTokens)
-	if r.TokensEstimated {
+	switch {
+	case r.TokensEstimated:
 		tok += "  (estimated)"
+	case r.PromptTokens+r.CompletionTokens > 0 && r.Status != 0:
+		tok += "  (reported)"
 	}
 	field("tokens", tok)
 	if r.CachedTokens > 0 || r.CacheWriteTokens > 0 {
-		field("cache", fmt.Sprintf("read %d  written %d  (of prompt)", r.CachedTokens, r.CacheWriteTokens))
+		cache := fmt.Sprintf("read %d  written %d  (of prompt)", r.CachedTokens, r.CacheWriteTokens)
+		if r.CacheWrite1hTokens > 0 {
+			cache += fmt.Sprintf("  writes: %d 5m, %d 1h", r.CacheWriteTokens-r.CacheWrite1hTokens, r.CacheWrite1hTokens)
+		}
+		field("cache", cache)
 	}
-	field("cost", fmtCost(r.CostUSD))
+	if r.ReasoningTokens > 0 || r.CompactionTokens > 0 || r.WebSearchCalls > 0 || r.ServiceTier != "" {
+		field("classes", fmt.Sprintf("reasoning %d (of completion)  compaction %d  web searches %d  tier %s",
+			r.ReasoningTokens, r.CompactionTokens, r.WebSearchCalls, orDash(r.ServiceTier)))
+	}
+	cost := fmtCost(r.CostUSD)
+	if r.CostUSD != nil && r.TokensEstimated {
+		cost += "  (estimated)"
+	}
+	field("cost", cost)
 	if len(r.Dropped) > 0 {
 		field("dropped", m.st.warn.Render(strings.Join(r.Dropped, ", ")))
 	}

@@ -65,13 +65,18 @@ func (m *Model) renderHeader(w int) string {
 	// Line 2: req/s with a one-minute sparkline, then session tokens and cost.
 	rate := fmt.Sprintf("%5.1f req/s ", m.rate.rps(now))
 	tot := m.totals
+	// The cost adds up: the priced sum, with the requests it cannot include beside it.
+	cost := fmtUSD(tot.CostUSD)
+	if tot.UnpricedRequests > 0 {
+		cost += fmt.Sprintf(" + %s unpriced", fmtCount(tot.UnpricedRequests))
+	}
 	stats := fmt.Sprintf("  %s req  %s err  tok %s in/%s out  %s",
 		fmtCount(tot.Requests), fmtCount(tot.Errors),
-		fmtCount(tot.PromptTokens), fmtCount(tot.CompletionTokens), fmtUSD(tot.CostUSD))
+		fmtCount(tot.PromptTokens), fmtCount(tot.CompletionTokens), cost)
 	if w < 100 {
 		// Narrow: the token split goes before the error count does.
 		stats = fmt.Sprintf("  %s req  %s err  tok %s  %s",
-			fmtCount(tot.Requests), fmtCount(tot.Errors), fmtCount(tot.PromptTokens+tot.CompletionTokens), fmtUSD(tot.CostUSD))
+			fmtCount(tot.Requests), fmtCount(tot.Errors), fmtCount(tot.PromptTokens+tot.CompletionTokens), cost)
 	}
 	sw := clamp(w-lipgloss.Width(rate)-lipgloss.Width(stats), 0, sparkSeconds)
 	line2 := rate + m.st.spark.Render(sparkline(m.rate.series(now, sw))) + stats

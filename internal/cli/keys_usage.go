@@ -88,6 +88,8 @@ func keysUsageRun(ctx context.Context, o *keysUsageOptions, since time.Time) err
 		total.CacheWriteTokens += g.CacheWriteTokens
 		total.CostUSD += g.CostUSD
 		total.UnpricedRequests += g.UnpricedRequests
+		total.EstimatedRequests += g.EstimatedRequests
+		total.EstimatedCostUSD += g.EstimatedCostUSD
 	}
 	if o.json {
 		return printJSON(o.f.Out, usageReport{Since: since.UTC(), By: o.by, KeyID: o.keyID, Groups: groups, Total: total})
@@ -109,10 +111,11 @@ func keysUsageRun(ctx context.Context, o *keysUsageOptions, since time.Time) err
 	pad := func(s string) string { return s + strings.Repeat(" ", width-utf8.RuneCountInString(s)) }
 	tw := tabwriter.NewWriter(o.f.Out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	// CACHED and CACHE WRITE are the parts of PROMPT read from and written to a cache.
-	fmt.Fprintf(tw, "%s\tREQUESTS\tPROMPT\tCACHED\tCACHE WRITE\tCOMPLETION\tCOST\tUNPRICED\t\n", pad(strings.ToUpper(o.by)))
+	// ESTIMATED counts requests whose tokens the gateway estimated (no usage from the provider).
+	fmt.Fprintf(tw, "%s\tREQUESTS\tPROMPT\tCACHED\tCACHE WRITE\tCOMPLETION\tCOST\tUNPRICED\tESTIMATED\t\n", pad(strings.ToUpper(o.by)))
 	row := func(label string, g store.UsageGroup) {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t\n", pad(label), g.Requests, g.PromptTokens, g.CachedTokens,
-			g.CacheWriteTokens, g.CompletionTokens, usageCost(g), g.UnpricedRequests)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t\n", pad(label), g.Requests, g.PromptTokens, g.CachedTokens,
+			g.CacheWriteTokens, g.CompletionTokens, usageCost(g), g.UnpricedRequests, g.EstimatedRequests)
 	}
 	for _, g := range groups {
 		row(groupLabel(o.by, g), g)
@@ -121,11 +124,29 @@ func keysUsageRun(ctx context.Context, o *keysUsageOptions, since time.Time) err
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	fmt.Fprintf(o.f.Out, "\nTotal: %s\n", costSummary(total.CostUSD, total.UnpricedRequests, total.EstimatedCostUSD))
 	if total.UnpricedRequests > 0 {
-		fmt.Fprintf(o.f.Out, "\n%d request(s) used models with no price (or no cache price): their cost is unknown and not included above.\n"+
+		fmt.Fprintf(o.f.Out, "%d request(s) used models with no price (or no cache price): their cost is unknown and not included above.\n"+
 			"Add a [pricing.\"MODEL\"] entry (with cache_read / cache_write) to config.toml to count them.\n", total.UnpricedRequests)
 	}
 	return nil
+}
+
+// costSummary says a total the way it adds up: the priced sum, the unpriced
+// requests beside it (never folded in as $0), and how much of the sum was priced
+// from estimated token counts.
+func costSummary(usd float64, unpriced int, estimated float64) string {
+	s := formatUSD(usd)
+	if unpriced > 0 {
+		s += fmt.Sprintf(" + %d unpriced request", unpriced)
+		if unpriced > 1 {
+			s += "s"
+		}
+	}
+	if estimated > 0 {
+		s += " (" + formatUSD(estimated) + " of it from estimated tokens)"
+	}
+	return s
 }
 
 // usageCost is the priced spend, or "—" when every request in the group is unpriced

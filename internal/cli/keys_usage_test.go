@@ -113,7 +113,8 @@ func TestKeysUsageTable(t *testing.T) {
 		t.Errorf("bob: %q", l)
 	}
 	// alice has priced and unpriced requests: the known part, marked incomplete.
-	if l := find("alice (k1)"); !strings.Contains(l, "$0.7500+?") || !strings.HasSuffix(strings.TrimSpace(l), "1") {
+	// The last column is ESTIMATED (none here), UNPRICED before it.
+	if l := find("alice (k1)"); !strings.Contains(l, "$0.7500+?") || !strings.HasSuffix(strings.TrimSpace(l), "1          0") {
 		t.Errorf("alice: %q", l)
 	}
 	// carol's only request is unpriced: unknown, not $0.
@@ -122,6 +123,9 @@ func TestKeysUsageTable(t *testing.T) {
 	}
 	if l := find("TOTAL"); !strings.Contains(l, "5") || !strings.Contains(l, "$2.75+?") || !strings.Contains(l, " 600 ") {
 		t.Errorf("total: %q", l)
+	}
+	if !strings.Contains(out, "Total: $2.75 + 2 unpriced requests\n") {
+		t.Errorf("no total line that adds up:\n%s", out)
 	}
 	if !strings.Contains(out, "2 request(s) used models with no price (or no cache price)") {
 		t.Errorf("no unpriced note:\n%s", out)

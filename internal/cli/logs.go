@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/tidwall/gjson"
 
+	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/reqlog"
 	"github.com/jmanhype/runestone/internal/sse"
 	"github.com/jmanhype/runestone/internal/store"
@@ -219,8 +220,16 @@ func logCells(r store.RequestRow, now time.Time) []string {
 	}
 	return []string{
 		formatTime(r.Started, now), r.ID, key, r.Model, orDash(r.Dialect), provider, status,
-		formatMS(r.LatencyMS), tokens, formatCost(r.CostUSD),
+		formatMS(r.LatencyMS), tokens, rowCost(r),
 	}
+}
+
+// rowCost is a row's cost cell: "≈" marks a cost priced from estimated tokens.
+func rowCost(r store.RequestRow) string {
+	if r.CostUSD != nil && r.TokensEstimated {
+		return "≈" + formatUSD(*r.CostUSD)
+	}
+	return formatCost(r.CostUSD)
 }
 
 func formatTime(t, now time.Time) string {
@@ -446,6 +455,11 @@ func printDetail(w io.Writer, r store.RequestRow, n, of int) {
 		}
 	}
 	line("Model", model)
+	if a := (events.Request{AnsweredModel: r.AnsweredModel, UpstreamModel: r.UpstreamModel}); a.ModelDiffers() {
+		line("Answered by", r.AnsweredModel+"  (not the model sent upstream; the cost is this model's)")
+	} else if r.AnsweredModel != "" && r.AnsweredModel != r.UpstreamModel {
+		line("Answered by", r.AnsweredModel)
+	}
 	if r.Dialect != "" {
 		dialect := r.Dialect
 		switch r.UpstreamDialect {
@@ -493,7 +507,16 @@ func printDetail(w io.Writer, r store.RequestRow, n, of int) {
 	case r.CacheWriteTokens > 0:
 		tokens += fmt.Sprintf(" (%d cache write)", r.CacheWriteTokens)
 	}
+	if r.CacheWrite1hTokens > 0 {
+		tokens += fmt.Sprintf(" [cache writes: %d 5m, %d 1h]", r.CacheWriteTokens-r.CacheWrite1hTokens, r.CacheWrite1hTokens)
+	}
 	tokens += fmt.Sprintf(" + %d completion", r.CompletionTokens)
+	if r.ReasoningTokens > 0 {
+		tokens += fmt.Sprintf(" (%d reasoning)", r.ReasoningTokens)
+	}
+	if r.CompactionTokens > 0 {
+		tokens += fmt.Sprintf(" + %d compaction", r.CompactionTokens)
+	}
 	used := r.PromptTokens+r.CompletionTokens > 0
 	switch {
 	case r.TokensEstimated:
@@ -502,12 +525,21 @@ func printDetail(w io.Writer, r store.RequestRow, n, of int) {
 		tokens += "  (reported by the provider)"
 	}
 	line("Tokens", tokens)
+	if r.WebSearchCalls > 0 {
+		line("Server tools", fmt.Sprintf("%d web search(es), billed per call", r.WebSearchCalls))
+	}
+	if r.ServiceTier != "" {
+		line("Service tier", r.ServiceTier)
+	}
 	cost := formatCost(r.CostUSD)
+	if r.CostUSD != nil && r.TokensEstimated {
+		cost += "  (estimated: priced from estimated tokens)"
+	}
 	if r.CostUSD == nil && used {
 		if r.CachedTokens+r.CacheWriteTokens > 0 {
-			cost += "  (unknown: no price for this model or for its cache reads/writes)"
+			cost += "  (unknown: no price for this model or for its cache reads/writes; see runestone prices show)"
 		} else {
-			cost += "  (unknown: no price for this model)"
+			cost += "  (unknown: no price for this model, or its service tier or long-context rate; see runestone prices show)"
 		}
 	}
 	line("Cost", cost)

@@ -129,6 +129,7 @@ streams and records every request in a local SQLite file.`,
 		newLogsCmd(f),
 		newExecCmd(f, bi),
 		newCassettesCmd(f),
+		newPricesCmd(f),
 	)
 	// --version prints what `runestone version` does.
 	v := resolveVersion(bi)

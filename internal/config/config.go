@@ -225,6 +225,18 @@ type Price struct {
 	CacheRead    float64 `toml:"cache_read,omitempty"`
 	CacheWrite   float64 `toml:"cache_write,omitempty"`
 	CacheWrite1h float64 `toml:"cache_write_1h,omitempty"`
+	// A prompt above LongAbove tokens bills every token at the long_* rates.
+	LongAbove        int     `toml:"long_above,omitempty"`
+	LongInput        float64 `toml:"long_input,omitempty"`
+	LongOutput       float64 `toml:"long_output,omitempty"`
+	LongCacheRead    float64 `toml:"long_cache_read,omitempty"`
+	LongCacheWrite   float64 `toml:"long_cache_write,omitempty"`
+	LongCacheWrite1h float64 `toml:"long_cache_write_1h,omitempty"`
+	// Priority and Flex multiply every rate on those service tiers (0 = unknown).
+	Priority float64 `toml:"priority,omitempty"`
+	Flex     float64 `toml:"flex,omitempty"`
+	// WebSearch is USD per server-side web search call.
+	WebSearch float64 `toml:"web_search,omitempty"`
 }
 
 // Provider kinds.

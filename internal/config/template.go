@@ -121,6 +121,15 @@ match_ignore = []                # extra JSON paths matching ignores, e.g. "$.me
 # cache_read = 0.30              # per million prompt tokens read from a cache
 # cache_write = 3.75             # per million prompt tokens written to a 5-minute cache
 # cache_write_1h = 6.0           # per million prompt tokens written to a 1-hour cache
+# long_above = 200000            # a prompt above this many tokens bills every token at the long_* rates
+# long_input = 6.0               # long-context rate per million uncached prompt tokens
+# long_output = 22.5             # long-context rate per million completion tokens
+# long_cache_read = 0.60         # long-context rate per million cached prompt tokens
+# long_cache_write = 7.50        # long-context rate per million tokens written to a 5-minute cache
+# long_cache_write_1h = 12.0     # long-context rate per million tokens written to a 1-hour cache
+# priority = 2.0                 # multiplier of every rate on the priority service tier (unset = unknown)
+# flex = 0.5                     # multiplier of every rate on the flex service tier (unset = unknown)
+# web_search = 0.01              # USD per server-side web search call
 `
 
 // Redacted returns a copy safe to print: secrets show only whether they are set.

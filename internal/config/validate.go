@@ -129,7 +129,8 @@ func (c *Config) Validate() error {
 	}
 	for _, m := range slices.Sorted(maps.Keys(c.Pricing)) {
 		p := c.Pricing[m]
-		for _, v := range []float64{p.Input, p.Output, p.CacheRead, p.CacheWrite, p.CacheWrite1h} {
+		for _, v := range []float64{p.Input, p.Output, p.CacheRead, p.CacheWrite, p.CacheWrite1h, float64(p.LongAbove),
+			p.LongInput, p.LongOutput, p.LongCacheRead, p.LongCacheWrite, p.LongCacheWrite1h, p.Priority, p.Flex, p.WebSearch} {
 			if v < 0 {
 				add("pricing %q: prices must be >= 0", m)
 				break

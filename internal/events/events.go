@@ -4,6 +4,7 @@ package events
 
 import (
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -72,6 +73,46 @@ type Request struct {
 	Dropped []string `json:"dropped,omitempty"`
 	// TraceID is the OpenTelemetry trace id of the request, when tracing is on.
 	TraceID string `json:"trace_id,omitempty"`
+	// AnsweredModel is the model the provider's answer names, when it names one;
+	// CostUSD is its price. It can differ from UpstreamModel (an alias resolved to a
+	// snapshot, a fallback answering a refusal).
+	AnsweredModel string `json:"answered_model,omitempty"`
+	// The token classes beyond prompt and completion: reasoning (of completion),
+	// 1-hour cache writes (of CacheWriteTokens), compaction iterations (on top) and
+	// server-side web searches; ServiceTier is the tier the answer ran on.
+	ReasoningTokens    int    `json:"reasoning_tokens,omitempty"`
+	CacheWrite1hTokens int    `json:"cache_write_1h_tokens,omitempty"`
+	CompactionTokens   int    `json:"compaction_tokens,omitempty"`
+	WebSearchCalls     int    `json:"web_search_calls,omitempty"`
+	ServiceTier        string `json:"service_tier,omitempty"`
+}
+
+// ModelDiffers reports whether the answer names another model than the one sent
+// upstream, ignoring a dated snapshot of the same name (claude-opus-5-5 answered
+// as claude-opus-5-5-20260922 is the same model).
+func (r *Request) ModelDiffers() bool {
+	a, u := r.AnsweredModel, r.UpstreamModel
+	if a == "" || u == "" || a == u {
+		return false
+	}
+	if i := strings.LastIndexByte(u, ':'); i >= 0 {
+		u = u[i+1:]
+	}
+	return !strings.HasPrefix(a, u+"-") || !isDateSuffix(a[len(u)+1:])
+}
+
+// isDateSuffix reports "20260922" or "2024-07-18".
+func isDateSuffix(s string) bool {
+	digits := 0
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] >= '0' && s[i] <= '9':
+			digits++
+		case s[i] != '-':
+			return false
+		}
+	}
+	return digits == 8 && (len(s) == 8 || len(s) == 10)
 }
 
 // Attempt is one upstream try within a request.
@@ -154,6 +195,15 @@ type Totals struct {
 	PromptTokens     uint64  `json:"prompt_tokens"`
 	CompletionTokens uint64  `json:"completion_tokens"`
 	CostUSD          float64 `json:"cost_usd"`
+	// UnpricedRequests used tokens but have no cost (no price, or a rate the table
+	// lacks): CostUSD leaves them out, and every total shows them beside it.
+	UnpricedRequests uint64 `json:"unpriced_requests"`
+}
+
+// Unpriced reports whether a finished request used tokens but got no cost; a
+// replayed answer costs nothing by design.
+func (r *Request) Unpriced() bool {
+	return r.CostUSD == nil && r.PromptTokens+r.CompletionTokens > 0 && r.Provider != "replay"
 }
 
 // State is the snapshot /admin/state returns and a dashboard starts from.

@@ -11,6 +11,7 @@ import (
 	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/internal/reqlog"
 	"github.com/jmanhype/runestone/internal/store"
+	"github.com/jmanhype/runestone/internal/telemetry"
 )
 
 func (g *Gateway) captureLimit() int {
@@ -102,7 +103,11 @@ func (x *exchange) event(latency time.Duration) events.Request {
 		Started: x.at, Status: x.status, LatencyMS: ms(latency), Error: x.errMsg,
 		PromptTokens: x.usage.PromptTokens, CompletionTokens: x.usage.CompletionTokens,
 		CachedTokens: x.usage.CachedTokens, CacheWriteTokens: x.usage.CacheWriteTokens,
-		TokensEstimated: !x.usage.Reported && x.usage.Total() > 0}
+		TokensEstimated: !x.usage.Reported && x.usage.Total() > 0,
+		AnsweredModel:   x.usage.Model, ReasoningTokens: x.usage.ReasoningTokens,
+		CacheWrite1hTokens: x.usage.CacheWrite1hTokens, WebSearchCalls: x.usage.WebSearchCalls,
+		CompactionTokens: x.usage.CompactionInputTokens + x.usage.CompactionOutputTokens,
+		ServiceTier:      x.usage.ServiceTier}
 	if x.res != nil && x.di.upstream == "" {
 		x.di.upstream = x.upstreamDialect()
 	}
@@ -130,7 +135,7 @@ func (x *exchange) event(latency time.Duration) events.Request {
 		}
 	}
 	if x.res != nil && x.g.o.Pricer != nil {
-		priced := ev.UpstreamModel
+		priced := x.g.o.Pricer.PricedName(ev.AnsweredModel, ev.UpstreamModel)
 		if x.res.Target.Provider.Kind() == "mock" {
 			priced = "mock" // the zero-config mock answers any name; it costs nothing
 		}
@@ -145,6 +150,16 @@ func (x *exchange) event(latency time.Duration) events.Request {
 	return ev
 }
 
+// traceUsage adds to a span's record what the answer said beyond prompt and
+// completion: the answered model and every other token class.
+func traceUsage(rec *telemetry.Record, ev *events.Request) {
+	if ev.AnsweredModel != "" {
+		rec.ResponseModel = ev.AnsweredModel
+	}
+	rec.ReasoningTokens, rec.CacheWrite1hTokens, rec.CompactionTokens = ev.ReasoningTokens, ev.CacheWrite1hTokens, ev.CompactionTokens
+	rec.WebSearchCalls, rec.ServiceTier = ev.WebSearchCalls, ev.ServiceTier
+}
+
 // row is the request-log record of a finished request (ev is its final event).
 func (x *exchange) row(ev events.Request) store.RequestRow {
 	row := store.RequestRow{
@@ -155,7 +170,9 @@ func (x *exchange) row(ev events.Request) store.RequestRow {
 		CompletionTokens: ev.CompletionTokens, CachedTokens: ev.CachedTokens, CacheWriteTokens: ev.CacheWriteTokens,
 		TokensEstimated: ev.TokensEstimated, CostUSD: ev.CostUSD, Attempts: ev.Attempts, Error: ev.Error,
 		Dialect: ev.Dialect, UpstreamDialect: ev.UpstreamDialect, SessionID: ev.Session, Dropped: ev.Dropped,
-		Keep: x.keep,
+		Keep:          x.keep,
+		AnsweredModel: ev.AnsweredModel, ReasoningTokens: ev.ReasoningTokens, CacheWrite1hTokens: ev.CacheWrite1hTokens,
+		CompactionTokens: ev.CompactionTokens, WebSearchCalls: ev.WebSearchCalls, ServiceTier: ev.ServiceTier,
 	}
 	if ev.Stream && x.chunks > 0 {
 		ttft := ev.TTFTMS
@@ -181,7 +198,9 @@ func detailFromRow(row store.RequestRow) *events.RequestDetail {
 		OverheadMS: row.OverheadMS, PromptTokens: row.PromptTokens, CompletionTokens: row.CompletionTokens,
 		TokensEstimated: row.TokensEstimated, CostUSD: row.CostUSD, Error: row.Error,
 		CachedTokens: row.CachedTokens, CacheWriteTokens: row.CacheWriteTokens, Dialect: row.Dialect,
-		UpstreamDialect: row.UpstreamDialect, Session: row.SessionID, Dropped: row.Dropped}
+		UpstreamDialect: row.UpstreamDialect, Session: row.SessionID, Dropped: row.Dropped,
+		AnsweredModel: row.AnsweredModel, ReasoningTokens: row.ReasoningTokens, CacheWrite1hTokens: row.CacheWrite1hTokens,
+		CompactionTokens: row.CompactionTokens, WebSearchCalls: row.WebSearchCalls, ServiceTier: row.ServiceTier}
 	if row.TTFTMS != nil {
 		ev.TTFTMS = *row.TTFTMS
 	}

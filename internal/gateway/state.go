@@ -22,6 +22,7 @@ type liveState struct {
 	n        int
 
 	requests, errors, prompt, completion atomic.Uint64
+	unpriced                             atomic.Uint64
 	inFlight                             atomic.Int64
 	costMu                               sync.Mutex
 	cost                                 float64
@@ -55,6 +56,8 @@ func (s *liveState) end(x *exchange, ev events.Request) {
 		s.costMu.Lock()
 		s.cost += *ev.CostUSD
 		s.costMu.Unlock()
+	} else if ev.Unpriced() {
+		s.unpriced.Add(1)
 	}
 	s.mu.Lock()
 	if x.started {
@@ -95,5 +98,6 @@ func (s *liveState) totals() events.Totals {
 	cost := s.cost
 	s.costMu.Unlock()
 	return events.Totals{Requests: s.requests.Load(), Errors: s.errors.Load(), InFlight: s.inFlight.Load(),
-		PromptTokens: s.prompt.Load(), CompletionTokens: s.completion.Load(), CostUSD: cost}
+		PromptTokens: s.prompt.Load(), CompletionTokens: s.completion.Load(), CostUSD: cost,
+		UnpricedRequests: s.unpriced.Load()}
 }

@@ -86,6 +86,7 @@ func (x *exchange) traceEnd(ev *events.Request) {
 		RequestBody: x.body, ResponseBody: x.respBody,
 		Dialect: ev.Dialect, UpstreamDialect: ev.UpstreamDialect, Conversation: ev.Session,
 	}
+	traceUsage(&rec, ev)
 	if x.info.model != "" && ev.UpstreamModel != "" && x.info.model != ev.UpstreamModel {
 		rec.Route = x.info.model // a [[routes]] name or an alias resolved to another model
 	}

@@ -27,15 +27,18 @@ const maxSeries = 1000
 type Metrics struct {
 	reg *prometheus.Registry
 
-	requests   *prometheus.CounterVec   // model, provider, status_class
-	duration   *prometheus.HistogramVec // model, provider
-	ttft       *prometheus.HistogramVec // model, provider
-	tokens     *prometheus.CounterVec   // model, provider, type
-	cost       *prometheus.CounterVec   // model, provider
-	estimated  *prometheus.CounterVec   // model, provider
-	inFlight   prometheus.Gauge
-	limited    *prometheus.CounterVec // key
-	authFailed prometheus.Counter
+	requests  *prometheus.CounterVec   // model, provider, status_class
+	duration  *prometheus.HistogramVec // model, provider
+	ttft      *prometheus.HistogramVec // model, provider
+	tokens    *prometheus.CounterVec   // model, provider, type
+	cost      *prometheus.CounterVec   // model, provider
+	estimated *prometheus.CounterVec   // model, provider
+	// costEstimated is the part of cost computed from estimated tokens; unpriced
+	// counts requests whose cost is unknown (no price, or a rate the table lacks).
+	costEstimated, unpriced *prometheus.CounterVec // model, provider
+	inFlight                prometheus.Gauge
+	limited                 *prometheus.CounterVec // key
+	authFailed              prometheus.Counter
 
 	series     sync.Map // seriesKey -> *series
 	seriesN    atomic.Int64
@@ -84,6 +87,14 @@ func New() *Metrics {
 		estimated: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "runestone_tokens_estimated_total",
 			Help: "Tokens (prompt plus completion) estimated by the gateway because the upstream reported no usage.",
+		}, mp),
+		costEstimated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "runestone_cost_estimated_usd_total",
+			Help: "The part of runestone_cost_usd_total priced from token counts the gateway estimated, not the provider's.",
+		}, mp),
+		unpriced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "runestone_unpriced_requests_total",
+			Help: "Requests that used tokens but whose cost is unknown (no price, or a rate the table lacks); not in runestone_cost_usd_total.",
 		}, mp),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "runestone_in_flight_requests",

@@ -46,6 +46,8 @@ type series struct {
 	prompt, completion prometheus.Counter
 	ttft               atomic.Pointer[prometheus.Observer]
 	cost, estimated    atomic.Pointer[prometheus.Counter]
+	costEstimated      atomic.Pointer[prometheus.Counter]
+	unpriced           atomic.Pointer[prometheus.Counter]
 	classes            [numClasses]atomic.Pointer[prometheus.Counter]
 }
 
@@ -134,6 +136,11 @@ func (m *Metrics) ObserveRequest(r events.Request) {
 	if r.CostUSD != nil {
 		cost = nonNeg(*r.CostUSD)
 		s.counter(&s.cost, m.cost).Add(cost)
+		if r.TokensEstimated && cost > 0 {
+			s.counter(&s.costEstimated, m.costEstimated).Add(cost)
+		}
+	} else if prompt+completion > 0 && r.Provider != "replay" {
+		s.counter(&s.unpriced, m.unpriced).Inc()
 	}
 	m.totals.observe(cls, r.Status >= 500 || r.Error != "", prompt, completion, r.TokensEstimated, cost, r.CostUSD != nil)
 }

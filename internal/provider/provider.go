@@ -117,10 +117,31 @@ type Usage struct {
 	CacheWrite1hTokens int
 	// Reported is true when the upstream sent the counts; false means absent or estimated.
 	Reported bool
+	// ReasoningTokens are the CompletionTokens spent thinking: reported apart,
+	// billed as output.
+	ReasoningTokens int
+	// CompactionInputTokens and CompactionOutputTokens are Anthropic's compaction
+	// iterations (usage.iterations), which the top-level counts leave out and which
+	// bill on top of them.
+	CompactionInputTokens  int
+	CompactionOutputTokens int
+	// Server-side tool calls, billed per call (web search) or not at all beyond
+	// their tokens (web fetch); code execution bills by container time.
+	WebSearchCalls     int
+	WebFetchCalls      int
+	CodeExecutionCalls int
+	// ServiceTier is the tier the answer says it ran on ("default", "flex",
+	// "priority", Anthropic's "standard"); "" when not said.
+	ServiceTier string
+	// Model is the model the answer says produced it, which can differ from the
+	// one asked for (aliases resolve to snapshots, fallbacks answer refusals).
+	Model string
 }
 
-// Total is prompt plus completion tokens.
-func (u Usage) Total() int { return u.PromptTokens + u.CompletionTokens }
+// Total is prompt plus completion tokens, compaction iterations included.
+func (u Usage) Total() int {
+	return u.PromptTokens + u.CompletionTokens + u.CompactionInputTokens + u.CompactionOutputTokens
+}
 
 // Response is a successful upstream answer in OpenAI's format.
 type Response struct {

@@ -115,7 +115,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (_ *Server, err err
 	if s.limiter, spend, err = newLimiter(ctx, cfg, o.Logger, s.Store, o.Now); err != nil {
 		return nil, err
 	}
-	pricer := usage.NewPricer(prices(cfg), o.Logger)
+	pricer := usage.NewPricer(Prices(cfg), o.Logger)
 	tokens := usage.NewEstimator()
 	if s.Recorder, s.Replayer, err = newCassettes(cfg, o.Logger); err != nil {
 		return nil, err
@@ -193,10 +193,15 @@ func (s *Server) resilienceOptions(pricer *usage.Pricer) resilience.Options {
 	}
 }
 
-func prices(cfg *config.Config) map[string]usage.Price {
+// Prices is config.toml's [pricing] as overrides of the built-in price table (the
+// gateway's and `runestone prices`').
+func Prices(cfg *config.Config) map[string]usage.Price {
 	out := make(map[string]usage.Price, len(cfg.Pricing))
 	for m, p := range cfg.Pricing {
-		out[m] = usage.Price{Input: p.Input, Output: p.Output, CachedInput: p.CacheRead, CacheWrite: p.CacheWrite, CacheWrite1h: p.CacheWrite1h}
+		out[m] = usage.Price{Input: p.Input, Output: p.Output, CachedInput: p.CacheRead, CacheWrite: p.CacheWrite,
+			CacheWrite1h: p.CacheWrite1h, LongAbove: p.LongAbove, LongInput: p.LongInput, LongOutput: p.LongOutput,
+			LongCachedInput: p.LongCacheRead, LongCacheWrite: p.LongCacheWrite, LongCacheWrite1h: p.LongCacheWrite1h,
+			Priority: p.Priority, Flex: p.Flex, WebSearch: p.WebSearch}
 	}
 	return out
 }

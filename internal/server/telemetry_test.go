@@ -243,7 +243,7 @@ func TestTelemetryStreamedChatSpans(t *testing.T) {
 		"gen_ai.operation.name":          "chat",
 		"gen_ai.provider.name":           "openai",
 		"gen_ai.request.model":           "gpt-4o-mini",
-		"gen_ai.response.model":          "gpt-4o-mini",
+		"gen_ai.response.model":          "gpt-4o-mini-2024", // the model the answer names (issue 30)
 		"gen_ai.response.id":             "chatcmpl-trace1",
 		"gen_ai.usage.input_tokens":      int64(11),
 		"gen_ai.usage.output_tokens":     int64(7),

@@ -50,6 +50,15 @@ type RequestRow struct {
 	Dropped          []string  `json:"dropped"`                 // request fields a translation dropped; stored as a comma list
 	RequestBody      string    `json:"request_body,omitempty"`  // captured (redacted, capped) body
 	ResponseBody     string    `json:"response_body,omitempty"` // captured body; streamed text for streams
+	// AnsweredModel is the model the provider's answer names ("" when it names none):
+	// Model is what the client asked for, UpstreamModel what the router chose, and
+	// the cost is the answered model's.
+	AnsweredModel      string `json:"answered_model"`
+	ReasoningTokens    int    `json:"reasoning_tokens"`      // of CompletionTokens, spent thinking
+	CacheWrite1hTokens int    `json:"cache_write_1h_tokens"` // of CacheWriteTokens, with a 1-hour lifetime
+	CompactionTokens   int    `json:"compaction_tokens"`     // compaction iterations, on top of prompt and completion
+	WebSearchCalls     int    `json:"web_search_calls"`      // server-side web searches, billed per call
+	ServiceTier        string `json:"service_tier"`          // the tier the answer ran on, "" when not said
 
 	// Keep is a Responses API answer to store with the row, in its transaction: a
 	// natively relayed answer, whose state the provider keeps, so the gateway's copy
@@ -60,7 +69,8 @@ type RequestRow struct {
 const requestCols = `seq, id, ts, key_id, key_name, project, endpoint, model, provider, upstream_model,
 	providers_tried, status, stream, latency_ms, ttft_ms, overhead_ms, prompt_tokens, completion_tokens,
 	cached_tokens, tokens_estimated, cost_usd, attempts, error, dialect, upstream_dialect, session_id,
-	cache_write_tokens, dropped`
+	cache_write_tokens, dropped, answered_model, reasoning_tokens, cache_write_1h_tokens, compaction_tokens,
+	web_search_calls, service_tier`
 
 // insertChunk is how many rows one INSERT statement carries. Multi-row VALUES cut the
 // per-statement overhead of the pure-Go driver; 8 rows measured as fast as 32 or 64
@@ -70,9 +80,10 @@ const insertChunk = 8
 const insertHead = `INSERT INTO requests (id, ts, key_id, key_name, project, endpoint, model, provider,
 	upstream_model, providers_tried, status, stream, latency_ms, ttft_ms, overhead_ms, prompt_tokens,
 	completion_tokens, cached_tokens, tokens_estimated, cost_usd, attempts, error, dialect, upstream_dialect,
-	session_id, cache_write_tokens, dropped, request_body, response_body) VALUES `
+	session_id, cache_write_tokens, dropped, request_body, response_body, answered_model, reasoning_tokens,
+	cache_write_1h_tokens, compaction_tokens, web_search_calls, service_tier) VALUES `
 
-const insertCols = 29
+const insertCols = 35
 
 // insertSQL[n] is the statement for n rows, built once.
 var insertSQL = func() [insertChunk + 1]string {
@@ -85,7 +96,7 @@ var insertSQL = func() [insertChunk + 1]string {
 }()
 
 // pgInsertChunk is the Postgres statement size: each statement is a network round trip,
-// so more rows per statement pay (29 columns x 128 rows stays far below the 65,535
+// so more rows per statement pay (35 columns x 128 rows stays far below the 65,535
 // parameter limit); batches of 512 on loopback measured ~57k rows/s at 8 rows a
 // statement and ~97k rows/s at 128.
 const pgInsertChunk = 128
@@ -135,7 +146,8 @@ func (s *Store) InsertRequests(ctx context.Context, rows []RequestRow) error {
 					r.Endpoint, r.Model, r.Provider, r.UpstreamModel, strings.Join(r.ProvidersTried, ","),
 					r.Status, r.Stream, r.LatencyMS, ttft, r.OverheadMS, r.PromptTokens, r.CompletionTokens,
 					r.CachedTokens, r.TokensEstimated, cost, r.Attempts, r.Error, r.Dialect, r.UpstreamDialect,
-					r.SessionID, r.CacheWriteTokens, strings.Join(r.Dropped, ","), r.RequestBody, r.ResponseBody)
+					r.SessionID, r.CacheWriteTokens, strings.Join(r.Dropped, ","), r.RequestBody, r.ResponseBody,
+					r.AnsweredModel, r.ReasoningTokens, r.CacheWrite1hTokens, r.CompactionTokens, r.WebSearchCalls, r.ServiceTier)
 			}
 			if s.db.pg {
 				pgTextArgs(args)
@@ -261,7 +273,8 @@ func (s *Store) queryRequests(ctx context.Context, q string, args ...any) ([]Req
 			&r.Provider, &r.UpstreamModel, &tried, &r.Status, &r.Stream, &r.LatencyMS, &ttft, &r.OverheadMS,
 			&r.PromptTokens, &r.CompletionTokens, &r.CachedTokens, &r.TokensEstimated, &cost, &r.Attempts,
 			&r.Error, &r.Dialect, &r.UpstreamDialect, &r.SessionID, &r.CacheWriteTokens, &dropped,
-			&r.RequestBody, &r.ResponseBody); err != nil {
+			&r.AnsweredModel, &r.ReasoningTokens, &r.CacheWrite1hTokens, &r.CompactionTokens, &r.WebSearchCalls,
+			&r.ServiceTier, &r.RequestBody, &r.ResponseBody); err != nil {
 			return nil, fmt.Errorf("read request row: %w", err)
 		}
 		r.Started = time.UnixMilli(ts).UTC()
@@ -304,6 +317,11 @@ type UsageGroup struct {
 	// UnpricedRequests counts requests that used tokens but have no price: their cost is
 	// unknown and is not in CostUSD.
 	UnpricedRequests int `json:"unpriced_requests"`
+	// EstimatedRequests counts requests whose token counts (and so cost) the gateway
+	// estimated because the provider reported none.
+	EstimatedRequests int `json:"estimated_requests"`
+	// EstimatedCostUSD is the part of CostUSD priced from estimated counts.
+	EstimatedCostUSD float64 `json:"estimated_cost_usd"`
 }
 
 // Usage aggregates the request log since a time, grouped by "key", "project" or
@@ -323,7 +341,8 @@ func (s *Store) Usage(ctx context.Context, since time.Time, by, keyID string) ([
 	// key_name is a bare column next to max(seq): SQLite takes it from the newest row.
 	q := `SELECT ` + col + `, ` + name + `, max(seq), count(*), total(prompt_tokens), total(completion_tokens),
 		total(cost_usd), total(cost_usd IS NULL AND prompt_tokens + completion_tokens > 0),
-		total(cached_tokens), total(cache_write_tokens)
+		total(cached_tokens), total(cache_write_tokens), total(tokens_estimated),
+		total(CASE WHEN tokens_estimated THEN cost_usd END)
 		FROM requests WHERE ts >= ?`
 	if s.db.pg {
 		if by == "" || by == "key" {
@@ -332,7 +351,9 @@ func (s *Store) Usage(ctx context.Context, since time.Time, by, keyID string) ([
 		q = `SELECT ` + col + `, ` + name + `, max(seq), count(*), coalesce(sum(prompt_tokens), 0)::float8,
 		coalesce(sum(completion_tokens), 0)::float8, coalesce(sum(cost_usd), 0)::float8,
 		(count(*) FILTER (WHERE cost_usd IS NULL AND prompt_tokens + completion_tokens > 0))::float8,
-		coalesce(sum(cached_tokens), 0)::float8, coalesce(sum(cache_write_tokens), 0)::float8
+		coalesce(sum(cached_tokens), 0)::float8, coalesce(sum(cache_write_tokens), 0)::float8,
+		(count(*) FILTER (WHERE tokens_estimated))::float8,
+		coalesce(sum(cost_usd) FILTER (WHERE tokens_estimated), 0)::float8
 		FROM requests WHERE ts >= ?`
 	}
 	args := []any{since.UnixMilli()}
@@ -350,12 +371,13 @@ func (s *Store) Usage(ctx context.Context, since time.Time, by, keyID string) ([
 	for rows.Next() {
 		var g UsageGroup
 		var maxSeq int64
-		var pt, ct, unpriced, cached, written float64
-		if err := rows.Scan(&g.Key, &g.Name, &maxSeq, &g.Requests, &pt, &ct, &g.CostUSD, &unpriced, &cached, &written); err != nil {
+		var pt, ct, unpriced, cached, written, estimated float64
+		if err := rows.Scan(&g.Key, &g.Name, &maxSeq, &g.Requests, &pt, &ct, &g.CostUSD, &unpriced, &cached, &written,
+			&estimated, &g.EstimatedCostUSD); err != nil {
 			return nil, fmt.Errorf("read usage: %w", err)
 		}
 		g.PromptTokens, g.CompletionTokens, g.UnpricedRequests = int64(pt), int64(ct), int(unpriced)
-		g.CachedTokens, g.CacheWriteTokens = int64(cached), int64(written)
+		g.CachedTokens, g.CacheWriteTokens, g.EstimatedRequests = int64(cached), int64(written), int(estimated)
 		switch by {
 		case "model":
 			g.Model = g.Key
@@ -560,4 +582,42 @@ func keepResponses(ctx context.Context, tx *Tx, rows []RequestRow, pg bool, y *y
 		}
 	}
 	return flush()
+}
+
+// ModelSeen is one model name combination the request log holds: what the client
+// asked for, what the router sent upstream and what the answer named.
+type ModelSeen struct {
+	Model, UpstreamModel, AnsweredModel, Provider string
+	Requests                                      int
+	// Unpriced counts the requests that used tokens but got no cost.
+	Unpriced int
+}
+
+// ModelsSince lists the model combinations logged since a time (`prices check`).
+func (s *Store) ModelsSince(ctx context.Context, since time.Time) ([]ModelSeen, error) {
+	unpriced := `total(cost_usd IS NULL AND prompt_tokens + completion_tokens > 0)`
+	if s.db.pg {
+		unpriced = `(count(*) FILTER (WHERE cost_usd IS NULL AND prompt_tokens + completion_tokens > 0))::float8`
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT model, upstream_model, answered_model, provider, count(*), `+unpriced+`
+		FROM requests WHERE ts >= ? GROUP BY model, upstream_model, answered_model, provider
+		ORDER BY model, upstream_model, answered_model, provider`, since.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("query models: %w", err)
+	}
+	defer rows.Close()
+	var out []ModelSeen
+	for rows.Next() {
+		var m ModelSeen
+		var n float64
+		if err := rows.Scan(&m.Model, &m.UpstreamModel, &m.AnsweredModel, &m.Provider, &m.Requests, &n); err != nil {
+			return nil, fmt.Errorf("read models: %w", err)
+		}
+		m.Unpriced = int(n)
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read models: %w", err)
+	}
+	return out, nil
 }

@@ -27,6 +27,8 @@ func testInsertAndReadRequestRoundTrip(t *testing.T, s *Store) {
 		Dialect: "messages", UpstreamDialect: "chat", SessionID: "0b9e-session", CacheWriteTokens: 4,
 		Dropped:     []string{"thinking", "metadata.user_id"},
 		RequestBody: `{"model":"smart"}`, ResponseBody: "Hello",
+		AnsweredModel: "gpt-4o-2024-08-06", ReasoningTokens: 7, CacheWrite1hTokens: 2, CompactionTokens: 1234,
+		WebSearchCalls: 2, ServiceTier: "priority",
 	}
 	unpriced := RequestRow{ID: "req-2", Started: start.Add(time.Second), Model: "local", Status: 502,
 		Error: "boom", PromptTokens: 5}

@@ -194,6 +194,10 @@ type Record struct {
 	RequestBody                 []byte // request parameters are read from it (and content, when captured)
 	ResponseBody                []byte // non-stream answer (id, finish reasons)
 	Completion                  string // streamed answer text, when captured
+	// Token classes beyond prompt and completion (see events.Request) and the
+	// service tier the answer ran on.
+	ReasoningTokens, CacheWrite1hTokens, CompactionTokens, WebSearchCalls int
+	ServiceTier                                                           string
 }
 
 // End finishes the request span with rec and records the GenAI metrics.
@@ -249,9 +253,25 @@ func (s *Span) End(rec Record) {
 	}
 	if rec.InputTokens > 0 || rec.OutputTokens > 0 {
 		attrs = append(attrs, keyInputTokens.Int(rec.InputTokens), keyOutputTokens.Int(rec.OutputTokens))
+		// Every figure says where it came from: the provider's usage or our estimate.
+		source := "reported"
 		if rec.TokensEstimated {
+			source = "estimated"
 			attrs = append(attrs, attribute.Bool("runestone.tokens_estimated", true))
 		}
+		attrs = append(attrs, attribute.String("runestone.usage.source", source))
+	}
+	for _, c := range [...]struct {
+		key string
+		n   int
+	}{{"runestone.usage.reasoning_tokens", rec.ReasoningTokens}, {"runestone.usage.cache_write_1h_tokens", rec.CacheWrite1hTokens},
+		{"runestone.usage.compaction_tokens", rec.CompactionTokens}, {"runestone.usage.web_search_calls", rec.WebSearchCalls}} {
+		if c.n > 0 {
+			attrs = append(attrs, attribute.Int(c.key, c.n))
+		}
+	}
+	if rec.ServiceTier != "" {
+		attrs = append(attrs, attribute.String("runestone.service_tier", rec.ServiceTier))
 	}
 	if rec.CacheReadTokens > 0 {
 		attrs = append(attrs, keyCacheRead.Int(rec.CacheReadTokens))

@@ -116,9 +116,9 @@ func TestOverrideReplacesWhole(t *testing.T) {
 	if pr, _ := p.Lookup("gpt-4o-2024-08-06"); pr.Input != 1 {
 		t.Fatalf("snapshot did not follow override: %+v", pr)
 	}
-	// DefaultPrices hands out copies.
-	DefaultPrices()["gpt-4o"] = Price{}
-	if pr, _ := NewPricer(nil, nil).Lookup("gpt-4o"); pr.Input != 2.5 {
+	// DefaultRows hands out copies.
+	DefaultRows()[0].Input = -1
+	if pr, _ := NewPricer(nil, nil).Lookup("gpt-4o"); pr.Input != 2.5 || NewPricer(nil, nil).Rows()[0].Input < 0 {
 		t.Fatalf("default table was mutated: %+v", pr)
 	}
 }

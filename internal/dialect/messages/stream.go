@@ -6,6 +6,7 @@ import (
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/jsonx"
 	"github.com/jmanhype/runestone/internal/provider"
+	"github.com/jmanhype/runestone/internal/usage"
 	"github.com/tidwall/gjson"
 )
 
@@ -54,9 +55,6 @@ func (e *StreamEncoder) Chunk(dst, chunk []byte) []byte {
 		return dst
 	}
 	js := view(chunk)
-	if !e.started {
-		dst = e.start(dst, gjson.Get(js, "id").Str)
-	}
 	// One pass over the top level and one over the delta: a chunk is mostly
 	// bookkeeping fields (id, model, fingerprint, obfuscation) worth skipping once.
 	var choice, usage gjson.Result
@@ -71,6 +69,12 @@ func (e *StreamEncoder) Chunk(dst, chunk []byte) []byte {
 	})
 	if usage.IsObject() {
 		e.recordUsage(usage)
+	}
+	if !e.started {
+		// After the usage read: an upstream that reports usage on its first chunk
+		// (vLLM's continuous usage stats, a translated Anthropic message_start) gives
+		// message_start its real input tokens.
+		dst = e.start(dst, gjson.Get(js, "id").Str)
 	}
 	if !choice.IsObject() {
 		return dst
@@ -134,30 +138,27 @@ func finishConst(s string) string {
 
 func (e *StreamEncoder) recordUsage(u gjson.Result) { e.usage = chatUsage(u) }
 
-// chatUsage reads a chat usage object, including the cache-write count the gateway's
-// providers report in prompt_tokens_details.cache_write_tokens.
-func chatUsage(u gjson.Result) provider.Usage {
-	return provider.Usage{
-		PromptTokens:     int(u.Get("prompt_tokens").Int()),
-		CompletionTokens: int(u.Get("completion_tokens").Int()),
-		CachedTokens:     int(u.Get("prompt_tokens_details.cached_tokens").Int()),
-		CacheWriteTokens: int(u.Get("prompt_tokens_details.cache_write_tokens").Int()),
-		Reported:         true,
-	}
-}
+// chatUsage reads a chat usage object with the one chat reader (it includes the
+// cache-write counts the gateway's providers report in prompt_tokens_details).
+func chatUsage(u gjson.Result) provider.Usage { return usage.Chat(u) }
 
-// start emits message_start and a ping. Usage is not known yet (chat reports it at the
-// end), so input_tokens is 0 here and the real counts come in message_delta, which
-// Anthropic's SDKs take over message_start's.
+// start emits message_start and a ping. Chat usually reports usage only at the end,
+// so input_tokens is 0 here unless the first chunk carried usage; the final counts
+// come in message_delta, which Anthropic's SDKs take over message_start's.
 func (e *StreamEncoder) start(dst []byte, chatID string) []byte {
 	e.started = true
 	dst = append(dst, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"...)
 	dst = jsonx.AppendString(dst, msgID(chatID))
 	dst = append(dst, `,"type":"message","role":"assistant","model":`...)
 	dst = jsonx.AppendString(dst, e.model)
-	dst = append(dst, `,"content":[],"stop_reason":null,"stop_sequence":null,`+
-		`"usage":{"input_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":1}}}`+
-		"\n\nevent: ping\ndata: {\"type\":\"ping\"}\n\n"...)
+	dst = append(dst, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":`...)
+	u := e.usage
+	dst = jsonx.AppendInt(dst, int64(max(u.PromptTokens-u.CachedTokens-u.CacheWriteTokens, 0)))
+	dst = append(dst, `,"cache_creation_input_tokens":`...)
+	dst = jsonx.AppendInt(dst, int64(u.CacheWriteTokens))
+	dst = append(dst, `,"cache_read_input_tokens":`...)
+	dst = jsonx.AppendInt(dst, int64(u.CachedTokens))
+	dst = append(dst, `,"output_tokens":1}}}`+"\n\nevent: ping\ndata: {\"type\":\"ping\"}\n\n"...)
 	return dst
 }
 

@@ -28,11 +28,12 @@ func scan(t *testing.T, body []byte) provider.Usage {
 
 func TestUsageScanner(t *testing.T) {
 	ex := testutil.ReadHTTPRR(t, "anthropic", "captures", "messages-stream-two-tool-use.httprr")[0]
-	if got, want := scan(t, ex.Body), (provider.Usage{PromptTokens: 679, CompletionTokens: 111, Reported: true}); got != want {
+	if got, want := scan(t, ex.Body), (provider.Usage{PromptTokens: 679, CompletionTokens: 111, Reported: true, ServiceTier: "standard", Model: "claude-sonnet-4-5-20250929"}); got != want {
 		t.Errorf("two-tool-use: %+v, want %+v", got, want)
 	}
 	thinking := testutil.ReadFile(t, "anthropic", "captures", "messages-stream-thinking.sse")
-	if got := scan(t, thinking); got.PromptTokens != 80 || got.CompletionTokens < 4 || !got.Reported {
+	// The thinking capture's message_delta reports output_tokens_details.thinking_tokens.
+	if got := scan(t, thinking); got.PromptTokens != 80 || got.CompletionTokens != 638 || got.ReasoningTokens != 353 || !got.Reported {
 		t.Errorf("thinking: %+v", got)
 	}
 	// Cache counts: message_start has them; message_delta repeats input only.
@@ -50,7 +51,7 @@ func TestUsageScanner(t *testing.T) {
 
 func TestBodyUsage(t *testing.T) {
 	ex := testutil.ReadHTTPRR(t, "anthropic", "captures", "messages-nonstream-thinking-parallel-tool-use.httprr")[0]
-	if got, want := BodyUsage(ex.Body), (provider.Usage{PromptTokens: 797, CompletionTokens: 200, Reported: true}); got != want {
+	if got, want := BodyUsage(ex.Body), (provider.Usage{PromptTokens: 797, CompletionTokens: 200, Reported: true, ServiceTier: "standard", Model: "claude-sonnet-4-5-20250929"}); got != want {
 		t.Errorf("%+v, want %+v", got, want)
 	}
 	if got := BodyUsage([]byte(`{"usage":{"input_tokens":3,"cache_read_input_tokens":4,"cache_creation_input_tokens":5,"output_tokens":6}}`)); got != (provider.Usage{PromptTokens: 12, CompletionTokens: 6, CachedTokens: 4, CacheWriteTokens: 5, Reported: true}) {
@@ -74,5 +75,20 @@ func TestUsageOneHourCacheWrites(t *testing.T) {
 	u := BodyUsage([]byte(`{"usage":{"input_tokens":3,"cache_creation_input_tokens":100,"cache_read_input_tokens":10,"cache_creation":{"ephemeral_5m_input_tokens":40,"ephemeral_1h_input_tokens":60},"output_tokens":5}}`))
 	if u.PromptTokens != 113 || u.CacheWriteTokens != 100 || u.CacheWrite1hTokens != 60 || u.CachedTokens != 10 {
 		t.Fatalf("%+v", u)
+	}
+}
+
+// TestMessageStartCarriesFirstChunkUsage: an upstream that reports usage before the
+// first token (vLLM's continuous usage stats) gives message_start real input counts.
+func TestMessageStartCarriesFirstChunkUsage(t *testing.T) {
+	e := NewStreamEncoder("m")
+	out := e.Chunk(nil, []byte(`{"id":"c1","choices":[{"index":0,"delta":{"role":"assistant","content":""}}],`+
+		`"usage":{"prompt_tokens":1200,"completion_tokens":0,"prompt_tokens_details":{"cached_tokens":1000}}}`))
+	if !bytes.Contains(out, []byte(`"usage":{"input_tokens":200,"cache_creation_input_tokens":0,"cache_read_input_tokens":1000,`)) {
+		t.Fatalf("message_start without the first chunk's usage:\n%s", out)
+	}
+	out = NewStreamEncoder("m").Chunk(nil, []byte(`{"id":"c1","choices":[{"index":0,"delta":{"content":"hi"}}]}`))
+	if !bytes.Contains(out, []byte(`"usage":{"input_tokens":0,`)) {
+		t.Fatalf("message_start without usage:\n%s", out)
 	}
 }

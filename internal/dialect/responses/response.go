@@ -184,8 +184,10 @@ func appendUsage(dst []byte, u provider.Usage) []byte {
 	dst = strconv.AppendInt(dst, int64(u.CachedTokens), 10)
 	dst = append(dst, `},"output_tokens":`...)
 	dst = strconv.AppendInt(dst, int64(u.CompletionTokens), 10)
-	dst = append(dst, `,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":`...)
-	dst = strconv.AppendInt(dst, int64(u.Total()), 10)
+	dst = append(dst, `,"output_tokens_details":{"reasoning_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.ReasoningTokens), 10)
+	dst = append(dst, `},"total_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.PromptTokens+u.CompletionTokens), 10)
 	return append(dst, '}')
 }
 

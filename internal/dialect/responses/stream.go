@@ -9,6 +9,7 @@ import (
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/jsonx"
 	"github.com/jmanhype/runestone/internal/provider"
+	"github.com/jmanhype/runestone/internal/usage"
 	"github.com/tidwall/gjson"
 )
 
@@ -165,11 +166,8 @@ func firstChoice(js string) gjson.Result {
 	return gjson.Get(js, "choices.0")
 }
 
-func chatUsage(u gjson.Result) provider.Usage {
-	return provider.Usage{PromptTokens: int(u.Get("prompt_tokens").Int()),
-		CompletionTokens: int(u.Get("completion_tokens").Int()),
-		CachedTokens:     int(u.Get("prompt_tokens_details.cached_tokens").Int()), Reported: true}
-}
+// chatUsage reads a chat usage object with the one chat reader.
+func chatUsage(u gjson.Result) provider.Usage { return usage.Chat(u) }
 
 // delta handles a delta other than plain content: reasoning, content, refusal and
 // tool calls, in that order.

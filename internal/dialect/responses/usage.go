@@ -41,8 +41,8 @@ func (s *UsageScanner) Event(name string, data []byte) {
 		return
 	}
 	s.final = append(s.final[:0], resp.Raw...)
-	if u := resp.Get("usage"); u.IsObject() {
-		s.u = readUsage(u)
+	if u := usage.ResponsesAnswer(resp); u.Reported {
+		s.u = u
 	}
 }
 
@@ -55,22 +55,7 @@ func (s *UsageScanner) Usage() provider.Usage { return s.u }
 
 // BodyUsage reads usage from a native non-stream Responses answer body.
 func BodyUsage(body []byte) provider.Usage {
-	js := unsafe.String(unsafe.SliceData(body), len(body))
-	if u := gjson.Get(js, "usage"); u.IsObject() {
-		return readUsage(u)
-	}
-	return provider.Usage{}
-}
-
-// readUsage maps a Responses usage object. Reasoning tokens are part of
-// output_tokens already, so they need no field of their own.
-func readUsage(u gjson.Result) provider.Usage {
-	return provider.Usage{
-		PromptTokens:     int(u.Get("input_tokens").Int()),
-		CompletionTokens: int(u.Get("output_tokens").Int()),
-		CachedTokens:     int(u.Get("input_tokens_details.cached_tokens").Int()),
-		Reported:         true,
-	}
+	return usage.ResponsesAnswer(gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body))))
 }
 
 // EstimateInputTokens counts the prompt tokens of a Responses request body (for

@@ -11,8 +11,12 @@ import (
 
 func TestUsageScannerRecorded(t *testing.T) {
 	for file, want := range map[string]provider.Usage{
-		"testdata/stream-text.sse":        {PromptTokens: 13, CompletionTokens: 12, Reported: true},
-		"testdata/stream-custom-tool.sse": {PromptTokens: 63, CompletionTokens: 151, Reported: true},
+		"testdata/stream-text.sse": {PromptTokens: 13, CompletionTokens: 12, Reported: true,
+			ServiceTier: "default", Model: "gpt-3.5-turbo-0125"},
+		// A recorded gpt-5 answer: its 128 reasoning tokens are inside the 151 output
+		// tokens and were read as 0 before the one Responses reader.
+		"testdata/stream-custom-tool.sse": {PromptTokens: 63, CompletionTokens: 151, ReasoningTokens: 128, Reported: true,
+			ServiceTier: "default", Model: "gpt-5-2025-08-07"},
 	} {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -47,7 +51,7 @@ func TestBodyUsage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u := BodyUsage(b); u != (provider.Usage{PromptTokens: 256, CompletionTokens: 18, Reported: true}) {
+	if u := BodyUsage(b); u != (provider.Usage{PromptTokens: 256, CompletionTokens: 18, Reported: true, Model: "gpt-4o-2024-08-06"}) {
 		t.Fatalf("%+v", u)
 	}
 	if u := BodyUsage([]byte(`{"id":"resp_1"}`)); u.Reported {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/provider"
+	"github.com/jmanhype/runestone/internal/usage"
+	"github.com/tidwall/gjson"
 )
 
 // aResponse is the part of a Messages answer the translation reads.
@@ -21,53 +23,18 @@ type aResponse struct {
 		Input json.RawMessage `json:"input"`
 	} `json:"content"`
 	StopReason string `json:"stop_reason"`
+	Model      string `json:"model"`
 	Usage      aUsage `json:"usage"`
 }
 
-// aUsage counts are pointers so a message_delta that omits a field leaves the value
-// from message_start alone.
-type aUsage struct {
-	InputTokens              *int `json:"input_tokens"`
-	OutputTokens             *int `json:"output_tokens"`
-	CacheCreationInputTokens *int `json:"cache_creation_input_tokens"`
-	CacheReadInputTokens     *int `json:"cache_read_input_tokens"`
-	CacheCreation            *struct {
-		Ephemeral1h *int `json:"ephemeral_1h_input_tokens"`
-	} `json:"cache_creation"`
-}
+// aUsage is a usage object as sent, read by the one Messages usage reader
+// (usage.Messages), which keeps what a message_delta leaves out from message_start.
+type aUsage = json.RawMessage
 
-// counts keeps the latest value of each Anthropic usage field.
-type counts struct {
-	input, output, cacheWrite, cacheRead, cacheWrite1h int
-	seen                                               bool
-}
-
-// merge takes the fields u carries: Anthropic's counts are cumulative, never summed.
-func (c *counts) merge(u *aUsage) {
-	set := func(dst *int, v *int) {
-		if v != nil {
-			*dst = max(*v, 0)
-			c.seen = true
-		}
-	}
-	set(&c.input, u.InputTokens)
-	set(&c.output, u.OutputTokens)
-	set(&c.cacheWrite, u.CacheCreationInputTokens)
-	set(&c.cacheRead, u.CacheReadInputTokens)
-	if u.CacheCreation != nil {
-		set(&c.cacheWrite1h, u.CacheCreation.Ephemeral1h)
-	}
-}
-
-// usage is the OpenAI view: the prompt includes cached tokens, as OpenAI's does.
-func (c *counts) usage() provider.Usage {
-	return provider.Usage{
-		PromptTokens:       c.input + c.cacheWrite + c.cacheRead,
-		CompletionTokens:   c.output,
-		CachedTokens:       c.cacheRead,
-		CacheWriteTokens:   c.cacheWrite,
-		CacheWrite1hTokens: c.cacheWrite1h,
-		Reported:           c.seen,
+// mergeUsage takes one usage object into m (nothing when absent).
+func mergeUsage(m *usage.Messages, raw aUsage) {
+	if len(raw) > 0 {
+		m.Merge(gjson.ParseBytes(raw))
 	}
 }
 
@@ -82,7 +49,11 @@ func appendUsage(dst []byte, u provider.Usage) []byte {
 	dst = appendInt(dst, int64(u.CachedTokens))
 	dst = append(dst, `,"cache_write_tokens":`...)
 	dst = appendInt(dst, int64(u.CacheWriteTokens))
-	dst = append(dst, `},"completion_tokens_details":{"reasoning_tokens":0}}`...)
+	dst = append(dst, `,"cache_write_1h_tokens":`...)
+	dst = appendInt(dst, int64(u.CacheWrite1hTokens))
+	dst = append(dst, `},"completion_tokens_details":{"reasoning_tokens":`...)
+	dst = appendInt(dst, int64(u.ReasoningTokens))
+	dst = append(dst, `}}`...)
 	return dst
 }
 
@@ -114,9 +85,10 @@ func translateResponse(raw []byte, model string, created int64, text bool) ([]by
 		return nil, provider.Usage{}, &apierr.Error{Status: http.StatusBadGateway, Type: apierr.TypeServer,
 			Message: "anthropic returned an answer that is not valid JSON", Retryable: true, Cause: err}
 	}
-	var c counts
-	c.merge(&r.Usage)
-	u := c.usage()
+	var c usage.Messages
+	mergeUsage(&c, r.Usage)
+	c.SetModel(r.Model)
+	u := c.Usage()
 
 	var sb strings.Builder
 	hasText, tools := false, 0

@@ -57,7 +57,8 @@ func TestResponseUsageWithCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := provider.Usage{PromptTokens: 3210, CompletionTokens: 64, CachedTokens: 3000, CacheWriteTokens: 200, Reported: true}
+	want := provider.Usage{PromptTokens: 3210, CompletionTokens: 64, CachedTokens: 3000, CacheWriteTokens: 200, Reported: true,
+		ServiceTier: "standard", Model: "claude-sonnet-4-5-20250929"}
 	if u != want {
 		t.Errorf("usage %+v, want %+v", u, want)
 	}
@@ -96,7 +97,7 @@ func TestDoNonStream(t *testing.T) {
 		ch.Message.ToolCalls[1].Function.Name != "get_time" || ch.Message.ToolCalls[1].Function.Arguments != `{"location":"Boston"}` {
 		t.Errorf("choice %+v", ch)
 	}
-	if res.Usage != (provider.Usage{PromptTokens: 797, CompletionTokens: 200, Reported: true}) {
+	if res.Usage != (provider.Usage{PromptTokens: 797, CompletionTokens: 200, Reported: true, ServiceTier: "standard", Model: "claude-sonnet-4-5-20250929"}) {
 		t.Errorf("usage %+v", res.Usage)
 	}
 	h := res.Header

@@ -17,6 +17,7 @@ import (
 	"github.com/jmanhype/runestone/internal/apierr"
 	"github.com/jmanhype/runestone/internal/provider"
 	"github.com/jmanhype/runestone/internal/sse"
+	"github.com/jmanhype/runestone/internal/usage"
 	"github.com/tidwall/gjson"
 )
 
@@ -84,7 +85,7 @@ func (s *stream) readError(err error) error {
 }
 
 // Usage is the usage reported so far; complete after io.EOF.
-func (s *stream) Usage() provider.Usage { return s.t.usage.usage() }
+func (s *stream) Usage() provider.Usage { return s.t.usage.Usage() }
 
 // Close releases the upstream connection; safe to call more than once.
 func (s *stream) Close() error {
@@ -102,6 +103,7 @@ type event struct {
 	Type    string `json:"type"`
 	Message struct {
 		ID    string `json:"id"`
+		Model string `json:"model"`
 		Usage aUsage `json:"usage"`
 	} `json:"message"`
 	Index        int `json:"index"`
@@ -155,7 +157,7 @@ type translator struct {
 	done     bool
 	tools    int
 	blocks   []block
-	usage    counts
+	usage    usage.Messages
 
 	ev   event
 	out  []byte
@@ -213,7 +215,8 @@ func (t *translator) event(name, data []byte) error {
 		if !t.started {
 			t.id = ev.Message.ID
 		}
-		t.usage.merge(&ev.Message.Usage)
+		mergeUsage(&t.usage, ev.Message.Usage)
+		t.usage.SetModel(ev.Message.Model)
 		t.start()
 	case "content_block_start":
 		t.start()
@@ -257,7 +260,7 @@ func (t *translator) event(name, data []byte) error {
 			t.toolArgs(b.tool, args)
 		}
 	case "message_delta":
-		t.usage.merge(&ev.Usage)
+		mergeUsage(&t.usage, ev.Usage)
 		if ev.Delta.StopReason != "" && !t.finished {
 			t.start()
 			t.finish(ev.Delta.StopReason)
@@ -402,7 +405,7 @@ func (t *translator) finish(stop string) {
 func (t *translator) usageChunk() {
 	o := append(t.out, t.head...)
 	o = append(o, `],"usage":`...)
-	o = appendUsage(o, t.usage.usage())
+	o = appendUsage(o, t.usage.Usage())
 	t.out = append(o, '}')
 	t.ends = append(t.ends, len(t.out))
 }

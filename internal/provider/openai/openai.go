@@ -16,7 +16,7 @@ import (
 	"github.com/jmanhype/runestone/internal/dialect/responses"
 	"github.com/jmanhype/runestone/internal/jsonx"
 	"github.com/jmanhype/runestone/internal/provider"
-	"github.com/tidwall/gjson"
+	"github.com/jmanhype/runestone/internal/usage"
 	"github.com/tidwall/sjson"
 )
 
@@ -213,19 +213,9 @@ func (p *Provider) upstreamBody(call *provider.Call) ([]byte, error) {
 	return body, nil
 }
 
-// ParseUsage reads an OpenAI usage object from a body or chunk.
-func ParseUsage(b []byte) provider.Usage {
-	u := gjson.GetBytes(b, "usage")
-	if !u.IsObject() {
-		return provider.Usage{}
-	}
-	return provider.Usage{
-		PromptTokens:     int(u.Get("prompt_tokens").Int()),
-		CompletionTokens: int(u.Get("completion_tokens").Int()),
-		CachedTokens:     int(u.Get("prompt_tokens_details.cached_tokens").Int()),
-		Reported:         true,
-	}
-}
+// ParseUsage reads an OpenAI usage object from a body or chunk, with the model that
+// answered and its service tier, using the one chat reader.
+func ParseUsage(b []byte) provider.Usage { return usage.ChatAnswer(b) }
 
 // forwarded are upstream headers the client benefits from seeing.
 var forwarded = []string{
