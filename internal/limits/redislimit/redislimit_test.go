@@ -274,8 +274,8 @@ func TestSpendPerPeriod(t *testing.T) {
 	p := prefix()
 	a, b := newLimiter(t, Options{Prefix: p}), newLimiter(t, Options{Prefix: p})
 	ctx := context.Background()
-	nov := time.Date(2026, 11, 17, 8, 0, 0, 0, time.UTC)
-	dec := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	nov := time.Date(futureYear(), 11, 17, 8, 0, 0, 0, time.UTC)
+	dec := time.Date(futureYear(), 12, 1, 0, 0, 0, 0, time.UTC)
 	a.Spend().Add(ctx, "k", budget.Month, nov, 3)
 	b.Spend().Add(ctx, "k", budget.Month, nov, 2)
 	novA, decA := budget.For("k", budget.Month, nov), budget.For("k", budget.Month, dec)
@@ -286,7 +286,7 @@ func TestSpendPerPeriod(t *testing.T) {
 	if err != nil {
 		t.Skipf("PEXPIRETIME needs Redis 7: %v", err)
 	}
-	if want := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC); ttl != time.Duration(want.UnixMilli())*time.Millisecond {
+	if want := time.Date(futureYear(), 12, 2, 0, 0, 0, 0, time.UTC); ttl != time.Duration(want.UnixMilli())*time.Millisecond {
 		t.Fatalf("november's total expires at %v, want %v", time.UnixMilli(ttl.Milliseconds()).UTC(), want)
 	}
 	five := 5.0
@@ -294,7 +294,7 @@ func TestSpendPerPeriod(t *testing.T) {
 	_, err = a.Admit(ctx, "k", "k", lim)
 	e := apierr.As(err)
 	if e == nil || e.Code != apierr.CodeInsufficientQuota ||
-		!strings.Contains(e.Message, "spent $5.00 of $5.00 for November 2026; it resets on 2026-12-01 00:00 UTC") ||
+		!strings.Contains(e.Message, fmt.Sprintf("spent $5.00 of $5.00 for November %d; it resets on %d-12-01 00:00 UTC", nov.Year(), nov.Year())) ||
 		!strings.Contains(e.Message, "keys update k --budget USD") {
 		t.Fatalf("november at its budget: got %v", err)
 	}
@@ -340,7 +340,7 @@ func TestSpendRidesRelease(t *testing.T) {
 	p := prefix()
 	a, b := newLimiter(t, Options{Prefix: p}), newLimiter(t, Options{Prefix: p})
 	ctx := context.Background()
-	nov := time.Date(2026, 11, 17, 8, 0, 0, 0, time.UTC)
+	nov := time.Date(futureYear(), 11, 17, 8, 0, 0, 0, time.UTC)
 	novA := budget.For("k", budget.Month, nov)
 	two := 2.0
 	lim := limits.Limits{Concurrent: 5, Budget: &two}
@@ -360,7 +360,7 @@ func TestSpendRidesRelease(t *testing.T) {
 		t.Fatalf("after the release: spent %v, want [1.5 1.25]", got)
 	}
 	ttl, err := a.Client().PExpireTime(ctx, a.spendName(novA)).Result()
-	if err == nil && ttl != time.Duration(time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC).UnixMilli())*time.Millisecond {
+	if err == nil && ttl != time.Duration(time.Date(futureYear(), 12, 2, 0, 0, 0, 0, time.UTC).UnixMilli())*time.Millisecond {
 		t.Fatalf("november's total expires at %v", time.UnixMilli(ttl.Milliseconds()).UTC())
 	}
 	a.Spend().Add(ctx, "k", budget.None, nov, 0.5) // t2 still held: rides its release
@@ -411,3 +411,8 @@ func TestWarmLoadsScripts(t *testing.T) {
 		t.Error("Warm against an unreachable Redis returned no error")
 	}
 }
+
+// futureYear is next year: a period's Redis total expires a day after the period ends,
+// so a test booking into a fixed month fails once that month is over (these did, on
+// 2026-12-02). Next year's November is always ahead of the clock.
+func futureYear() int { return time.Now().UTC().Year() + 1 }
