@@ -106,6 +106,7 @@ type Model struct {
 	connected  bool
 	connecting bool
 	connErr    string
+	authFailed bool // the gateway refused the admin key: no more retries
 	backoff    time.Duration
 	retryAt    time.Time
 

@@ -237,3 +237,38 @@ func TestBusSource(t *testing.T) {
 		t.Fatal("snapshot after cancel should fail")
 	}
 }
+
+
+// TestRemoteDashboardStopsOn401: once the dashboard is open, a gateway that starts
+// refusing the admin key (restarted with another one) is said, with how to fix it,
+// and not retried: the same key would be refused for ever.
+func TestRemoteDashboardStopsOn401(t *testing.T) {
+	g := &fakeGateway{t: t, key: "old", events: make(chan events.Event, 16)}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	m := newTestModel(adminapi.New(srv.URL, "old", srv.Client()), Options{})
+	tm := newTeatest(t, m, 80, 24)
+	waitOutput(t, tm, "● live")
+	g.mu.Lock()
+	g.key = "new"
+	close(g.events) // the restart ends the stream
+	g.mu.Unlock()
+	waitOutput(t, tm, "pass --admin-key or set RUNESTONE_ADMIN_KEY")
+	tm.Send(keyMsg("q"))
+	fm := finalModel(t, tm)
+	v := fm.View()
+	for _, want := range []string{"401: admin key required", "admin key refused"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("view lacks %q:\n%s", want, v)
+		}
+	}
+	if strings.Contains(v, "retrying") {
+		t.Errorf("view still promises a retry:\n%s", v)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	// state+events while live, then one refused snapshot: no retry after it.
+	if n := len(g.auths); n != 3 || !fm.authFailed {
+		t.Fatalf("%d admin API calls (%q), want 3 and a stop", n, g.auths)
+	}
+}

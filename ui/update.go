@@ -6,6 +6,7 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/jmanhype/runestone/internal/events"
 )
 
 // Update folds a message into the model. Events only mark the model dirty; the tick
@@ -107,6 +108,12 @@ func (m *Model) disconnected(err error) tea.Cmd {
 	m.connected, m.connecting = false, false
 	if err != nil {
 		m.connErr = err.Error()
+	}
+	if errors.Is(err, events.ErrUnauthorized) {
+		// The same key will be refused again: say so and stop, rather than retry for ever.
+		m.authFailed = true
+		m.dirty = true
+		return nil
 	}
 	d := m.backoff
 	m.backoff = min(m.backoff*2, backoffMax)

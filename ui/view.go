@@ -67,9 +67,12 @@ func (m *Model) render() {
 	m.frame = lipgloss.JoinVertical(lipgloss.Left, parts...)
 }
 
-// footer is the filter prompt while typing, the stop question after q in serve
-// mode, else the help.
+// footer is the refused admin key once that stopped the dashboard, the filter
+// prompt while typing, the stop question after q in serve mode, else the help.
 func (m *Model) footer() string {
+	if m.authFailed {
+		return cut(m.st.bad.Render(authFailedText), max(m.width, 20))
+	}
 	if m.confirmQuit {
 		q := m.st.warn.Render("Stop the gateway?") + m.st.dim.Render(" In-flight requests drain first. y stop · any other key stay")
 		return cut(q, max(m.width, 20))
@@ -81,6 +84,10 @@ func (m *Model) footer() string {
 	}
 	return m.help.View(m.keys)
 }
+
+// authFailedText is what the dashboard says, and then stops, when the gateway refuses
+// the admin key (the same sentence `runestone top` prints before opening it).
+const authFailedText = "401: admin key required · pass --admin-key or set RUNESTONE_ADMIN_KEY"
 
 // paneTitle draws a pane's title line: the title, extra info, then a rule to width w.
 func (m *Model) paneTitle(p pane, title, info string, w int) string {

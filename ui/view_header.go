@@ -48,6 +48,8 @@ func (m *Model) renderHeader(w int) string {
 	switch {
 	case m.connected:
 		right = m.st.good.Render("● live")
+	case m.authFailed:
+		right = m.st.disconnected.Render("✗ admin key refused")
 	case m.gen == 0 && m.connecting:
 		right = m.st.dim.Render("connecting…")
 	case m.connecting:

@@ -113,11 +113,16 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("GET %s: %d %s", e.Path, e.Status, e.Message)
 }
 
+// Is makes a 401 or 403 match events.ErrUnauthorized, which the dashboard (that
+// cannot import this package) checks to stop retrying.
+func (e *StatusError) Is(target error) bool {
+	return target == events.ErrUnauthorized && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden)
+}
+
 // IsUnauthorized reports whether err is the gateway refusing the admin key: asking
 // again with the same key cannot help.
 func IsUnauthorized(err error) bool {
-	var se *StatusError
-	return errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden)
+	return errors.Is(err, events.ErrUnauthorized)
 }
 
 // statusError turns a non-200 answer into an error that quotes the gateway's message.

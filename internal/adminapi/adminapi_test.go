@@ -70,3 +70,19 @@ func TestClientPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestUnauthorizedIsTheEventsSentinel: the dashboard, which cannot import this
+// package, stops reconnecting on events.ErrUnauthorized; a 401 must match it.
+func TestUnauthorizedIsTheEventsSentinel(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"error":{"message":"admin key required"}}`, http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	_, err := New(srv.URL, "", nil).Snapshot(t.Context())
+	if !errors.Is(err, events.ErrUnauthorized) || !IsUnauthorized(err) {
+		t.Fatalf("a 401 should match events.ErrUnauthorized: %v", err)
+	}
+	if errors.Is(&StatusError{Status: http.StatusBadGateway}, events.ErrUnauthorized) {
+		t.Fatal("a 502 is not an auth failure")
+	}
+}

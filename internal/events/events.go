@@ -223,6 +223,10 @@ type State struct {
 // log does not hold, in process (the gateway) or over the admin API (adminapi).
 var ErrRequestNotFound = errors.New("request not found")
 
+// ErrUnauthorized matches (errors.Is) a gateway refusing the admin key: asking again
+// with the same key cannot help, so the dashboard stops reconnecting on it.
+var ErrUnauthorized = errors.New("admin key required")
+
 // RequestDetail is one finished request with its captured bodies, for a detail view.
 type RequestDetail struct {
 	Request      Request   `json:"request"`
