@@ -238,7 +238,6 @@ func TestBusSource(t *testing.T) {
 	}
 }
 
-
 // TestRemoteDashboardStopsOn401: once the dashboard is open, a gateway that starts
 // refusing the admin key (restarted with another one) is said, with how to fix it,
 // and not retried: the same key would be refused for ever.
