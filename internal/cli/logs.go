@@ -187,19 +187,20 @@ func logsList(ctx context.Context, o *logsOptions, filter store.RequestFilter) e
 		fmt.Fprintln(o.f.Err, "No requests logged match.")
 		return nil
 	}
-	tw := tabwriter.NewWriter(o.f.Out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(logHeader, "\t"))
+	cells := [][]string{logHeader}
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(logCells(r, time.Now()), "\t"))
+		cells = append(cells, logCells(r, time.Now()))
 	}
-	return tw.Flush()
+	widths := fitColumns(naturalWidths(make([]int, len(logHeader)), cells...), o.f.logsWidth())
+	var b strings.Builder
+	for _, c := range cells {
+		b.WriteString(fitRow(c, widths, true) + "\n")
+	}
+	_, err = io.WriteString(o.f.Out, b.String())
+	return err
 }
 
 var logHeader = []string{"TIME", "ID", "KEY", "MODEL", "DIALECT", "PROVIDER", "STATUS", "LATENCY", "TOKENS", "COST"}
-
-// followWidths pad --follow columns: rows arrive one at a time, so a tabwriter cannot
-// align them; wider cells simply push the line out.
-var followWidths = []int{14, 24, 12, 18, 11, 10, 8, 8, 12, 0}
 
 func logCells(r store.RequestRow, now time.Time) []string {
 	key := r.KeyName
@@ -238,7 +239,7 @@ func formatTime(t, now time.Time) string {
 	if y2, m2, d2 := now.Local().Date(); y1 == y2 && m1 == m2 && d1 == d2 {
 		return t.Format("15:04:05")
 	}
-	return t.Format("Jan 02 15:04:05")
+	return t.Format("Jan 02 15:04") // older rows give up the seconds: logs fits 80 columns
 }
 
 func formatMS(ms float64) string {
@@ -273,22 +274,6 @@ func formatUSD(v float64) string {
 	}
 }
 
-func padCells(cells []string) string {
-	var b strings.Builder
-	for i, c := range cells {
-		if i > 0 {
-			b.WriteString("  ")
-		}
-		b.WriteString(c)
-		if w := followWidths[i]; i < len(cells)-1 {
-			for n := len([]rune(c)); n < w; n++ {
-				b.WriteByte(' ')
-			}
-		}
-	}
-	return strings.TrimRight(b.String(), " ")
-}
-
 // logsFollow prints the latest rows (oldest of them first, like tail) and then polls by
 // seq for new ones until ctx ends; Ctrl-C is a normal way out (exit 0).
 func logsFollow(ctx context.Context, o *logsOptions, filter store.RequestFilter) error {
@@ -309,15 +294,23 @@ func logsFollow(ctx context.Context, o *logsOptions, filter store.RequestFilter)
 		return fmt.Errorf("read the request log: %w", err)
 	}
 	enc := json.NewEncoder(o.f.Out)
+	// Widths are set once, from the header and the first rows; later rows are cut to
+	// them on a terminal (or $COLUMNS), and only push the line out in a pipe.
+	width := o.f.logsWidth()
+	natural := naturalWidths(followWidths, logHeader)
+	for _, r := range first {
+		natural = naturalWidths(natural, logCells(r, time.Now()))
+	}
+	widths := fitColumns(natural, width)
 	print := func(r store.RequestRow) error {
 		if o.json {
 			return enc.Encode(r)
 		}
-		_, err := fmt.Fprintln(o.f.Out, padCells(logCells(r, time.Now())))
+		_, err := fmt.Fprintln(o.f.Out, fitRow(logCells(r, time.Now()), widths, width > 0))
 		return err
 	}
 	if !o.json {
-		fmt.Fprintln(o.f.Out, padCells(logHeader))
+		fmt.Fprintln(o.f.Out, fitRow(logHeader, widths, width > 0))
 	}
 	for i := len(first) - 1; i >= 0; i-- {
 		if err := print(first[i]); err != nil {

@@ -487,3 +487,65 @@ func TestLogsReplay(t *testing.T) {
 		}
 	})
 }
+
+// TestLogsFit80Columns: on an 80-column terminal a long model name is cut with an
+// ellipsis, in the list and in -f, while --json and `logs show` keep it whole.
+func TestLogsFit80Columns(t *testing.T) {
+	const long = "anthropic/claude-sonnet-4-5-20250929-thinking-extended-preview"
+	now := time.Now()
+	rows := append(sampleRows(now), store.RequestRow{ID: "req_3f9a1c2b0d4e1abc", Started: now.Add(-time.Minute),
+		KeyID: "key_0123456789", KeyName: "a-rather-long-key-name", Model: long, Provider: "openrouter-eu-west",
+		Dialect: "responses", Status: 200, LatencyMS: 12345, PromptTokens: 123456, CompletionTokens: 7890,
+		CostUSD: costPtr(0.123456), TokensEstimated: true})
+	fits := func(out string) {
+		t.Helper()
+		for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+			if n := len([]rune(l)); n > 80 {
+				t.Errorf("line is %d columns wide: %q", n, l)
+			}
+		}
+		if !strings.Contains(out, "anthrop") || !strings.Contains(out, "…") || strings.Contains(out, long) {
+			t.Errorf("the long model should be cut with an ellipsis:\n%s", out)
+		}
+		if !strings.Contains(out, "req_3f9a1c2b0d4e1abc") || !strings.Contains(out, "$0.1235") {
+			t.Errorf("the id and cost stay whole:\n%s", out)
+		}
+	}
+
+	e := newLogsEnv(t)
+	e.env["COLUMNS"] = "80"
+	e.seed(t, rows...)
+	if err := e.run(context.Background(), "logs"); err != nil {
+		t.Fatal(err)
+	}
+	fits(e.out.String())
+
+	e.out.b.Reset()
+	if err := e.run(context.Background(), "logs", "--json"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(e.out.String(), long) {
+		t.Error("--json should keep the whole model name")
+	}
+	e.out.b.Reset()
+	if err := e.run(context.Background(), "logs", "show", "req_3f9a1c2b0d4e1abc"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(e.out.String(), long) {
+		t.Error("logs show should keep the whole model name")
+	}
+
+	e.out.b.Reset()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.run(ctx, "logs", "-f") }()
+	waitForOutput(t, "the latest rows", func() bool { return strings.Contains(e.out.String(), "req_3f9a1c2b0d4e1abc") })
+	e.seed(t, store.RequestRow{ID: "req_3f9a1c2b0d4e1abd", Started: time.Now(), Model: long + "-again", Provider: "openrouter-eu-west", Status: 200})
+	waitForOutput(t, "the new row", func() bool { return strings.Contains(e.out.String(), "req_3f9a1c2b0d4e1abd") })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	fits(e.out.String())
+}
