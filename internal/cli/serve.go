@@ -263,8 +263,8 @@ func portInUse(err error, addr string) error {
 	if !errors.Is(err, syscall.EADDRINUSE) {
 		return err
 	}
-	return &exitError{code: exitConflict, err: fmt.Errorf("%s is already in use by another process%s: stop it, or pick another address with --addr 127.0.0.1:PORT (or PORT=…)",
-		addr, portHolder(addr))}
+	return &exitError{code: exitConflict, err: fmt.Errorf("%s is already in use by another process%s%s: stop it, or pick another address with --addr 127.0.0.1:PORT (or PORT=…)",
+		addr, portProcess(addr), portHolder(addr))}
 }
 
 // portHolder says who holds addr when that is knowable from here: a Runestone
