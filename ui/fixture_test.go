@@ -130,7 +130,8 @@ var errGatewayDown error = gatewayDownError{}
 // baseProviders is the configured provider set of the busy fixture.
 func baseProviders() []events.ProviderState {
 	return []events.ProviderState{
-		{Name: "openai", Kind: "openai", Breaker: "closed", P50MS: 420, ErrorRate: 0.01, Requests: 120},
+		{Name: "openai", Kind: "openai", Breaker: "closed", P50MS: 420, ErrorRate: 0.01, Requests: 120,
+			BaseURL: "https://api.openai.com/v1", Models: []string{"gpt-4o", "gpt-4o-mini", "gpt-5*", "text-embedding-3-small"}},
 		{Name: "anthropic", Kind: "anthropic", Breaker: "closed", P50MS: 880, Requests: 40},
 		{Name: "backup", Kind: "openai", Breaker: "closed", P50MS: 510, Requests: 6},
 		{Name: "mock", Kind: "mock", Breaker: "closed", P50MS: 2, Requests: 3},
@@ -139,7 +140,8 @@ func baseProviders() []events.ProviderState {
 
 func baseKeys() []events.KeyLimits {
 	return []events.KeyLimits{
-		{KeyID: "key_dev", KeyName: "dev", RPM: 12, RPMLimit: 60, RPH: 140, RPHLimit: 1000, InFlight: 1, Concurrent: 10, SpentUSD: 0.42, BudgetUSD: f64(5)},
+		{KeyID: "key_dev", KeyName: "dev", RPM: 12, RPMLimit: 60, RPH: 140, RPHLimit: 1000, InFlight: 1, Concurrent: 10, SpentUSD: 0.42, BudgetUSD: f64(5),
+			TPM: 4200, TPMLimit: 100_000, BudgetPeriod: "month", Models: []string{"claude-*", "gpt-4o", "mock-echo"}},
 		{KeyID: "key_ci", KeyName: "ci", RPM: 31, RPMLimit: 60, RPH: 610, RPHLimit: 1000, InFlight: 2, Concurrent: 4, SpentUSD: 1.2},
 		{KeyID: "key_batch", KeyName: "batch-jobs", RPM: 3, RPH: 40, InFlight: 0, Concurrent: 0, SpentUSD: 0.0031},
 	}

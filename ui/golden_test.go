@@ -97,6 +97,20 @@ func TestGoldenViews(t *testing.T) {
 			after: "errors only",
 		},
 		{
+			name:  "provider_detail",
+			src:   busySource,
+			ready: "57",
+			keys:  []tea.KeyMsg{{Type: tea.KeyTab}, {Type: tea.KeyEnter}},
+			after: "upstream 503",
+		},
+		{
+			name:  "key_detail",
+			src:   busySource,
+			ready: "57",
+			keys:  []tea.KeyMsg{{Type: tea.KeyTab}, {Type: tea.KeyTab}, runes("j"), runes("j"), {Type: tea.KeyEnter}},
+			after: "claude-*",
+		},
+		{
 			name:  "confirm_quit",
 			src:   busySource,
 			opts:  Options{InProcess: true},
@@ -134,7 +148,7 @@ func waitOutput(t *testing.T, tm *teatest.TestModel, want string) {
 // TestViewsFit checks every golden frame is exactly the terminal's size.
 func TestViewsFit(t *testing.T) {
 	for _, sz := range sizes {
-		for _, name := range []string{"empty", "busy", "breaker_open", "key_limit", "detail", "filter"} {
+		for _, name := range []string{"empty", "busy", "breaker_open", "key_limit", "detail", "filter", "provider_detail", "key_detail"} {
 			b, err := os.ReadFile(fmt.Sprintf("testdata/TestGoldenViews/%s_%dx%d.golden", name, sz.w, sz.h))
 			if err != nil {
 				t.Fatal(err)

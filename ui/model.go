@@ -69,6 +69,7 @@ type provider struct {
 	events.ProviderState
 	lat    *ring[float64]
 	failed *ring[bool]
+	errs   *ring[provError] // the last provErrors errors, for its detail
 }
 
 // keyState is one key's limiter counters and when it was last refused.
@@ -139,6 +140,7 @@ type Model struct {
 	// confirmQuit: q in serve mode asked "stop the gateway?"; the next key answers.
 	confirmQuit bool
 	detail      *detailState
+	info        *infoState // a provider's or key's detail (Enter on those panes)
 	quitting    bool
 
 	// rendering

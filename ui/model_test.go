@@ -98,10 +98,10 @@ func TestKeyNavigation(t *testing.T) {
 	if m.focus != paneKeys || m.keyCur != len(m.keyList)-1 {
 		t.Fatalf("focus %d cursor %d, want keys pane clamped at %d", m.focus, m.keyCur, len(m.keyList)-1)
 	}
-	if cmd := press(m, "enter"); cmd != nil || m.detail != nil {
-		t.Fatal("enter outside the requests pane should not open a detail")
+	if cmd := press(m, "enter"); cmd != nil || m.detail != nil || m.info == nil {
+		t.Fatal("enter on the keys pane should open the key's detail, not a request's")
 	}
-	press(m, "tab")
+	press(m, "esc", "tab")
 	if m.focus != paneRequests {
 		t.Fatalf("focus %d after third tab, want requests", m.focus)
 	}
@@ -538,5 +538,30 @@ func TestServeQuitAsksFirst(t *testing.T) {
 	top := newTestModel(&fakeSource{}, Options{})
 	if cmd := top.handleKey(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")}); cmd == nil {
 		t.Fatal("q in top (not serve) should quit at once")
+	}
+}
+
+// TestPaneDetailOpensAndCloses: Enter on the Providers or Keys pane opens that row's
+// detail; Esc goes back to the panes.
+func TestPaneDetailOpensAndCloses(t *testing.T) {
+	m, _ := connected(t, busySource())
+	m.Update(keyMsg("tab"))
+	m.Update(keyMsg("enter"))
+	if m.info == nil || m.info.name != "openai" || !strings.Contains(m.View(), "Provider openai") ||
+		!strings.Contains(m.View(), "503 upstream 503: overloaded") {
+		t.Fatalf("enter on Providers should show openai's detail:\n%s", m.View())
+	}
+	m.Update(keyMsg("esc"))
+	if m.info != nil || !strings.Contains(m.View(), "Keys & limits") {
+		t.Fatalf("esc should go back to the panes:\n%s", m.View())
+	}
+	m.Update(keyMsg("tab"))
+	m.Update(keyMsg("enter"))
+	if m.info == nil || !strings.Contains(m.View(), "Key batch-jobs") || !strings.Contains(m.View(), "every model") {
+		t.Fatalf("enter on Keys should show batch-jobs' detail:\n%s", m.View())
+	}
+	m.Update(keyMsg("esc"))
+	if m.info != nil {
+		t.Fatal("esc should close the key detail")
 	}
 }

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -119,6 +120,7 @@ func newProvider(name string) *provider {
 		ProviderState: events.ProviderState{Name: name, Breaker: "closed"},
 		lat:           newRing[float64](providerSamples),
 		failed:        newRing[bool](providerSamples),
+		errs:          newRing[provError](provErrors),
 	}
 }
 
@@ -234,6 +236,7 @@ func (m *Model) applyEvent(e events.Event) {
 			p.NextProbe = b.NextProbe
 			if b.Reason != "" {
 				p.LastError, p.LastErrorAt = b.Reason, e.Time
+				p.errs.push(provError{at: e.Time, msg: "breaker " + b.To + ": " + b.Reason})
 			}
 		}
 	case events.KindLimiterSnapshot:
@@ -278,6 +281,13 @@ func (m *Model) applyAttempt(a *events.Attempt) {
 	}
 	failed := a.Error != "" || a.Status >= 500 || a.Status == 429 || a.Status == 408
 	p.failed.push(failed)
+	if failed {
+		msg := a.Error
+		if a.Status != 0 {
+			msg = strings.TrimSpace(fmt.Sprintf("%d %s", a.Status, msg))
+		}
+		p.errs.push(provError{at: m.now(), msg: msg})
+	}
 	if !failed && a.LatencyMS > 0 {
 		p.lat.push(a.LatencyMS)
 	}

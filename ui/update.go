@@ -142,6 +142,13 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 	if m.detail != nil {
 		return m.handleDetailKey(msg)
 	}
+	if m.info != nil {
+		// Esc (or q, or Enter again) goes back to the panes.
+		if s := msg.String(); key.Matches(msg, m.keys.Back) || s == "q" || s == "enter" {
+			m.info = nil
+		}
+		return nil
+	}
 	switch {
 	case key.Matches(msg, m.keys.Quit) && m.opts.InProcess:
 		// Quitting serve's dashboard stops the gateway: ask first (Ctrl-C does not).
@@ -295,6 +302,7 @@ func (m *Model) clear() {
 
 func (m *Model) openDetail() tea.Cmd {
 	if m.focus != paneRequests {
+		m.openInfo()
 		return nil
 	}
 	rows := m.visibleRows()

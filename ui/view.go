@@ -54,6 +54,10 @@ func (m *Model) render() {
 		m.frame = m.renderDetailFrame(w)
 		return
 	}
+	if m.info != nil {
+		m.frame = m.renderInfoFrame(w)
+		return
+	}
 	l := m.layout()
 	var parts []string
 	parts = append(parts, m.renderHeader(w))

@@ -166,6 +166,8 @@ type KeyLimits struct {
 	// BudgetPeriod is "day", "week" or "month" when the budget (and SpentUSD) is the
 	// current UTC period's; empty for a lifetime budget.
 	BudgetPeriod string `json:"budget_period,omitempty"`
+	// Models is the key's model allow-list (empty: every model), for the key detail.
+	Models []string `json:"models,omitempty"`
 }
 
 // ProviderState is one provider's health as /health/providers and the dashboard show it.
@@ -185,6 +187,10 @@ type ProviderState struct {
 	P50MS            float64   `json:"p50_ms"`
 	P95MS            float64   `json:"p95_ms"`
 	InFlight         int       `json:"in_flight"`
+	// BaseURL (credentials masked) and Models (the model names and patterns it
+	// serves) fill the dashboard's provider detail; /admin/state sets them.
+	BaseURL string   `json:"base_url,omitempty"`
+	Models  []string `json:"models,omitempty"`
 }
 
 // Totals are session-wide counters.

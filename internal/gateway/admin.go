@@ -128,6 +128,16 @@ func (g *Gateway) State(ctx context.Context) events.State {
 	inflight, recent := g.state.snapshot()
 	st := events.State{Version: g.o.Version, Addr: g.o.Addr, Started: g.started, AuthOn: g.o.AuthEnabled,
 		Providers: g.providerStates(), InFlight: inflight, Recent: recent, Totals: g.state.totals()}
+	if g.o.ProviderInfo != nil { // what the dashboard's provider detail shows
+		info := map[string]adminapi.ProviderInfo{}
+		for _, pi := range g.o.ProviderInfo() {
+			info[pi.Name] = pi
+		}
+		for i := range st.Providers {
+			pi := info[st.Providers[i].Name]
+			st.Providers[i].BaseURL, st.Providers[i].Models = pi.BaseURL, pi.Models
+		}
+	}
 	st.Keys = g.KeyLimits(ctx)
 	return st
 }
@@ -162,6 +172,7 @@ func (g *Gateway) KeyLimits(ctx context.Context) []events.KeyLimits {
 		ks[i].SpentUSD = spent[i]
 		if p := principals[ks[i].KeyID]; p != nil {
 			ks[i].BudgetUSD = p.BudgetUSD
+			ks[i].Models = p.Models
 			if p.BudgetPeriod != budget.None {
 				ks[i].BudgetPeriod = string(p.BudgetPeriod)
 			}
