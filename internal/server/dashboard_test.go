@@ -2,12 +2,15 @@ package server_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/charmbracelet/x/exp/teatest"
 	"github.com/jmanhype/runestone/internal/adminapi"
+	"github.com/jmanhype/runestone/internal/events"
 	"github.com/jmanhype/runestone/ui"
 )
 
@@ -41,4 +44,26 @@ func TestDashboardFollowsALiveGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+}
+
+// TestAdminStateFeedsProviderDetail: the dashboard's provider detail shows each
+// provider's base URL and models, which /admin/state carries (the URL masked, never
+// the API key).
+func TestAdminStateFeedsProviderDetail(t *testing.T) {
+	g := startGateway(t, upstreamConfig("http://127.0.0.1:1", ""), nil)
+	status, _, body := g.do("GET", "/admin/state", "", map[string]string{"Authorization": "Bearer sk-test-static-key-0123456789abcdef"})
+	if status != http.StatusOK {
+		t.Fatalf("/admin/state %d: %s", status, body)
+	}
+	var st events.State
+	if err := json.Unmarshal(body, &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Providers) != 1 || st.Providers[0].BaseURL != "http://127.0.0.1:1/v1" ||
+		!slices.Contains(st.Providers[0].Models, "text-embedding-3-small") {
+		t.Fatalf("providers %+v: want fake's base URL and models", st.Providers)
+	}
+	if bytes.Contains(body, []byte("sk-upstream-secret-value")) {
+		t.Fatal("/admin/state leaks the provider's API key")
+	}
 }
