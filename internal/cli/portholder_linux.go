@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// portProcess names the process listening on addr's TCP port, as " (PID N, COMMAND)",
+// portProcess names the process listening on addr's TCP port, as "PID N, COMMAND",
 // or "" when it cannot be told: the listening socket's inode from /proc/net/tcp{,6},
 // then the process with an fd linked to socket:[inode]. Best effort: another user's
 // process hides its fds unless we are root.
@@ -47,7 +47,7 @@ func portProcess(addr string) string {
 				if name == "" {
 					name = "?"
 				}
-				return fmt.Sprintf(" (PID %s, %s)", filepath.Base(dir), name)
+				return fmt.Sprintf("PID %s, %s", filepath.Base(dir), name)
 			}
 		}
 	}

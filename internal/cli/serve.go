@@ -263,8 +263,18 @@ func portInUse(err error, addr string) error {
 	if !errors.Is(err, syscall.EADDRINUSE) {
 		return err
 	}
-	return &exitError{code: exitConflict, err: fmt.Errorf("%s is already in use by another process%s%s: stop it, or pick another address with --addr 127.0.0.1:PORT (or PORT=…)",
-		addr, portProcess(addr), portHolder(addr))}
+	var who []string
+	for _, s := range []string{portHolder(addr), portProcess(addr)} {
+		if s != "" {
+			who = append(who, s)
+		}
+	}
+	holder := ""
+	if len(who) > 0 {
+		holder = " (" + strings.Join(who, "; ") + ")"
+	}
+	return &exitError{code: exitConflict, err: fmt.Errorf("%s is already in use by another process%s: stop it, or pick another address with --addr 127.0.0.1:PORT (or PORT=…)",
+		addr, holder)}
 }
 
 // portHolder says who holds addr when that is knowable from here: a Runestone
@@ -282,5 +292,5 @@ func portHolder(addr string) string {
 	if json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&h) != nil || h.Version == "" {
 		return ""
 	}
-	return fmt.Sprintf(" (a Runestone gateway, version %s, answers there: `runestone top --url http://%s` watches it)", h.Version, addr)
+	return fmt.Sprintf("a Runestone gateway, version %s, answers there: `runestone top --url http://%s` watches it", h.Version, addr)
 }
