@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/charmbracelet/x/term"
 	"github.com/jmanhype/runestone/internal/store"
 )
 
@@ -70,7 +71,7 @@ func launchAgent(ctx context.Context, f *Factory, bi BuildInfo, o *execOptions, 
 	}
 	set := append([]string{"RUNESTONE_KEY=" + run.Key, "RUNESTONE_SESSION=" + session, "RUNESTONE_URL=" + run.URL}, ac.set...)
 	argv := append(append([]string{args[0]}, ac.args...), args[1:]...)
-	code, runErr := execChild(f, argv, mergeEnv(os.Environ(), set, ac.unset))
+	code, runErr := execChild(f, argv, mergeEnv(os.Environ(), set, ac.unset), term.IsTerminal(os.Stdin.Fd()))
 
 	if gw != nil {
 		gw.stop()

@@ -98,7 +98,7 @@ func execRun(ctx context.Context, f *Factory, bi BuildInfo, o *execOptions, args
 		return err
 	}
 	defer gw.cleanup()
-	code, runErr := execChild(f, args, mergeEnv(os.Environ(), gw.env(), nil))
+	code, runErr := execChild(f, args, mergeEnv(os.Environ(), gw.env(), nil), false)
 	gw.stop()
 	if o.tapes.record != "" || o.tapes.replay != "" {
 		printExecSummary(f.Err, gw.srv)
@@ -214,8 +214,11 @@ func openConfigStore(ctx context.Context, cfg *config.Config) (*store.Store, err
 }
 
 // execChild runs the command with the environment env, passing SIGINT and SIGTERM on, and
-// returns its exit code (128+signal when a signal ended it).
-func execChild(f *Factory, args, env []string) (int, error) {
+// returns its exit code (128+signal when a signal ended it). With ttyINT, a SIGINT is
+// not passed on: the terminal already sent Ctrl-C to the whole foreground group, the
+// command included, and a second one would make an agent's "press Ctrl-C again to
+// exit" quit at the first press.
+func execChild(f *Factory, args, env []string, ttyINT bool) (int, error) {
 	c := exec.Command(args[0], args[1:]...)
 	c.Stdin, c.Stdout, c.Stderr = os.Stdin, f.Out, f.Err
 	c.Env = env
@@ -230,6 +233,9 @@ func execChild(f *Factory, args, env []string) (int, error) {
 		for {
 			select {
 			case s := <-sigs:
+				if ttyINT && s == os.Interrupt {
+					continue
+				}
 				_ = c.Process.Signal(s)
 			case <-done:
 				return
