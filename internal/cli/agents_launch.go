@@ -77,12 +77,15 @@ func launchAgent(ctx context.Context, f *Factory, bi BuildInfo, o *execOptions, 
 		gw.stop()
 	}
 	revokeErr := revokeKey(context.Background(), revokeIn, keyID)
-	where := "a throw-away gateway"
-	if gw == nil {
-		where = run.URL
+	where, see := run.URL, "See: runestone sessions"
+	if gw != nil {
+		where = "a throw-away gateway"
+		if gw.tmpHome != "" {
+			see = "Its log went with it: start `runestone serve` first to keep sessions"
+		}
 	}
-	fmt.Fprintf(f.Err, "runestone: %s session %s ended through %s; its key %s is revoked. See: runestone sessions\n",
-		name, session, where, keyID)
+	fmt.Fprintf(f.Err, "runestone: %s session %s ended through %s; its key %s is revoked. %s\n",
+		name, session, where, keyID, see)
 	if revokeErr != nil {
 		fmt.Fprintf(f.Err, "runestone: could not revoke key %s: %v (revoke it with: runestone keys revoke %s)\n", keyID, revokeErr, keyID)
 	}
