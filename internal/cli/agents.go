@@ -112,9 +112,14 @@ func geminiConfig(r agentRun) (agentConfig, error) {
 	if err := os.WriteFile(settings, []byte(body), 0o600); err != nil {
 		return agentConfig{}, err
 	}
+	// GEMINI_CLI_CUSTOM_HEADERS is "Name:value" entries separated by commas.
+	headers := SessionHeader + ":" + r.Session
+	if own := r.getenv("GEMINI_CLI_CUSTOM_HEADERS"); own != "" {
+		headers = own + "," + headers
+	}
 	c := agentConfig{set: []string{"GOOGLE_GEMINI_BASE_URL=" + r.URL, "GEMINI_API_KEY=" + r.Key,
 		"GEMINI_DEFAULT_AUTH_TYPE=gemini-api-key", "GEMINI_CLI_SYSTEM_SETTINGS_PATH=" + settings,
-		"GEMINI_CLI_CUSTOM_HEADERS=" + SessionHeader + ":" + r.Session},
+		"GEMINI_CLI_CUSTOM_HEADERS=" + headers},
 		unset: []string{"GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI"}}
 	if r.Model != "" {
 		c.set = append(c.set, "GEMINI_MODEL="+r.Model)
