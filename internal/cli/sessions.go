@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -96,9 +97,19 @@ func printSessions(w io.Writer, list []store.SessionSummary) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%.0f%%\t%s\t%d\n", s.ID, sessionAgent(s.Agent, s.AgentVersion),
 			strings.Join(s.Models, ","), sessionTime(s.Started), formatMS(s.DurationMS), s.Turns, s.PromptTokens,
 			s.CompletionTokens, s.CachedTokens, s.CacheWriteTokens, 100*s.CacheHitRatio(),
-			costSummary(s.CostUSD, s.UnpricedRequests, 0), s.Errors)
+			sessionCost(s), s.Errors)
 	}
 	_ = tw.Flush()
+}
+
+// sessionCost is a session's cost cell: the priced sum, the unpriced requests beside it,
+// and "≈" (as in logs) when some of its turns' counts were estimated, not reported.
+func sessionCost(s store.SessionSummary) string {
+	c := costSummary(s.CostUSD, s.UnpricedRequests, 0)
+	if s.EstimatedRequests > 0 {
+		c = "≈" + c
+	}
+	return c
 }
 
 func sessionAgent(name, version string) string {
@@ -152,8 +163,13 @@ func sessionsShowRun(ctx context.Context, f *Factory, id string, asJSON bool) er
 	}
 	fmt.Fprintf(f.Out, "Session %s: %s, %s, %s\n", id, sessionAgent(sum.Agent, sum.AgentVersion),
 		plural(sum.Turns, "turn", "turns"), formatMS(sum.DurationMS))
-	fmt.Fprintf(f.Out, "Started %s; cost %s; %s\n\n", sessionTime(sum.Started),
-		costSummary(sum.CostUSD, sum.UnpricedRequests, 0), plural(sum.Errors, "error", "errors"))
+	fmt.Fprintf(f.Out, "Started %s; cost %s; %s\n", sessionTime(sum.Started),
+		sessionCost(sum), plural(sum.Errors, "error", "errors"))
+	if sum.EstimatedRequests > 0 {
+		fmt.Fprintf(f.Out, "≈ %s estimated by the gateway: the upstream reported no usage for them.\n",
+			plural(sum.EstimatedRequests, "turn's tokens were", "turns' tokens were"))
+	}
+	fmt.Fprintln(f.Out)
 	tw := tabwriter.NewWriter(f.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "#\tTIME\tENDPOINT\tMODEL\tSTATUS\tINPUT\tOUTPUT\tCACHE READ\tCACHE WRITE\tLATENCY\tCOST\tREQUEST")
 	for i, r := range rows {
@@ -161,9 +177,13 @@ func sessionsShowRun(ctx context.Context, f *Factory, id string, asJSON bool) er
 		if r.Error != "" {
 			status += " " + trunc(r.Error, 40)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", i+1, r.Started.UTC().Format("15:04:05.000"),
-			r.Endpoint, r.Model, status, r.PromptTokens, r.CompletionTokens, r.CachedTokens, r.CacheWriteTokens,
-			formatMS(r.LatencyMS), formatCost(r.CostUSD), r.ID)
+		in, out := strconv.Itoa(r.PromptTokens), strconv.Itoa(r.CompletionTokens)
+		if r.TokensEstimated {
+			in, out = "≈"+in, "≈"+out
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", i+1, r.Started.UTC().Format("15:04:05.000"),
+			r.Endpoint, r.Model, status, in, out, r.CachedTokens, r.CacheWriteTokens,
+			formatMS(r.LatencyMS), rowCost(r), r.ID)
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(f.Out, "\nTotal: %d input (%d cache read, %d cache write, %.0f%% hit), %d output; each request's detail: runestone logs show ID\n",
@@ -201,6 +221,9 @@ func summarize(id string, rows []store.RequestRow) store.SessionSummary {
 		}
 		if r.Status >= 400 {
 			s.Errors++
+		}
+		if r.TokensEstimated {
+			s.EstimatedRequests++
 		}
 	}
 	s.DurationMS = float64(end.Sub(s.Started)) / float64(time.Millisecond)

@@ -39,11 +39,12 @@ func sessionRows() []store.RequestRow {
 		pt, ct   int
 		cachedIn int
 		priced   bool
-	}{{200, "", 3000, 120, 0, true}, {429, "rate limited: rpm 2", 0, 0, 0, false}, {200, "", 3300, 40, 2900, false}} {
+		est      bool // the upstream reported no usage: the gateway counted
+	}{{200, "", 3000, 120, 0, true, true}, {429, "rate limited: rpm 2", 0, 0, 0, false, false}, {200, "", 3300, 40, 2900, false, false}} {
 		row := store.RequestRow{ID: "req_cx" + string(rune('a'+i)), Started: t1.Add(time.Duration(i) * 2 * time.Second),
 			Endpoint: "/v1/responses", Model: "ollama:qwen3-coder", Status: r.status, Error: r.err, LatencyMS: 900,
 			PromptTokens: r.pt, CompletionTokens: r.ct, CachedTokens: r.cachedIn, SessionID: "rs-0123456789abcdef",
-			Agent: "codex", AgentVersion: "0.63.0"}
+			Agent: "codex", AgentVersion: "0.63.0", TokensEstimated: r.est}
 		if r.priced {
 			row.CostUSD = costPtr(0)
 		}
@@ -113,8 +114,11 @@ func TestSessionsJSONEqualRows(t *testing.T) {
 		}
 		var pt, ct, cached, written int64
 		var cost float64
-		unpriced, errs := 0, 0
+		unpriced, errs, est := 0, 0, 0
 		for _, r := range show.Turns {
+			if r.TokensEstimated {
+				est++
+			}
 			pt, ct, cached, written = pt+int64(r.PromptTokens), ct+int64(r.CompletionTokens), cached+int64(r.CachedTokens), written+int64(r.CacheWriteTokens)
 			if r.CostUSD != nil {
 				cost += *r.CostUSD
@@ -126,7 +130,8 @@ func TestSessionsJSONEqualRows(t *testing.T) {
 			}
 		}
 		if s.Turns != len(show.Turns) || s.PromptTokens != pt || s.CompletionTokens != ct || s.CachedTokens != cached ||
-			s.CacheWriteTokens != written || math.Abs(s.CostUSD-cost) > 1e-12 || s.UnpricedRequests != unpriced || s.Errors != errs {
+			s.CacheWriteTokens != written || math.Abs(s.CostUSD-cost) > 1e-12 || s.UnpricedRequests != unpriced || s.Errors != errs ||
+			s.EstimatedRequests != est {
 			t.Errorf("%s: list %+v, rows sum to turns %d pt %d ct %d cached %d written %d cost %v unpriced %d errors %d",
 				s.ID, s.SessionSummary, len(show.Turns), pt, ct, cached, written, cost, unpriced, errs)
 		}

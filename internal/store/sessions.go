@@ -26,6 +26,9 @@ type SessionSummary struct {
 	CostUSD          float64   `json:"cost_usd"`           // priced rows only
 	UnpricedRequests int       `json:"unpriced_requests"`  // used tokens, have no price
 	Errors           int       `json:"errors"`             // status 400 and above
+	// EstimatedRequests counts turns whose token counts (and so cost) the gateway
+	// estimated because the upstream reported none.
+	EstimatedRequests int `json:"estimated_requests"`
 }
 
 // CacheHitRatio is the share of prompt tokens read from a cache (0 with no prompt).
@@ -42,7 +45,7 @@ func (s *Store) Sessions(ctx context.Context, since time.Time, limit int) ([]Ses
 	q := `SELECT session_id, max(agent), max(agent_version), group_concat(DISTINCT model), min(ts),
 		max(ts + latency_ms), count(*), total(prompt_tokens), total(completion_tokens), total(cached_tokens),
 		total(cache_write_tokens), total(cost_usd), total(cost_usd IS NULL AND prompt_tokens + completion_tokens > 0),
-		total(status >= 400)
+		total(status >= 400), total(tokens_estimated)
 		FROM requests WHERE session_id != '' AND ts >= ? GROUP BY session_id ORDER BY 5 DESC, 1`
 	if s.db.pg {
 		q = `SELECT session_id, max(agent), max(agent_version), string_agg(DISTINCT model, ','), min(ts),
@@ -50,7 +53,7 @@ func (s *Store) Sessions(ctx context.Context, since time.Time, limit int) ([]Ses
 		coalesce(sum(completion_tokens), 0)::float8, coalesce(sum(cached_tokens), 0)::float8,
 		coalesce(sum(cache_write_tokens), 0)::float8, coalesce(sum(cost_usd), 0)::float8,
 		(count(*) FILTER (WHERE cost_usd IS NULL AND prompt_tokens + completion_tokens > 0))::float8,
-		(count(*) FILTER (WHERE status >= 400))::float8
+		(count(*) FILTER (WHERE status >= 400))::float8, (count(*) FILTER (WHERE tokens_estimated))::float8
 		FROM requests WHERE session_id != '' AND ts >= ? GROUP BY session_id ORDER BY 5 DESC, 1`
 	}
 	args := []any{since.UnixMilli()}
@@ -66,19 +69,19 @@ func (s *Store) Sessions(ctx context.Context, since time.Time, limit int) ([]Ses
 	var out []SessionSummary
 	for rows.Next() {
 		var (
-			ss                                   SessionSummary
-			models                               *string
-			first                                int64
-			end, pt, ct, cached, written, unp, e float64
+			ss                                        SessionSummary
+			models                                    *string
+			first                                     int64
+			end, pt, ct, cached, written, unp, e, est float64
 		)
 		if err := rows.Scan(&ss.ID, &ss.Agent, &ss.AgentVersion, &models, &first, &end, &ss.Turns, &pt, &ct, &cached,
-			&written, &ss.CostUSD, &unp, &e); err != nil {
+			&written, &ss.CostUSD, &unp, &e, &est); err != nil {
 			return nil, fmt.Errorf("read sessions: %w", err)
 		}
 		ss.Started = time.UnixMilli(first).UTC()
 		ss.DurationMS = end - float64(first)
 		ss.PromptTokens, ss.CompletionTokens, ss.CachedTokens, ss.CacheWriteTokens = int64(pt), int64(ct), int64(cached), int64(written)
-		ss.UnpricedRequests, ss.Errors = int(unp), int(e)
+		ss.UnpricedRequests, ss.Errors, ss.EstimatedRequests = int(unp), int(e), int(est)
 		ss.Models = []string{}
 		if models != nil && *models != "" {
 			ss.Models = strings.Split(*models, ",")
