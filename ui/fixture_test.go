@@ -202,6 +202,7 @@ func busyScript() []events.Event {
 	// Claude Code through /v1/messages, relayed to Anthropic, mostly from the prompt cache.
 	cc := req("req_models", "dev", "claude-sonnet-4-5", "anthropic", 200, 9*time.Second, 2140, 610, 1830, 412, f64(0.01167))
 	cc.Endpoint, cc.Dialect, cc.UpstreamDialect, cc.Session = "/v1/messages", "messages", "messages", "cc-7f3a"
+	cc.Agent, cc.AgentVersion = "claude-code", "2.0.76"
 	cc.CachedTokens, cc.CacheWriteTokens = 1500, 200
 	add(cc)
 	add(req("req_404", "ci", "gpt-5-turbo", "", 404, 8*time.Second, 3, 0, 0, 0, nil))

@@ -111,6 +111,20 @@ func TestGoldenViews(t *testing.T) {
 			after: "claude-*",
 		},
 		{
+			name:  "sessions",
+			src:   busySource,
+			ready: "57",
+			keys:  []tea.KeyMsg{runes("s")},
+			after: "enter: its requests",
+		},
+		{
+			name:  "session_requests",
+			src:   busySource,
+			ready: "57",
+			keys:  []tea.KeyMsg{runes("s"), runes("j"), {Type: tea.KeyEnter}},
+			after: "filter ",
+		},
+		{
 			name:  "confirm_quit",
 			src:   busySource,
 			opts:  Options{InProcess: true},

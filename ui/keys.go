@@ -11,6 +11,7 @@ type keyMap struct {
 	PageUp, PageDown           key.Binding
 	Top, Bottom                key.Binding
 	Errors                     key.Binding
+	Sessions                   key.Binding
 }
 
 func newKeyMap(inProcess bool) keyMap {
@@ -34,6 +35,7 @@ func newKeyMap(inProcess bool) keyMap {
 		Top:      key.NewBinding(key.WithKeys("home", "g"), key.WithHelp("g/home", "newest")),
 		Bottom:   key.NewBinding(key.WithKeys("end", "G"), key.WithHelp("G/end", "oldest")),
 		Errors:   key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "errors only")),
+		Sessions: key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "sessions")),
 
 		Move:      key.NewBinding(key.WithKeys("up", "down", "j", "k"), key.WithHelp("↑↓", "move")),
 		QuitShort: key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
@@ -50,7 +52,7 @@ func (k keyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.PageUp, k.PageDown},
 		{k.Top, k.Bottom, k.Tab, k.Enter, k.Back},
-		{k.Filter, k.Errors, k.Pause, k.Clear, k.Help, k.Quit},
+		{k.Filter, k.Errors, k.Sessions, k.Pause, k.Clear, k.Help, k.Quit},
 	}
 }
 

@@ -137,6 +137,9 @@ type Model struct {
 	filtering  bool   // the filter prompt has the keyboard
 	filterText string // the applied filter (also edited live while typing)
 	errorsOnly bool   // the requests pane lists failed requests only (e)
+	// sessionsView: the requests pane shows sessions instead (s); sessCur is its cursor.
+	sessionsView bool
+	sessCur      int
 	// confirmQuit: q in serve mode asked "stop the gateway?"; the next key answers.
 	confirmQuit bool
 	detail      *detailState

@@ -175,8 +175,12 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 		m.move(-1 << 30)
 	case key.Matches(msg, m.keys.Bottom):
 		m.move(1 << 30)
+	case key.Matches(msg, m.keys.Enter) && m.sessionsView && m.focus == paneRequests:
+		m.openSession()
 	case key.Matches(msg, m.keys.Enter):
 		return m.openDetail()
+	case key.Matches(msg, m.keys.Sessions):
+		m.sessionsView = !m.sessionsView
 	case key.Matches(msg, m.keys.Filter):
 		m.filtering = true
 		return nil
@@ -256,6 +260,10 @@ func (m *Model) move(delta int) {
 	case paneKeys:
 		m.keyCur = clamp(m.keyCur+delta, 0, max(len(m.keyList)-1, 0))
 	default:
+		if m.sessionsView {
+			m.sessCur = clamp(m.sessCur+delta, 0, max(len(m.sessions())-1, 0))
+			return
+		}
 		rows := m.visibleRows()
 		if len(rows) == 0 {
 			m.selID = ""

@@ -61,7 +61,11 @@ func (m *Model) render() {
 	l := m.layout()
 	var parts []string
 	parts = append(parts, m.renderHeader(w))
-	parts = append(parts, m.renderRequests(w, l.requests))
+	if m.sessionsView {
+		parts = append(parts, m.renderSessions(w, l.requests))
+	} else {
+		parts = append(parts, m.renderRequests(w, l.requests))
+	}
 	if l.bottom > 0 {
 		left := m.renderProviders(l.provW, l.bottom)
 		right := m.renderKeys(l.keysW, l.bottom)

@@ -19,14 +19,17 @@ import (
 )
 
 type execOptions struct {
-	tapes cassetteFlags
+	tapes  cassetteFlags
+	budget *float64 // --budget: the agent session key's spending cap
+	model  string   // --model: the model an agent is configured to ask for
+	dashAt int      // where "--" was among the arguments (-1: none)
 }
 
 // newExecCmd is `runestone exec`: an ephemeral gateway around one command, for tests.
 func newExecCmd(f *Factory, bi BuildInfo) *cobra.Command {
 	o := &execOptions{}
 	cmd := &cobra.Command{
-		Use:   "exec [--record DIR | --replay DIR] [--strict] -- COMMAND [ARG...]",
+		Use:   "exec [--record DIR | --replay DIR] [--strict] [--budget USD] [--model NAME] (claude|codex|gemini|opencode [ARG...] | -- COMMAND [ARG...])",
 		Short: "Run a command against a throw-away gateway (optionally recording or replaying cassettes)",
 		Long: `Start a gateway on a free loopback port with a throw-away home (or --home), create a
 client key, and run COMMAND with OPENAI_BASE_URL, OPENAI_API_KEY, ANTHROPIC_BASE_URL and
@@ -39,26 +42,43 @@ environment as for serve: OPENAI_API_KEY, ANTHROPIC_API_KEY, or --config). --rep
 answers from those files; with --strict (the default when $CI is set) a request no
 cassette matches gets a 4xx cassette_miss naming the nearest cassette and the JSON paths
 that differ; without it, a miss goes to a provider and is recorded into DIR.
-SIGINT and SIGTERM are passed on to COMMAND.`,
+SIGINT and SIGTERM are passed on to COMMAND.
+
+A coding agent named as the command (claude, codex, gemini, opencode; not after "--")
+is launched instead: through the gateway already serving this home when one runs (so
+the dashboard and the log show the session; --record/--replay always start a
+throw-away one), with a key of its own that is revoked when the agent exits, and with
+the agent's own environment variables and flags pointing it at the gateway. Nothing
+in the user's agent configuration is edited. --budget USD caps the session's key and
+--model NAME is the model the agent asks for. See docs/agents.md.`,
 		Example: `  runestone exec -- python agent.py                        # a fresh gateway, a fresh key
   runestone exec --record testdata/cassettes -- go test ./...
   runestone exec --replay testdata/cassettes -- go test ./...
   CI=true runestone exec --replay testdata/cassettes -- pytest -q
-  runestone exec --replay testdata/cassettes --strict=false -- npm test   # record misses`,
+  runestone exec --replay testdata/cassettes --strict=false -- npm test   # record misses
+  runestone exec claude                                    # Claude Code through this home's gateway
+  runestone exec --budget 2 --model ollama:qwen3-coder codex
+  runestone exec --record testdata/agent opencode run "fix the test"`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.tapes.changed = cmd.Flags().Changed
+			o.dashAt = cmd.ArgsLenAtDash()
+			if name, fn, ok := agentFor(args, o.dashAt); ok {
+				return launchAgent(cmd.Context(), f, bi, o, name, fn, args)
+			}
 			return execRun(cmd.Context(), f, bi, o, args)
 		},
 	}
 	// Flags after COMMAND belong to it.
 	cmd.Flags().SetInterspersed(false)
 	o.tapes.register(cmd, true)
+	cmd.Flags().Var(keysBudgetFlag{&o.budget}, "budget", "an agent session's spending cap in USD (its key's budget)")
+	cmd.Flags().StringVar(&o.model, "model", "", "the model a launched agent asks for (e.g. ollama:qwen3-coder)")
 	return cmd
 }
 
-func execRun(ctx context.Context, f *Factory, bi BuildInfo, o *execOptions, args []string) error {
-	getenv := f.getenv()
+// strictInCI makes --replay strict when $CI is set and --strict was not given.
+func (o *execOptions) strictInCI(getenv func(string) string) {
 	if !o.tapes.changed("strict") && o.tapes.replay != "" {
 		if ci := getenv("CI"); ci != "" && ci != "false" && ci != "0" {
 			o.tapes.strict = true
@@ -66,12 +86,19 @@ func execRun(ctx context.Context, f *Factory, bi BuildInfo, o *execOptions, args
 			o.tapes.changed = func(n string) bool { return n == "strict" || prev(n) }
 		}
 	}
-	gw, err := startThrowaway(ctx, f, bi, o.tapes.apply)
+}
+
+func execRun(ctx context.Context, f *Factory, bi BuildInfo, o *execOptions, args []string) error {
+	if o.budget != nil || o.model != "" {
+		return usageError(fmt.Errorf("--budget and --model configure a launched agent (claude, codex, gemini, opencode), not %q", args[0]))
+	}
+	o.strictInCI(f.getenv())
+	gw, err := startThrowaway(ctx, f, bi, o.tapes.apply, store.NewKey{Name: "exec"})
 	if err != nil {
 		return err
 	}
 	defer gw.cleanup()
-	code, runErr := execChild(f, args, gw.env())
+	code, runErr := execChild(f, args, mergeEnv(os.Environ(), gw.env(), nil), false)
 	gw.stop()
 	if o.tapes.record != "" || o.tapes.replay != "" {
 		printExecSummary(f.Err, gw.srv)
@@ -93,12 +120,13 @@ type throwaway struct {
 	cfg     *config.Config
 	URL     string // http://127.0.0.1:PORT
 	Key     string // the run's client key
+	KeyID   string
 	tmpHome string
 }
 
 // startThrowaway starts a throwaway gateway; configure adjusts its configuration
 // (cassette flags) before it starts. The caller stops it and then cleans up.
-func startThrowaway(ctx context.Context, f *Factory, bi BuildInfo, configure func(*config.Config) error) (*throwaway, error) {
+func startThrowaway(ctx context.Context, f *Factory, bi BuildInfo, configure func(*config.Config) error, nk store.NewKey) (*throwaway, error) {
 	gw := &throwaway{}
 	home := f.Home
 	if home == "" {
@@ -126,7 +154,7 @@ func startThrowaway(ctx context.Context, f *Factory, bi BuildInfo, configure fun
 	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
 		return fail(fmt.Errorf("create home folder: %w", err))
 	}
-	key, err := execKey(ctx, cfg)
+	keyID, key, err := execKey(ctx, cfg, nk)
 	if err != nil {
 		return fail(err)
 	}
@@ -140,7 +168,7 @@ func startThrowaway(ctx context.Context, f *Factory, bi BuildInfo, configure fun
 		_ = srv.Shutdown(context.Background())
 		return fail(err)
 	}
-	gw.srv, gw.cfg, gw.URL, gw.Key = srv, cfg, "http://"+srv.Addr(), key
+	gw.srv, gw.cfg, gw.URL, gw.Key, gw.KeyID = srv, cfg, "http://"+srv.Addr(), key, keyID
 	return gw, nil
 }
 
@@ -166,26 +194,34 @@ func (gw *throwaway) cleanup() {
 
 // execKey creates the run's client key in the store before the gateway loads keys, so
 // the command's first request already authenticates.
-func execKey(ctx context.Context, cfg *config.Config) (string, error) {
-	st, err := store.OpenConfig(ctx, store.Config{Driver: cfg.Store.Driver, DSN: cfg.Store.DSN,
-		Path: filepath.Join(cfg.Home, store.FileName)})
+func execKey(ctx context.Context, cfg *config.Config, nk store.NewKey) (id, secret string, err error) {
+	st, err := openConfigStore(ctx, cfg)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer st.Close()
-	_, secret, err := st.CreateKey(ctx, store.NewKey{Name: "exec"})
+	k, secret, err := st.CreateKey(ctx, nk)
 	if err != nil {
-		return "", fmt.Errorf("create the run's key: %w", err)
+		return "", "", fmt.Errorf("create the run's key: %w", err)
 	}
-	return secret, nil
+	return k.ID, secret, nil
 }
 
-// execChild runs the command with extra environment, passing SIGINT and SIGTERM on, and
-// returns its exit code (128+signal when a signal ended it).
-func execChild(f *Factory, args, env []string) (int, error) {
+// openConfigStore opens the store cfg names.
+func openConfigStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+	return store.OpenConfig(ctx, store.Config{Driver: cfg.Store.Driver, DSN: cfg.Store.DSN,
+		Path: filepath.Join(cfg.Home, store.FileName)})
+}
+
+// execChild runs the command with the environment env, passing SIGINT and SIGTERM on, and
+// returns its exit code (128+signal when a signal ended it). With ttyINT, a SIGINT is
+// not passed on: the terminal already sent Ctrl-C to the whole foreground group, the
+// command included, and a second one would make an agent's "press Ctrl-C again to
+// exit" quit at the first press.
+func execChild(f *Factory, args, env []string, ttyINT bool) (int, error) {
 	c := exec.Command(args[0], args[1:]...)
 	c.Stdin, c.Stdout, c.Stderr = os.Stdin, f.Out, f.Err
-	c.Env = append(os.Environ(), env...)
+	c.Env = env
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
@@ -197,6 +233,9 @@ func execChild(f *Factory, args, env []string) (int, error) {
 		for {
 			select {
 			case s := <-sigs:
+				if ttyINT && s == os.Interrupt {
+					continue
+				}
 				_ = c.Process.Signal(s)
 			case <-done:
 				return

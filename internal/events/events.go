@@ -85,6 +85,9 @@ type Request struct {
 	CompactionTokens   int    `json:"compaction_tokens,omitempty"`
 	WebSearchCalls     int    `json:"web_search_calls,omitempty"`
 	ServiceTier        string `json:"service_tier,omitempty"`
+	// Agent and AgentVersion name the client from its User-Agent (claude-code 2.0.76).
+	Agent        string `json:"agent,omitempty"`
+	AgentVersion string `json:"agent_version,omitempty"`
 }
 
 // ModelDiffers reports whether the answer names another model than the one sent

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/jmanhype/runestone/internal/provider"
 )
@@ -38,8 +39,40 @@ func (d *dialectInfo) inbound(ep provider.Endpoint) string {
 const maxSession = 128
 
 // sessionHeaders are read in order: Claude Code's, then the generic names (Codex
-// sends session_id; Go keeps an underscore name as "Session_id").
-var sessionHeaders = [...]string{"X-Claude-Code-Session-Id", "Session-Id", "Session_id"}
+// sends session_id; Go keeps an underscore name as "Session_id"), then the one
+// `runestone exec AGENT` asks agents that name no session of their own to send.
+var sessionHeaders = [...]string{"X-Claude-Code-Session-Id", "Session-Id", "Session_id", "X-Runestone-Session"}
+
+// maxAgent bounds a stored agent name or version: clients choose them.
+const maxAgent = 64
+
+// agentNames maps the product token of a coding agent's User-Agent to its name.
+var agentNames = map[string]string{
+	"claude-cli": "claude-code", "claude-code": "claude-code",
+	"codex_cli_rs": "codex", "codex_exec": "codex", "codex_vscode": "codex", "codex-tui": "codex",
+	"GeminiCLI": "gemini-cli", "gemini-cli": "gemini-cli",
+	"opencode": "opencode",
+}
+
+// agentOf is the client's name and version from its User-Agent's first product token
+// ("claude-cli/2.0.76 (external, cli)" is claude-code 2.0.76, "GeminiCLI/0.34.0/model"
+// gemini-cli 0.34.0); a client that is no known agent keeps its token's own name.
+// Values with bytes other than printable ASCII are not stored.
+func agentOf(ua string) (name, version string) {
+	tok, _, _ := strings.Cut(strings.TrimSpace(ua), " ")
+	name, version, _ = strings.Cut(tok, "/")
+	version, _, _ = strings.Cut(version, "/")
+	if a, ok := agentNames[name]; ok {
+		name = a
+	}
+	if len(name) > maxAgent || !printable(name) {
+		return "", ""
+	}
+	if len(version) > maxAgent || !printable(version) {
+		version = ""
+	}
+	return name, version
+}
 
 // sessionID is the client's session id from the request headers: the first
 // present, cut to maxSession bytes; a value with bytes other than printable ASCII

@@ -29,6 +29,9 @@ func TestSessionID(t *testing.T) {
 		{map[string]string{"X-Claude-Code-Session-Id": "bad\x01id"}, ""},
 		{map[string]string{"X-Claude-Code-Session-Id": "with space"}, ""},
 		{map[string]string{}, ""},
+		// The launcher's header counts only when the agent names no session itself.
+		{map[string]string{"X-Runestone-Session": "rs-1"}, "rs-1"},
+		{map[string]string{"X-Runestone-Session": "rs-1", "session_id": "codex-7"}, "codex-7"},
 	}
 	for _, c := range cases {
 		h := http.Header{}
@@ -41,12 +44,34 @@ func TestSessionID(t *testing.T) {
 	}
 }
 
+// TestAgentOf: each agent's real User-Agent shape names it and its version.
+func TestAgentOf(t *testing.T) {
+	for ua, want := range map[string]string{
+		"claude-cli/2.0.76 (external, cli)":                                             "claude-code 2.0.76",
+		"codex_exec/0.63.0 (Ubuntu 24.4.0; x86_64) xterm-256color (codex-exec; 0.63.0)": "codex 0.63.0",
+		"codex_cli_rs/0.64.1 (Mac OS 15.1.0; arm64) iTerm.app/3.5.10":                   "codex 0.64.1",
+		"GeminiCLI/0.34.0/gemini-2.5-pro (linux; x64)":                                  "gemini-cli 0.34.0",
+		"opencode/1.0.150 ai-sdk/provider-utils/3.0.17 runtime/bun/1.3.3":               "opencode 1.0.150",
+		"OpenAI/Python 1.109.1":                                                         "OpenAI Python",
+		"curl/8.5.0":                                                                    "curl 8.5.0",
+		"":                                                                              " ",
+		"bad\x01agent/1":                                                                " ",
+		strings.Repeat("x", 100) + "/1":                                                 " ",
+	} {
+		n, v := agentOf(ua)
+		if got := n + " " + v; got != want {
+			t.Errorf("agentOf(%q) = %q, want %q", ua, got, want)
+		}
+	}
+}
+
 // TestDialectFieldsReachEventAndRow checks finish carries what the proxy records in
 // x.di, and the usage's cache writes, into the live event and the log row.
 func TestDialectFieldsReachEventAndRow(t *testing.T) {
 	g := New(Options{})
 	req := httptest.NewRequest("POST", "/v1/messages", nil)
 	req.Header.Set("X-Claude-Code-Session-Id", "sess-42")
+	req.Header.Set("User-Agent", "claude-cli/2.0.76 (external, cli)")
 	x := &exchange{g: g, r: req, ep: provider.Chat, start: time.Now(), status: 200,
 		usage: provider.Usage{PromptTokens: 100, CachedTokens: 50, CacheWriteTokens: 30, CompletionTokens: 5, Reported: true},
 		di:    dialectInfo{dialect: "messages", upstream: "chat", dropped: []string{"thinking"}}}
@@ -59,6 +84,9 @@ func TestDialectFieldsReachEventAndRow(t *testing.T) {
 	if row.Dialect != "messages" || row.UpstreamDialect != "chat" || row.SessionID != "sess-42" || row.CachedTokens != 50 ||
 		row.CacheWriteTokens != 30 || strings.Join(row.Dropped, ",") != "thinking" {
 		t.Fatalf("row %+v", row)
+	}
+	if row.Agent != "claude-code" || row.AgentVersion != "2.0.76" || detailFromRow(row).Request.Agent != "claude-code" {
+		t.Fatalf("agent %q %q", row.Agent, row.AgentVersion)
 	}
 	if sev := x.startedEvent(); sev.Dialect != "messages" {
 		t.Fatalf("started event dialect %q", sev.Dialect)

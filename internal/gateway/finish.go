@@ -119,6 +119,7 @@ func (x *exchange) event(latency time.Duration) events.Request {
 		x.di.session = sessionID(x.r.Header)
 	}
 	ev.Session = x.di.session
+	ev.Agent, ev.AgentVersion = agentOf(x.r.Header.Get("User-Agent"))
 	if x.info.stream && x.chunks > 0 {
 		ev.TTFTMS = ms(x.ttft)
 	}
@@ -173,6 +174,7 @@ func (x *exchange) row(ev events.Request) store.RequestRow {
 		Keep:          x.keep,
 		AnsweredModel: ev.AnsweredModel, ReasoningTokens: ev.ReasoningTokens, CacheWrite1hTokens: ev.CacheWrite1hTokens,
 		CompactionTokens: ev.CompactionTokens, WebSearchCalls: ev.WebSearchCalls, ServiceTier: ev.ServiceTier,
+		Agent: ev.Agent, AgentVersion: ev.AgentVersion,
 	}
 	if ev.Stream && x.chunks > 0 {
 		ttft := ev.TTFTMS
@@ -200,7 +202,8 @@ func detailFromRow(row store.RequestRow) *events.RequestDetail {
 		CachedTokens: row.CachedTokens, CacheWriteTokens: row.CacheWriteTokens, Dialect: row.Dialect,
 		UpstreamDialect: row.UpstreamDialect, Session: row.SessionID, Dropped: row.Dropped,
 		AnsweredModel: row.AnsweredModel, ReasoningTokens: row.ReasoningTokens, CacheWrite1hTokens: row.CacheWrite1hTokens,
-		CompactionTokens: row.CompactionTokens, WebSearchCalls: row.WebSearchCalls, ServiceTier: row.ServiceTier}
+		CompactionTokens: row.CompactionTokens, WebSearchCalls: row.WebSearchCalls, ServiceTier: row.ServiceTier,
+		Agent: row.Agent, AgentVersion: row.AgentVersion}
 	if row.TTFTMS != nil {
 		ev.TTFTMS = *row.TTFTMS
 	}

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -113,7 +114,10 @@ func TestBudgetPeriodResets(t *testing.T) {
 func TestScaleOutBudgetPeriod(t *testing.T) {
 	up, _ := fakeUpstream(t, 0, 1000) // $0.002 a request
 	c := newCluster(t, fakeProviderTOML(up.URL), nil)
-	clock := &fakeClock{t: time.Date(2026, 11, 30, 23, 0, 0, 0, time.UTC)}
+	// Next year's November: Redis expires a period's total a day after the period ends
+	// on the real clock, so a fixed past month's total would vanish as soon as written.
+	y := time.Now().UTC().Year() + 1
+	clock := &fakeClock{t: time.Date(y, 11, 30, 23, 0, 0, 0, time.UTC)}
 	c.clock = clock.Now
 	lim := 0.004
 	k, secret, err := c.store().CreateKey(context.Background(), store.NewKey{Name: "p", BudgetUSD: &lim, BudgetPeriod: budget.Month})
@@ -127,11 +131,11 @@ func TestScaleOutBudgetPeriod(t *testing.T) {
 		if st != want {
 			t.Fatalf("november request %d: %d %s", i, st, body)
 		}
-		if st == 429 && !strings.Contains(body, "spent $0.004 of $0.004 for November 2026; it resets on 2026-12-01 00:00 UTC") {
+		if st == 429 && !strings.Contains(body, fmt.Sprintf("spent $0.004 of $0.004 for November %d; it resets on %d-12-01 00:00 UTC", y, y)) {
 			t.Fatalf("november refusal: %s", body)
 		}
 	}
-	clock.Set(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	clock.Set(time.Date(y, 12, 1, 0, 0, 0, 0, time.UTC))
 	for i, want := range []int{200, 200, 429} {
 		if st, body := scaleChat(rs[i%2].URL, secret, "m", nil); st != want {
 			t.Fatalf("december request %d: %d %s", i, st, body)
@@ -142,7 +146,7 @@ func TestScaleOutBudgetPeriod(t *testing.T) {
 			t.Fatalf("replica %d logged the reset %d times", i, n)
 		}
 	}
-	dec := budget.Account{Key: k.ID, Start: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).UnixMilli()}
+	dec := budget.Account{Key: k.ID, Start: time.Date(y, 12, 1, 0, 0, 0, 0, time.UTC).UnixMilli()}
 	if got := rs[0].Srv.Gateway.KeyLimits(context.Background()); len(got) == 0 {
 		t.Fatal("no key limits")
 	}

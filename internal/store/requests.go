@@ -59,6 +59,10 @@ type RequestRow struct {
 	CompactionTokens   int    `json:"compaction_tokens"`     // compaction iterations, on top of prompt and completion
 	WebSearchCalls     int    `json:"web_search_calls"`      // server-side web searches, billed per call
 	ServiceTier        string `json:"service_tier"`          // the tier the answer ran on, "" when not said
+	// Agent and AgentVersion name the client from its User-Agent (claude-code, codex,
+	// gemini-cli, opencode; another client's first product token), "" when it sent none.
+	Agent        string `json:"agent"`
+	AgentVersion string `json:"agent_version"`
 
 	// Keep is a Responses API answer to store with the row, in its transaction: a
 	// natively relayed answer, whose state the provider keeps, so the gateway's copy
@@ -70,7 +74,7 @@ const requestCols = `seq, id, ts, key_id, key_name, project, endpoint, model, pr
 	providers_tried, status, stream, latency_ms, ttft_ms, overhead_ms, prompt_tokens, completion_tokens,
 	cached_tokens, tokens_estimated, cost_usd, attempts, error, dialect, upstream_dialect, session_id,
 	cache_write_tokens, dropped, answered_model, reasoning_tokens, cache_write_1h_tokens, compaction_tokens,
-	web_search_calls, service_tier`
+	web_search_calls, service_tier, agent, agent_version`
 
 // insertChunk is how many rows one INSERT statement carries. Multi-row VALUES cut the
 // per-statement overhead of the pure-Go driver; 8 rows measured as fast as 32 or 64
@@ -81,9 +85,9 @@ const insertHead = `INSERT INTO requests (id, ts, key_id, key_name, project, end
 	upstream_model, providers_tried, status, stream, latency_ms, ttft_ms, overhead_ms, prompt_tokens,
 	completion_tokens, cached_tokens, tokens_estimated, cost_usd, attempts, error, dialect, upstream_dialect,
 	session_id, cache_write_tokens, dropped, request_body, response_body, answered_model, reasoning_tokens,
-	cache_write_1h_tokens, compaction_tokens, web_search_calls, service_tier) VALUES `
+	cache_write_1h_tokens, compaction_tokens, web_search_calls, service_tier, agent, agent_version) VALUES `
 
-const insertCols = 35
+const insertCols = 37
 
 // insertSQL[n] is the statement for n rows, built once.
 var insertSQL = func() [insertChunk + 1]string {
@@ -96,7 +100,7 @@ var insertSQL = func() [insertChunk + 1]string {
 }()
 
 // pgInsertChunk is the Postgres statement size: each statement is a network round trip,
-// so more rows per statement pay (35 columns x 128 rows stays far below the 65,535
+// so more rows per statement pay (37 columns x 128 rows stays far below the 65,535
 // parameter limit); batches of 512 on loopback measured ~57k rows/s at 8 rows a
 // statement and ~97k rows/s at 128.
 const pgInsertChunk = 128
@@ -147,7 +151,8 @@ func (s *Store) InsertRequests(ctx context.Context, rows []RequestRow) error {
 					r.Status, r.Stream, r.LatencyMS, ttft, r.OverheadMS, r.PromptTokens, r.CompletionTokens,
 					r.CachedTokens, r.TokensEstimated, cost, r.Attempts, r.Error, r.Dialect, r.UpstreamDialect,
 					r.SessionID, r.CacheWriteTokens, strings.Join(r.Dropped, ","), r.RequestBody, r.ResponseBody,
-					r.AnsweredModel, r.ReasoningTokens, r.CacheWrite1hTokens, r.CompactionTokens, r.WebSearchCalls, r.ServiceTier)
+					r.AnsweredModel, r.ReasoningTokens, r.CacheWrite1hTokens, r.CompactionTokens, r.WebSearchCalls, r.ServiceTier,
+					r.Agent, r.AgentVersion)
 			}
 			if s.db.pg {
 				pgTextArgs(args)
@@ -274,7 +279,7 @@ func (s *Store) queryRequests(ctx context.Context, q string, args ...any) ([]Req
 			&r.PromptTokens, &r.CompletionTokens, &r.CachedTokens, &r.TokensEstimated, &cost, &r.Attempts,
 			&r.Error, &r.Dialect, &r.UpstreamDialect, &r.SessionID, &r.CacheWriteTokens, &dropped,
 			&r.AnsweredModel, &r.ReasoningTokens, &r.CacheWrite1hTokens, &r.CompactionTokens, &r.WebSearchCalls,
-			&r.ServiceTier, &r.RequestBody, &r.ResponseBody); err != nil {
+			&r.ServiceTier, &r.Agent, &r.AgentVersion, &r.RequestBody, &r.ResponseBody); err != nil {
 			return nil, fmt.Errorf("read request row: %w", err)
 		}
 		r.Started = time.UnixMilli(ts).UTC()
