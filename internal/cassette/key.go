@@ -107,8 +107,14 @@ type key struct {
 	raw  []byte // the body when it is not JSON
 }
 
-func makeKey(endpoint string, headers map[string]string, body []byte, ignore []path) key {
+// makeKey builds the key after the normalizer rewrote what changes between runs and
+// machines (see normalize.go), so the key, the file hash and a miss's diff all see
+// the normalized body.
+func makeKey(endpoint string, headers map[string]string, body []byte, ignore []path, n *normalizer) key {
 	v, ok := canon(body, ignore)
+	if ok {
+		v = n.apply(body, v)
+	}
 	var b strings.Builder
 	b.WriteString(endpoint)
 	b.WriteByte(0)
