@@ -2,6 +2,7 @@ package cassette
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -230,6 +231,21 @@ func diffValues(at string, a, b any, out *[]string) {
 				}
 			}
 			return
+		}
+	}
+	if sa, ok := a.(string); ok {
+		if sb, ok := b.(string); ok && sa != sb {
+			// Long texts (system prompts) differ deep inside: show where.
+			ra, rb := []rune(sa), []rune(sb)
+			i := 0
+			for i < len(ra) && i < len(rb) && ra[i] == rb[i] {
+				i++
+			}
+			if i > 20 {
+				ra, rb = append([]rune("…"), ra[i-20:]...), append([]rune("…"), rb[i-20:]...)
+				*out = append(*out, fmt.Sprintf("%s (from character %d): %s ≠ %s", cmp.Or(at, "body"), i-20, show(string(ra)), show(string(rb))))
+				return
+			}
 		}
 	}
 	ea, _ := json.Marshal(a)

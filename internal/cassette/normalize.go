@@ -32,8 +32,11 @@ type agentRules struct {
 	// request keeps no User-Agent, so recognition goes by body shape).
 	marks [][]byte
 	// cwd captures the working directory (group 1) the agent announces; every
-	// occurrence of it anywhere in the body becomes <cwd> (tool arguments, results).
+	// occurrence of it anywhere in the body becomes <cwd> (tool arguments, results),
+	// also in the form Claude Code names project folders by (every other character
+	// a "-"). home captures the agent's home folder (HOME, CODEX_HOME) the same way.
 	cwd   []*regexp.Regexp
+	home  []*regexp.Regexp
 	rules []rule
 }
 
@@ -46,7 +49,8 @@ func mustRules(pairs ...string) []rule {
 }
 
 var (
-	uuidRule = rule{regexp.MustCompile(`\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b`), "<uuid>"}
+	// No \b: ids come glued to prefixes ("msg_01a25337-…").
+	uuidRule = rule{regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`), "<uuid>"}
 	isoRule  = rule{regexp.MustCompile(`\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?`), "<time>"}
 	homeRule = rule{regexp.MustCompile(`(?:/home|/Users)/[^/\s"'<>]+`), "<home>"}
 	rsRule   = rule{regexp.MustCompile(`\brs-[0-9A-Za-z_-]{10,}`), "rs-<id>"}
@@ -68,6 +72,7 @@ var builtinAgents = []agentRules{
 		name:  "claude-code",
 		marks: [][]byte{[]byte("Claude Code"), []byte("cc_version="), []byte("claude-code")},
 		cwd:   []*regexp.Regexp{regexp.MustCompile(`(?m)(?:Primary working directory|Working directory):\s*(\S+)\s*$`)},
+		home:  []*regexp.Regexp{regexp.MustCompile("([^\\s`'\"]+)/\\.claude/")},
 		rules: append(mustRules(
 			`(cc_version=)[^;\s"]+`, "${1}<version>",
 			`(cch=)[^;\s"]+`, "${1}<hash>",
@@ -79,10 +84,17 @@ var builtinAgents = []agentRules{
 		name:  "codex",
 		marks: [][]byte{[]byte("<environment_context>"), []byte("Codex")},
 		cwd:   []*regexp.Regexp{regexp.MustCompile(`<cwd>([^<]+)</cwd>`)},
+		// The skills roots live in CODEX_HOME: "- `r0` = `/home/me/.codex/skills/.system`".
+		home: []*regexp.Regexp{regexp.MustCompile("= `([^`]+)/skills/")},
 		rules: append(mustRules(
 			`(<current_date>)[^<]*(</current_date>)`, "${1}<date>${2}",
 			`(<timezone>)[^<]*(</timezone>)`, "${1}<tz>${2}",
 			`(<shell>)[^<]*(</shell>)`, "${1}<shell>${2}",
+			// exec_command output: "Chunk ID: 912545\nWall time: 0.0140 seconds".
+			`(Chunk ID: )\w+`, "${1}<id>",
+			`(Wall time: )[\d.]+`, "${1}<t>",
+			// x-codex-turn-metadata is JSON in a string: "turn_started_at_unix_ms":1796692503487.
+			`(_unix(?:_ms)?"\s*:\s*)\d+`, "${1}<time>",
 		), commonEnv...),
 	},
 	{
@@ -144,24 +156,32 @@ func (n *normalizer) apply(raw []byte, v any) any {
 	}
 	var rules []rule
 	if a != nil {
-		// The working directory first, longest first, then the agent's rules.
-		var dirs []string
+		// The working directory and home first, longest first, then the agent's rules.
+		type dir struct{ path, token string }
+		var dirs []dir
 		seen := map[string]bool{}
-		walkStrings(v, func(s string) string {
-			for _, re := range a.cwd {
-				for _, m := range re.FindAllStringSubmatch(s, -1) {
-					d := strings.TrimRight(m[1], "/")
-					if len(d) > 1 && !seen[d] {
-						seen[d] = true
-						dirs = append(dirs, d)
+		find := func(res []*regexp.Regexp, token string) {
+			walkStrings(v, func(s string) string {
+				for _, re := range res {
+					for _, m := range re.FindAllStringSubmatch(s, -1) {
+						d := strings.TrimRight(m[1], "/")
+						if len(d) > 1 && !seen[d] {
+							seen[d] = true
+							dirs = append(dirs, dir{d, token})
+							if token == "<cwd>" {
+								dirs = append(dirs, dir{mangle(d), "<cwd>"})
+							}
+						}
 					}
 				}
-			}
-			return s
-		})
-		sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
+				return s
+			})
+		}
+		find(a.cwd, "<cwd>")
+		find(a.home, "<home>")
+		sort.SliceStable(dirs, func(i, j int) bool { return len(dirs[i].path) > len(dirs[j].path) })
 		for _, d := range dirs {
-			rules = append(rules, rule{regexp.MustCompile(regexp.QuoteMeta(d)), "<cwd>"})
+			rules = append(rules, rule{regexp.MustCompile(regexp.QuoteMeta(d.path)), d.token})
 		}
 		rules = append(rules, a.rules...)
 		rules = append(rules, uuidRule, isoRule, rsRule, homeRule)
@@ -173,6 +193,16 @@ func (n *normalizer) apply(raw []byte, v any) any {
 		}
 		return s
 	})
+}
+
+// mangle is a folder as Claude Code names its project folder: "/tmp/a.b" → "-tmp-a-b".
+func mangle(d string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, d)
 }
 
 // walkStrings replaces every string value of v (not object keys) by f's result.

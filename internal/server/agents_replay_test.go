@@ -32,7 +32,7 @@ func TestAgentReplayAnywhere(t *testing.T) {
 	}
 	var later []string // the replay's environment: a day ahead when libfaketime is here
 	if fileExists(fakeTimeLib) {
-		later = []string{"LD_PRELOAD=" + fakeTimeLib, "FAKETIME=+1d", "DONT_FAKE_MONOTONIC=1"}
+		later = []string{"LD_PRELOAD=" + fakeTimeLib, "FAKETIME=+1d", "DONT_FAKE_MONOTONIC=1", "FAKETIME_DISABLE_SHM=1"}
 	} else {
 		t.Log("libfaketime absent (apt-get install faketime): the replay runs on today's clock, only directory and HOME change")
 	}
@@ -63,6 +63,11 @@ func TestAgentReplayAnywhere(t *testing.T) {
 			rec, g1 := session([]string{"--record", cas, "--record-mock"})
 			checkReplayRun(t, "record", a, rec, g1, secret)
 			rep, g2 := session([]string{"--replay", cas, "--strict"}, later...)
+			if d := os.Getenv("DEBUG_KEEP"); d != "" {
+				_ = os.MkdirAll(filepath.Join(d, a.name), 0o700)
+				_ = exec.Command("cp", "-r", cas, filepath.Join(d, a.name, "rec")).Run()
+				_, _ = session([]string{"--record", filepath.Join(d, a.name, "rep"), "--record-mock"}, later...)
+			}
 			checkReplayRun(t, "replay", a, rep, g2, secret)
 			if rec.stdout != rep.stdout {
 				t.Errorf("replay answered differently:\nrecorded: %s\nreplayed: %s", tail(rec.stdout), tail(rep.stdout))
