@@ -62,7 +62,16 @@ func TestAgentReplayAnywhere(t *testing.T) {
 			}
 			rec, g1 := session([]string{"--record", cas, "--record-mock"})
 			checkReplayRun(t, "record", a, rec, g1, secret)
-			rep, g2 := session([]string{"--replay", cas, "--strict"}, later...)
+			env := later
+			if a.name == "codex" {
+				// Codex is a static musl binary: LD_PRELOAD does not reach it (only the
+				// node wrapper and its tool commands, where libfaketime fails in the
+				// sandbox). Its clock moves the other way: the recording is rewritten
+				// to yesterday's date.
+				env = nil
+				shiftRecordedDate(t, cas)
+			}
+			rep, g2 := session([]string{"--replay", cas, "--strict"}, env...)
 			if d := os.Getenv("DEBUG_KEEP"); d != "" {
 				_ = os.MkdirAll(filepath.Join(d, a.name), 0o700)
 				_ = exec.Command("cp", "-r", cas, filepath.Join(d, a.name, "rec")).Run()
@@ -78,6 +87,32 @@ func TestAgentReplayAnywhere(t *testing.T) {
 			}
 			t.Logf("cassettes check:\n%s", out)
 		})
+	}
+}
+
+// shiftRecordedDate rewrites today's date in every cassette of dir to yesterday's,
+// as if the session had been recorded a day earlier.
+func shiftRecordedDate(t *testing.T, dir string) {
+	t.Helper()
+	now := time.Now().UTC()
+	today, yesterday := now.Format("2006-01-02"), now.AddDate(0, 0, -1).Format("2006-01-02")
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no cassettes in %s: %v", dir, err)
+	}
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += strings.Count(string(b), today)
+		if err := os.WriteFile(f, []byte(strings.ReplaceAll(string(b), today, yesterday)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n == 0 {
+		t.Fatalf("the recording holds no date %s to move", today)
 	}
 }
 
