@@ -82,7 +82,7 @@ var builtinAgents = []agentRules{
 	},
 	{
 		name:  "codex",
-		marks: [][]byte{[]byte("<environment_context>"), []byte("Codex")},
+		marks: [][]byte{[]byte("environment_context"), []byte("Codex")}, // no brackets: they may come escaped (\u003c)
 		cwd:   []*regexp.Regexp{regexp.MustCompile(`<cwd>([^<]+)</cwd>`)},
 		// The skills roots live in CODEX_HOME: "- `r0` = `/home/me/.codex/skills/.system`".
 		home: []*regexp.Regexp{regexp.MustCompile("= `([^`]+)/skills/")},
