@@ -72,11 +72,6 @@ func TestAgentReplayAnywhere(t *testing.T) {
 				shiftRecordedDate(t, cas)
 			}
 			rep, g2 := session([]string{"--replay", cas, "--strict"}, env...)
-			if d := os.Getenv("DEBUG_KEEP"); d != "" {
-				_ = os.MkdirAll(filepath.Join(d, a.name), 0o700)
-				_ = exec.Command("cp", "-r", cas, filepath.Join(d, a.name, "rec")).Run()
-				_, _ = session([]string{"--record", filepath.Join(d, a.name, "rep"), "--record-mock"}, later...)
-			}
 			checkReplayRun(t, "replay", a, rep, g2, secret)
 			if rec.stdout != rep.stdout {
 				t.Errorf("replay answered differently:\nrecorded: %s\nreplayed: %s", tail(rec.stdout), tail(rep.stdout))
