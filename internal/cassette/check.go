@@ -21,12 +21,16 @@ type Summary struct {
 	Stream   bool   `json:"stream"`
 	Events   int    `json:"events"`
 	Answer   string `json:"answer"` // the answer's text, tool calls and stop reason, shortened
+	Session  string `json:"session,omitempty"`
+	At       string `json:"at,omitempty"`
 }
 
 // ReadOptions bound what reading a folder may cost.
 type ReadOptions struct {
 	// MaxFileBytes caps one cassette file (0 = DefaultMaxFileBytes).
 	MaxFileBytes int64
+	// Normalize are rules on top of the built-in agent rules, as replay applies them.
+	Normalize []NormalizeRule
 }
 
 // Check validates every cassette of dir and summarizes them in file order. The error
@@ -34,6 +38,10 @@ type ReadOptions struct {
 // file holds that replay would not send (headers outside the allow-list, say), and
 // two files that claim the same request and seq.
 func Check(dir string, o ReadOptions) ([]Summary, error) {
+	n, err := newNormalizer(o.Normalize)
+	if err != nil {
+		return nil, err
+	}
 	fo, err := openFolder(dir, o.MaxFileBytes)
 	if err != nil {
 		return nil, err
@@ -55,7 +63,7 @@ func Check(dir string, o ReadOptions) ([]Summary, error) {
 		for _, p := range rec.unsafeParts() {
 			errs = append(errs, fmt.Errorf("%s: %s", name, p))
 		}
-		k := makeKey(rec.Request.Endpoint, rec.Request.Headers, rec.Request.BodyBytes(), nil)
+		k := makeKey(rec.Request.Endpoint, rec.Request.Headers, rec.Request.BodyBytes(), nil, n)
 		id := fmt.Sprintf("%s\x00%d", k.text, rec.Seq)
 		if other, dup := seen[id]; dup {
 			errs = append(errs, fmt.Errorf("%s: same request and seq %d as %s", name, rec.Seq, other))
@@ -64,9 +72,42 @@ func Check(dir string, o ReadOptions) ([]Summary, error) {
 		a := answerOf(rec)
 		out = append(out, Summary{File: name, Endpoint: rec.Request.Endpoint,
 			Model: gjson.GetBytes(rec.Request.BodyBytes(), "model").String(), Seq: rec.Seq,
-			Status: rec.Response.Status, Provider: rec.Provider, Stream: rec.Response.Stream, Events: len(rec.Response.Events), Answer: a.String()})
+			Status: rec.Response.Status, Provider: rec.Provider, Stream: rec.Response.Stream, Events: len(rec.Response.Events), Answer: a.String(),
+			Session: rec.Session, At: rec.At})
 	}
+	sortTurns(out)
 	return out, errors.Join(errs...)
+}
+
+// sortTurns orders summaries as sessions of turns: cassettes without a session first
+// in file order, then each session (by its first turn's time) with its turns in the
+// order they were recorded (At, then seq).
+func sortTurns(s []Summary) {
+	first := map[string]string{}
+	for _, x := range s {
+		if x.Session != "" && (first[x.Session] == "" || x.At < first[x.Session]) {
+			first[x.Session] = x.At
+		}
+	}
+	sort.SliceStable(s, func(i, j int) bool {
+		a, b := s[i], s[j]
+		if (a.Session == "") != (b.Session == "") {
+			return a.Session == ""
+		}
+		if a.Session == "" {
+			return false // file order, kept by the stable sort
+		}
+		if a.Session != b.Session {
+			if first[a.Session] != first[b.Session] {
+				return first[a.Session] < first[b.Session]
+			}
+			return a.Session < b.Session
+		}
+		if a.At != b.At {
+			return a.At < b.At
+		}
+		return a.Seq < b.Seq
+	})
 }
 
 // Change is one difference between two recordings.
@@ -135,6 +176,10 @@ type named struct {
 }
 
 func loadByKey(dir string, o ReadOptions) (map[string]named, error) {
+	n, err := newNormalizer(o.Normalize)
+	if err != nil {
+		return nil, err
+	}
 	fo, err := openFolder(dir, o.MaxFileBytes)
 	if err != nil {
 		return nil, err
@@ -151,7 +196,7 @@ func loadByKey(dir string, o ReadOptions) (map[string]named, error) {
 			errs = append(errs, err)
 			continue
 		}
-		k := makeKey(rec.Request.Endpoint, rec.Request.Headers, rec.Request.BodyBytes(), nil)
+		k := makeKey(rec.Request.Endpoint, rec.Request.Headers, rec.Request.BodyBytes(), nil, n)
 		out[fmt.Sprintf("%s\x00%d", k.text, rec.Seq)] = named{filepath.Base(f), rec}
 	}
 	if len(errs) > 0 {

@@ -31,6 +31,12 @@ type Record struct {
 	// from 1: replay hands them out in this order.
 	Seq  int    `json:"seq"`
 	Note string `json:"note,omitempty"` // how the file was made when not recorded live
+	// Session is the client's session id from its headers (Claude Code's
+	// X-Claude-Code-Session-Id, Codex's session_id, X-Runestone-Session) and At when the
+	// request came (RFC 3339, UTC): `cassettes check` lists a session's turns in order.
+	// Neither takes part in matching.
+	Session string `json:"session,omitempty"`
+	At      string `json:"at,omitempty"`
 	// Provider names the provider that answered ("openai", "mock"; "" when the
 	// gateway answered itself, e.g. a refusal before any upstream call) and
 	// ProviderKind its kind ("openai", "anthropic", "mock"): a cassette of the offline
@@ -93,6 +99,28 @@ var keptResponseHeaders = []string{"content-type", "retry-after", "x-should-retr
 // replayContentTypes are the media types a replayed answer may declare: what the
 // APIs answer. text/html from a hand-written cassette would be a page on our origin.
 var replayContentTypes = []string{"application/json", "text/event-stream", "text/plain"}
+
+// sessionHeaders name the client's session, first present wins: the gateway reads
+// the same list for the request log (internal/gateway/dialectinfo.go).
+var sessionHeaders = [...]string{"X-Claude-Code-Session-Id", "Session-Id", "Session_id", "X-Runestone-Session"}
+
+// sessionOf is the session id in h, "" when none or when it is not short printable ASCII.
+func sessionOf(h http.Header) string {
+	for _, k := range sessionHeaders {
+		if v := h.Get(k); v != "" {
+			if len(v) > 200 {
+				return ""
+			}
+			for i := 0; i < len(v); i++ {
+				if v[i] < 0x20 || v[i] > 0x7e {
+					return ""
+				}
+			}
+			return v
+		}
+	}
+	return ""
+}
 
 // requestHeaders picks the answer-changing headers out of h.
 func requestHeaders(h http.Header) map[string]string {

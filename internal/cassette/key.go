@@ -2,6 +2,7 @@ package cassette
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -107,8 +108,14 @@ type key struct {
 	raw  []byte // the body when it is not JSON
 }
 
-func makeKey(endpoint string, headers map[string]string, body []byte, ignore []path) key {
+// makeKey builds the key after the normalizer rewrote what changes between runs and
+// machines (see normalize.go), so the key, the file hash and a miss's diff all see
+// the normalized body.
+func makeKey(endpoint string, headers map[string]string, body []byte, ignore []path, n *normalizer) key {
 	v, ok := canon(body, ignore)
+	if ok {
+		v = n.apply(body, v)
+	}
 	var b strings.Builder
 	b.WriteString(endpoint)
 	b.WriteByte(0)
@@ -224,6 +231,21 @@ func diffValues(at string, a, b any, out *[]string) {
 				}
 			}
 			return
+		}
+	}
+	if sa, ok := a.(string); ok {
+		if sb, ok := b.(string); ok && sa != sb {
+			// Long texts (system prompts) differ deep inside: show where.
+			ra, rb := []rune(sa), []rune(sb)
+			i := 0
+			for i < len(ra) && i < len(rb) && ra[i] == rb[i] {
+				i++
+			}
+			if i > 20 {
+				ra, rb = append([]rune("…"), ra[i-20:]...), append([]rune("…"), rb[i-20:]...)
+				*out = append(*out, fmt.Sprintf("%s (from character %d): %s ≠ %s", cmp.Or(at, "body"), i-20, show(string(ra)), show(string(rb))))
+				return
+			}
 		}
 	}
 	ea, _ := json.Marshal(a)

@@ -36,6 +36,9 @@ type RecordOptions struct {
 	UseUmask bool
 	// Logger gets the reason an exchange was not recorded; nil = slog.Default().
 	Logger *slog.Logger
+	// Normalize are rules on top of the built-in agent rules (normalize.go): the seq
+	// of a request counts requests equal after normalization, as replay matches them.
+	Normalize []NormalizeRule
 }
 
 // Recorder writes one cassette file per exchange into a folder. It is safe for
@@ -44,6 +47,7 @@ type RecordOptions struct {
 type Recorder struct {
 	dir   string
 	scrub *scrubber
+	norm  *normalizer
 	o     RecordOptions
 	// Clock stamps stream events; tests set it before the first Begin. nil = time.Now.
 	Clock func() time.Time
@@ -84,10 +88,14 @@ func NewRecorder(dir string, o RecordOptions) (*Recorder, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	norm, err := newNormalizer(o.Normalize)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, dirMode(o.UseUmask)); err != nil {
 		return nil, fmt.Errorf("create cassette folder: %w", err)
 	}
-	return &Recorder{dir: dir, scrub: newScrubber(o.Secrets), o: o, seq: map[[32]byte]int{}, bySource: map[string]int{}}, nil
+	return &Recorder{dir: dir, scrub: newScrubber(o.Secrets), norm: norm, o: o, seq: map[[32]byte]int{}, bySource: map[string]int{}}, nil
 }
 
 func dirMode(umask bool) os.FileMode {
@@ -145,9 +153,11 @@ func (r *Recorder) Begin(endpoint, method string, h http.Header, body []byte) *T
 	t.rec.Request.Endpoint = endpoint
 	t.rec.Request.Method = method
 	t.rec.Request.Headers = requestHeaders(h)
+	t.rec.Session = sessionOf(h)
+	t.rec.At = r.now().UTC().Format(time.RFC3339Nano)
 	t.model = gjson.GetBytes(body, "model").String()
 	// The key of the scrubbed body: replay matches against what the file holds.
-	k := makeKey(endpoint, r.scrub.scrubbedHeaders(t.rec.Request.Headers), []byte(r.scrub.scrub(string(body))), nil)
+	k := makeKey(endpoint, r.scrub.scrubbedHeaders(t.rec.Request.Headers), []byte(r.scrub.scrub(string(body))), nil, r.norm)
 	t.hash = k.hash()
 	sum := sha256.Sum256([]byte(k.text))
 	r.mu.Lock()
@@ -358,7 +368,7 @@ func (t *Take) End() error {
 // scrubbed like a live one, and returns the file's path.
 func (r *Recorder) Add(rec *Record) (string, error) {
 	body := rec.Request.BodyBytes()
-	k := makeKey(rec.Request.Endpoint, r.scrub.scrubbedHeaders(rec.Request.Headers), []byte(r.scrub.scrub(string(body))), nil)
+	k := makeKey(rec.Request.Endpoint, r.scrub.scrubbedHeaders(rec.Request.Headers), []byte(r.scrub.scrub(string(body))), nil, r.norm)
 	sum := sha256.Sum256([]byte(k.text))
 	r.mu.Lock()
 	r.seq[sum]++

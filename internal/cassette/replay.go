@@ -28,6 +28,9 @@ type ReplayOptions struct {
 	Secrets []string
 	// MaxFileBytes caps one cassette file (0 = DefaultMaxFileBytes).
 	MaxFileBytes int64
+	// Normalize are rules on top of the built-in agent rules (normalize.go), applied
+	// to the cassettes' requests and the incoming ones alike.
+	Normalize []NormalizeRule
 }
 
 // Replayer answers requests from the cassettes of one folder, loaded once. It is safe
@@ -36,6 +39,7 @@ type Replayer struct {
 	dir    string
 	o      ReplayOptions
 	ignore []path
+	norm   *normalizer
 	scrub  *scrubber
 	byKey  map[string]*entry
 	keys   []*entry // every distinct request, for nearest-miss search
@@ -84,6 +88,10 @@ func OpenReplayer(dir string, o ReplayOptions) (*Replayer, error) {
 		}
 		rp.ignore = append(rp.ignore, p)
 	}
+	var err error
+	if rp.norm, err = newNormalizer(o.Normalize); err != nil {
+		return nil, err
+	}
 	fo, err := openFolder(dir, o.MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read cassette folder: %w", err)
@@ -99,7 +107,7 @@ func OpenReplayer(dir string, o ReplayOptions) (*Replayer, error) {
 			errs = append(errs, err)
 			continue
 		}
-		k := makeKey(rec.Request.Endpoint, rec.Request.Headers, rec.Request.BodyBytes(), rp.ignore)
+		k := makeKey(rec.Request.Endpoint, rec.Request.Headers, rec.Request.BodyBytes(), rp.ignore, rp.norm)
 		e := rp.byKey[k.text]
 		if e == nil {
 			e = &entry{key: k, endpoint: rec.Request.Endpoint, headers: rec.Request.Headers}
@@ -152,7 +160,7 @@ func (rp *Replayer) Strict() bool { return rp.o.Strict }
 // returns the nearest cassette and how the request differs from it.
 func (rp *Replayer) Match(endpoint string, h http.Header, body []byte) (*Cassette, *Miss) {
 	hdr := rp.scrub.scrubbedHeaders(requestHeaders(h))
-	k := makeKey(endpoint, hdr, []byte(rp.scrub.scrub(string(body))), rp.ignore)
+	k := makeKey(endpoint, hdr, []byte(rp.scrub.scrub(string(body))), rp.ignore, rp.norm)
 	if e := rp.byKey[k.text]; e != nil {
 		rp.mu.Lock()
 		i := min(e.next, len(e.takes)-1)

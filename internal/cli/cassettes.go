@@ -36,7 +36,9 @@ func newCassettesCheckCmd(f *Factory) *cobra.Command {
 		Short: "Validate every cassette in a folder and list them",
 		Long: `Read every cassette file in DIR, validate it, and list one line per cassette: file,
 endpoint, seq, status, the provider that answered, stream events and the answer (text,
-tool calls, stop reason). A cassette folder is untrusted input: only regular files of at
+tool calls, stop reason). Cassettes recorded with a session id (the agent's session
+header) come grouped by session, turns in the order they were recorded: TURN reads
+"<session>#<n>". A cassette folder is untrusted input: only regular files of at
 most --max-file-bytes are read, symlinks that leave DIR are refused, and headers replay
 would not send (Set-Cookie, Access-Control-*, Location, …) are reported.
 Exits 1 when a file is invalid or unsafe, or two files claim the same request and seq.`,
@@ -57,13 +59,21 @@ Exits 1 when a file is invalid or unsafe, or two files claim the same request an
 				}
 			} else {
 				tw := tabwriter.NewWriter(f.Out, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "FILE\tENDPOINT\tSEQ\tSTATUS\tPROVIDER\tEVENTS\tANSWER")
+				fmt.Fprintln(tw, "TURN\tFILE\tENDPOINT\tSEQ\tSTATUS\tPROVIDER\tEVENTS\tANSWER")
+				turn := map[string]int{}
 				for _, s := range sums {
 					events := "—"
 					if s.Stream {
 						events = strconv.Itoa(s.Events)
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.File, s.Endpoint, s.Seq, s.Status, cmp.Or(s.Provider, "—"), events, s.Answer)
+					// Check lists a session's turns together and in order: "abcd1234#2" is
+					// the session's second request.
+					t := "—"
+					if s.Session != "" {
+						turn[s.Session]++
+						t = fmt.Sprintf("%.8s#%d", s.Session, turn[s.Session])
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", t, s.File, s.Endpoint, s.Seq, s.Status, cmp.Or(s.Provider, "—"), events, s.Answer)
 				}
 				_ = tw.Flush()
 			}

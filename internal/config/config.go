@@ -138,8 +138,17 @@ type Replay struct {
 	Strict      bool     `toml:"strict"`
 	Speed       float64  `toml:"speed"`
 	MatchIgnore []string `toml:"match_ignore"`
+	// Normalize are regex rewrites of every string in a request body before matching
+	// and diffing, on top of the built-in agent rules (docs/record-replay.md).
+	Normalize []NormalizeRule `toml:"normalize"`
 	// MaxFileBytes caps one cassette file read (a folder may come from a stranger).
 	MaxFileBytes int64 `toml:"max_file_bytes"`
+}
+
+// NormalizeRule replaces what Pattern (Go regexp) matches with Replace (${1} names a group).
+type NormalizeRule struct {
+	Pattern string `toml:"pattern"`
+	Replace string `toml:"replace"`
 }
 
 // Provider is one upstream.

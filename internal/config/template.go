@@ -83,6 +83,10 @@ strict = false                   # a request no cassette matches gets 4xx casset
 speed = 0.0                      # stream pace: 0 = as fast as possible, 1 = as recorded
 max_file_bytes = 67108864        # a cassette file bigger than this is refused (cassettes are untrusted input)
 match_ignore = []                # extra JSON paths matching ignores, e.g. "$.messages[0].content"
+# normalize = []                # regex rewrites of request text before matching: [[replay.normalize]] below
+# [[replay.normalize]]           # rewrite volatile text before matching, on top of the built-in agent rules
+# pattern = 'build [0-9]+'       # a Go regexp, applied to every string in the request body
+# replace = 'build <n>'          # ${1} names a group
 
 # Without [[providers]], OPENAI_API_KEY / ANTHROPIC_API_KEY enable the built-in providers
 # and the offline mock serves "mock" and "mock-*" (or every model when no key is set).

@@ -168,6 +168,7 @@ func (r *recorder) String() string {
 // recording proxy in front.
 type agentGateway struct {
 	bin, home, key string
+	env            []string // more environment for the agent (a faked clock, say)
 	p              *proc
 	rec            *recorder
 }

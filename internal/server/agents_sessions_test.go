@@ -66,6 +66,7 @@ func sessionAgents() []sessionAgent {
 					"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
 					"DISABLE_AUTOUPDATER=1",
 					"CLAUDE_CODE_MAX_RETRIES=2")
+				env = append(env, g.env...)
 				return runClient(t, dir, env, filepath.Join(nm, ".bin", "claude"),
 					"-p", "call "+c.name+" "+c.args, "--allowedTools", "Read")
 			},
@@ -83,7 +84,7 @@ func sessionAgents() []sessionAgent {
 				if err := os.WriteFile(filepath.Join(codexHome, "config.toml"), []byte(cfg), 0o600); err != nil {
 					t.Fatal(err)
 				}
-				env := sessionEnv(nm, t.TempDir(), "CODEX_HOME="+codexHome, "RUNESTONE_KEY="+g.key)
+				env := sessionEnv(nm, t.TempDir(), append([]string{"CODEX_HOME=" + codexHome, "RUNESTONE_KEY=" + g.key}, g.env...)...)
 				return runClient(t, dir, env, filepath.Join(nm, ".bin", "codex"),
 					"exec", "--skip-git-repo-check", "call "+c.name+" "+c.args)
 			},
@@ -123,6 +124,7 @@ func opencodeAgent(name, pkg, native, endpoint string) sessionAgent {
 			}
 			env := sessionEnv(nm, home, "RUNESTONE_KEY="+g.key,
 				"OPENCODE_DISABLE_MODELS_FETCH=1", "OPENCODE_DISABLE_AUTOUPDATE=1", "npm_config_offline=true")
+			env = append(env, g.env...)
 			// Separate words: `opencode run` quotes a single argument that holds spaces.
 			return runClient(t, dir, env, filepath.Join(nm, ".bin", "opencode"), "run", "call", c.name, c.args)
 		},

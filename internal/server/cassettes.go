@@ -17,6 +17,10 @@ func newCassettes(cfg *config.Config, logger *slog.Logger) (*cassette.Recorder, 
 	var rep *cassette.Replayer
 	var err error
 	secrets := cfg.Secrets()
+	norm := make([]cassette.NormalizeRule, 0, len(cfg.Replay.Normalize))
+	for _, r := range cfg.Replay.Normalize {
+		norm = append(norm, cassette.NormalizeRule{Pattern: r.Pattern, Replace: r.Replace})
+	}
 	if d := cfg.Replay.Dir; d != "" {
 		if !cfg.Replay.Strict {
 			// Record-on-miss may start from nothing: the first run fills the folder.
@@ -29,7 +33,7 @@ func newCassettes(cfg *config.Config, logger *slog.Logger) (*cassette.Recorder, 
 			}
 		}
 		rep, err = cassette.OpenReplayer(d, cassette.ReplayOptions{Strict: cfg.Replay.Strict, Speed: cfg.Replay.Speed,
-			Ignore: cfg.Replay.MatchIgnore, Secrets: secrets, MaxFileBytes: cfg.Replay.MaxFileBytes})
+			Ignore: cfg.Replay.MatchIgnore, Secrets: secrets, MaxFileBytes: cfg.Replay.MaxFileBytes, Normalize: norm})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -40,7 +44,7 @@ func newCassettes(cfg *config.Config, logger *slog.Logger) (*cassette.Recorder, 
 	}
 	if dir != "" {
 		if rec, err = cassette.NewRecorder(dir, cassette.RecordOptions{Secrets: secrets,
-			MaxBytes: cfg.Record.MaxBytes, UseUmask: cfg.Record.UseUmask, Logger: logger}); err != nil {
+			MaxBytes: cfg.Record.MaxBytes, UseUmask: cfg.Record.UseUmask, Logger: logger, Normalize: norm}); err != nil {
 			return nil, nil, err
 		}
 	}

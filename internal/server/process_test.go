@@ -47,7 +47,13 @@ var listening = regexp.MustCompile(`listening on (http://[^/\s]+)/v1`)
 // startProc starts `runestone serve` on a free port; env entries given override the defaults.
 func startProc(t *testing.T, bin, home string, env ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--no-tui", "--home", home, "--addr", "127.0.0.1:0")
+	return startProcArgs(t, bin, home, nil, env...)
+}
+
+// startProcArgs is startProc with more serve flags (--record DIR --record-mock, say).
+func startProcArgs(t *testing.T, bin, home string, args []string, env ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--no-tui", "--home", home, "--addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), "CI=true", "RUNESTONE_AUTH_ENABLED=false", "OPENAI_API_KEY=", "ANTHROPIC_API_KEY=",
 		"RUNESTONE_RATE_LIMIT_RPM=0", "RUNESTONE_RATE_LIMIT_RPH=0", "RUNESTONE_MAX_CONCURRENT=0")
 	cmd.Env = append(cmd.Env, env...) // the last value of a duplicated name wins
