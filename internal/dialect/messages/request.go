@@ -342,18 +342,11 @@ func (c *converter) textBlocks(path string, v gjson.Result) (string, *apierr.Err
 			c.drop("%s (%s)", bp, typ)
 			return true
 		}
-		t := b.Get("text")
-		if t.Type != gjson.String {
-			err = apierr.BadRequest(bp+".text", "%s.text: Input should be a valid string.", bp)
+		var t string
+		if t, err = c.textBlock(bp, b); err != nil {
 			return false
 		}
-		c.dropExtras(bp, b, "type", "text")
-		if t.Str != "" {
-			if sb.Len() > 0 {
-				sb.WriteString("\n\n")
-			}
-			sb.WriteString(t.Str)
-		}
+		joinText(&sb, t)
 		return true
 	})
 	return sb.String(), err
@@ -402,18 +395,39 @@ func (c *converter) userTurn(path string, content gjson.Result) *apierr.Error {
 	return nil
 }
 
+// textBlock reads a text block's text (a non-string is the client's 400, named the
+// Anthropic way) and records the block's other fields as dropped.
+func (c *converter) textBlock(bp string, b gjson.Result) (string, *apierr.Error) {
+	t := b.Get("text")
+	if t.Type != gjson.String {
+		return "", apierr.BadRequest(bp+".text", "%s.text: Input should be a valid string.", bp)
+	}
+	c.dropExtras(bp, b, "type", "text")
+	return t.Str, nil
+}
+
+// joinText appends a non-empty text to sb, a blank line apart from what it holds.
+func joinText(sb *strings.Builder, t string) {
+	if t == "" {
+		return
+	}
+	if sb.Len() > 0 {
+		sb.WriteString("\n\n")
+	}
+	sb.WriteString(t)
+}
+
 // userBlock adds one non-tool-result block of a user turn to parts.
 func (c *converter) userBlock(bp string, b gjson.Result, parts *partList) *apierr.Error {
 	typ := b.Get("type")
 	switch typ.Str {
 	case "text":
-		t := b.Get("text")
-		if t.Type != gjson.String {
-			return apierr.BadRequest(bp+".text", "%s.text: Input should be a valid string.", bp)
+		t, err := c.textBlock(bp, b)
+		if err != nil {
+			return err
 		}
-		c.dropExtras(bp, b, "type", "text")
-		if t.Str != "" {
-			parts.addText(t.Str)
+		if t != "" {
+			parts.addText(t)
 		}
 	case "image":
 		c.dropExtras(bp, b, "type", "source")
@@ -604,18 +618,11 @@ func (c *converter) assistantTurn(path string, content gjson.Result) *apierr.Err
 		}
 		switch typ := b.Get("type").Str; typ {
 		case "text":
-			t := b.Get("text")
-			if t.Type != gjson.String {
-				err = apierr.BadRequest(bp+".text", "%s.text: Input should be a valid string.", bp)
+			var t string
+			if t, err = c.textBlock(bp, b); err != nil {
 				return false
 			}
-			c.dropExtras(bp, b, "type", "text")
-			if t.Str != "" {
-				if text.Len() > 0 {
-					text.WriteString("\n\n")
-				}
-				text.WriteString(t.Str)
-			}
+			joinText(&text, t)
 		case "tool_use":
 			id, name := b.Get("id"), b.Get("name")
 			if id.Type != gjson.String || id.Str == "" {
